@@ -1,0 +1,14 @@
+// `npm run bench`: runs every benchmark in this folder in turn; each prints its own table.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const only = process.argv.slice(2);
+for (const file of readdirSync(here).filter((f) => f.endsWith('.mjs') && f !== 'run.mjs').sort()) {
+  if (only.length && !only.some((o) => file.includes(o))) continue;
+  console.log(`\n### ${file}`);
+  const r = spawnSync(process.execPath, ['--expose-gc', path.join(here, file)], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}

@@ -1,0 +1,156 @@
+// The addon's export table. Per-environment state lives in the Addon instance
+// (Napi::Addon), so worker_threads and Electron each get their own.
+#include "common.h"
+#include "generator.h"
+#include "module.h"
+#include "tensor.h"
+#include "worker.h"
+
+#include <ATen/Parallel.h>
+#include <torch/version.h>
+
+#ifdef ANIMATORCH_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+
+#ifndef ANIMATORCH_TORCH_SOURCE
+#define ANIMATORCH_TORCH_SOURCE ""
+#endif
+
+namespace animatorch {
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {
+    data.tensorCtor = Napi::Persistent(TensorWrap::Init(env));
+    data.moduleCtor = Napi::Persistent(ModuleWrap::Init(env));
+    Napi::Function generator = GeneratorWrap::Init(env);
+    data.generatorCtor = Napi::Persistent(generator);
+    exports.Set("NativeTensor", data.tensorCtor.Value());
+    exports.Set("NativeModule", data.moduleCtor.Value());
+    exports.Set("NativeGenerator", generator);
+    RegisterTensorFunctions(env, exports);
+    DefineAddon(exports, {
+                             InstanceMethod<&Addon::LoadModule>("loadModule"),
+                             InstanceMethod<&Addon::CudaIsAvailable>("cudaIsAvailable"),
+                             InstanceMethod<&Addon::CudaDeviceCount>("cudaDeviceCount"),
+                             InstanceMethod<&Addon::MemoryStats>("memoryStats"),
+                             InstanceMethod<&Addon::ResetPeakMemoryStats>("resetPeakMemoryStats"),
+                             InstanceMethod<&Addon::EmptyCache>("emptyCache"),
+                             InstanceMethod<&Addon::Synchronize>("synchronize"),
+                             InstanceMethod<&Addon::SetNumThreads>("setNumThreads"),
+                             InstanceMethod<&Addon::GetNumThreads>("getNumThreads"),
+                             InstanceValue("versions", Versions(env), napi_enumerable),
+                         });
+  }
+
+  AddonData data;
+
+ private:
+  static Napi::Object Versions(Napi::Env env) {
+    auto v = Napi::Object::New(env);
+    v.Set("libtorch", TORCH_VERSION);
+    v.Set("libtorchSource", ANIMATORCH_TORCH_SOURCE);
+#ifdef ANIMATORCH_WITH_CUDA
+    v.Set("cudaBuild", true);
+#else
+    v.Set("cudaBuild", false);
+#endif
+    v.Set("cxx11Abi", static_cast<bool>(_GLIBCXX_USE_CXX11_ABI));
+    return v;
+  }
+
+  Napi::Value LoadModule(const Napi::CallbackInfo& info) { return ModuleWrap::Load(info); }
+
+  Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), Guarded(info.Env(), [] { return at::hasCUDA(); }));
+  }
+
+  Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), Guarded(info.Env(), [] {
+      return at::hasCUDA() ? static_cast<double>(at::detail::getCUDAHooks().getNumGPUs()) : 0.0;
+    }));
+  }
+
+  // memoryStats(cudaIndex?) -> { hostBytes, cuda?: { allocated, reserved, peakAllocated, peakReserved } }
+  Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto out = Napi::Object::New(env);
+    out.Set("hostBytes", Napi::Number::New(env, static_cast<double>(data.host->Bytes())));
+#ifdef ANIMATORCH_WITH_CUDA
+    if (at::hasCUDA()) {
+      int device = IsMissing(info, 0) ? 0 : static_cast<int>(ArgInt(info, 0, "device"));
+      Guarded(env, [&] {
+        using c10::cuda::CUDACachingAllocator::StatType;
+        auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
+        auto agg = static_cast<size_t>(StatType::AGGREGATE);
+        auto cuda = Napi::Object::New(env);
+        cuda.Set("allocated", static_cast<double>(stats.allocated_bytes[agg].current));
+        cuda.Set("reserved", static_cast<double>(stats.reserved_bytes[agg].current));
+        cuda.Set("peakAllocated", static_cast<double>(stats.allocated_bytes[agg].peak));
+        cuda.Set("peakReserved", static_cast<double>(stats.reserved_bytes[agg].peak));
+        out.Set("cuda", cuda);
+        return 0;
+      });
+    }
+#endif
+    return out;
+  }
+
+  Napi::Value ResetPeakMemoryStats(const Napi::CallbackInfo& info) {
+#ifdef ANIMATORCH_WITH_CUDA
+    if (at::hasCUDA()) {
+      int device = IsMissing(info, 0) ? 0 : static_cast<int>(ArgInt(info, 0, "device"));
+      Guarded(info.Env(), [&] {
+        c10::cuda::CUDACachingAllocator::resetPeakStats(device);
+        return 0;
+      });
+    }
+#endif
+    return info.Env().Undefined();
+  }
+
+  Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+#ifdef ANIMATORCH_WITH_CUDA
+    if (at::hasCUDA()) Guarded(info.Env(), [] {
+        c10::cuda::CUDACachingAllocator::emptyCache();
+        return 0;
+      });
+#endif
+    return info.Env().Undefined();
+  }
+
+  // synchronize() -> Promise<void>: waits for queued CUDA work, off the main thread.
+  Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+    return TorchWorker::Start(
+        info.Env(), "synchronize",
+        [] {
+#ifdef ANIMATORCH_WITH_CUDA
+          if (at::hasCUDA()) c10::cuda::device_synchronize();
+#endif
+        },
+        [](Napi::Env env) { return env.Undefined(); });
+  }
+
+  Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+    int64_t n = ArgInt(info, 0, "n");
+    if (n < 1) ThrowType(info.Env(), "n: expected an integer >= 1");
+    Guarded(info.Env(), [&] {
+      at::set_num_threads(static_cast<int>(n));
+      return 0;
+    });
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), at::get_num_threads());
+  }
+};
+
+AddonData& Data(Napi::Env env) { return env.GetInstanceData<Addon>()->data; }
+
+}  // namespace animatorch
+
+using animatorch::Addon;
+NODE_API_ADDON(Addon)

@@ -1,0 +1,292 @@
+#include "module.h"
+
+#include "tensor.h"
+#include "worker.h"
+
+#include <mutex>
+
+namespace animatorch {
+
+namespace {
+
+using Info = Napi::CallbackInfo;
+
+// Bytes of a module's parameters and buffers that live in host memory.
+int64_t HostBytes(const torch::jit::Module& m) {
+  int64_t bytes = 0;
+  for (const auto& p : m.parameters())
+    if (p.device().is_cpu()) bytes += static_cast<int64_t>(p.nbytes());
+  for (const auto& b : m.buffers())
+    if (b.device().is_cpu()) bytes += static_cast<int64_t>(b.nbytes());
+  return bytes;
+}
+
+// JS -> IValue, guided by the TorchScript argument type where there is one, so
+// that 1 passed to a float argument stays a float.
+c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& type, const std::string& what) {
+  if (v.IsUndefined() || v.IsNull()) return c10::IValue();
+  if (v.IsBoolean()) return c10::IValue(v.As<Napi::Boolean>().Value());
+  if (v.IsString()) return c10::IValue(v.As<Napi::String>().Utf8Value());
+  c10::TypePtr inner = type;
+  if (type && type->kind() == c10::TypeKind::OptionalType) inner = type->expectRef<c10::OptionalType>().getElementType();
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    bool wantFloat = inner && inner->kind() == c10::TypeKind::FloatType;
+    bool wantTensor = inner && inner->kind() == c10::TypeKind::TensorType;
+    if (wantTensor) return c10::IValue(ScalarTensor(env, v, what.c_str()));
+    if (!wantFloat && std::floor(d) == d && std::abs(d) <= 9007199254740991.0) return c10::IValue(static_cast<int64_t>(d));
+    return c10::IValue(d);
+  }
+  if (v.IsArray()) {
+    auto arr = v.As<Napi::Array>();
+    bool tuple = inner && inner->kind() == c10::TypeKind::TupleType;
+    c10::TypePtr elem;
+    if (inner && inner->kind() == c10::TypeKind::ListType) elem = inner->expectRef<c10::ListType>().getElementType();
+    std::vector<c10::IValue> items;
+    for (uint32_t k = 0; k < arr.Length(); k++) {
+      c10::TypePtr et = elem;
+      if (tuple) {
+        const auto& elems = inner->expectRef<c10::TupleType>().elements();
+        if (k < elems.size()) et = elems[k];
+      }
+      items.push_back(ToIValue(env, arr.Get(k), et, what + "[" + std::to_string(k) + "]"));
+    }
+    if (tuple) return c10::ivalue::Tuple::create(std::move(items));
+    bool allTensors = !items.empty(), allInts = !items.empty(), allNumbers = !items.empty();
+    for (const auto& it : items) {
+      allTensors &= it.isTensor();
+      allInts &= it.isInt();
+      allNumbers &= it.isInt() || it.isDouble();
+    }
+    if (allTensors) {
+      c10::List<at::Tensor> list;
+      for (auto& it : items) list.push_back(it.toTensor());
+      return c10::IValue(list);
+    }
+    if (allInts) {
+      c10::List<int64_t> list;
+      for (auto& it : items) list.push_back(it.toInt());
+      return c10::IValue(list);
+    }
+    if (allNumbers) {
+      c10::List<double> list;
+      for (auto& it : items) list.push_back(it.isInt() ? static_cast<double>(it.toInt()) : it.toDouble());
+      return c10::IValue(list);
+    }
+    if (items.empty()) {
+      if (elem) return c10::IValue(c10::impl::GenericList(elem));
+      return c10::IValue(c10::List<at::Tensor>());
+    }
+    ThrowType(env, what + ": arrays must hold only Tensors or only numbers");
+  }
+  if (TensorWrap::Is(env, v) || (v.IsObject() && TensorWrap::Is(env, v.As<Napi::Object>().Get("native"))))
+    return c10::IValue(TensorWrap::From(env, v, what.c_str()));
+  if (v.IsObject()) {
+    auto obj = v.As<Napi::Object>();
+    c10::Dict<std::string, at::Tensor> dict;
+    auto keys = obj.GetPropertyNames();
+    for (uint32_t k = 0; k < keys.Length(); k++) {
+      std::string key = keys.Get(k).ToString().Utf8Value();
+      dict.insert(key, TensorWrap::From(env, obj.Get(key), (what + "." + key).c_str()));
+    }
+    return c10::IValue(dict);
+  }
+  ThrowType(env, what + ": unsupported input type");
+}
+
+Napi::Value FromIValue(Napi::Env env, const c10::IValue& v) {
+  if (v.isTensor()) return TensorWrap::New(env, v.toTensor());
+  if (v.isNone()) return env.Null();
+  if (v.isBool()) return Napi::Boolean::New(env, v.toBool());
+  if (v.isInt()) return Napi::Number::New(env, static_cast<double>(v.toInt()));
+  if (v.isDouble()) return Napi::Number::New(env, v.toDouble());
+  if (v.isString()) return Napi::String::New(env, v.toStringRef());
+  if (v.isTuple() || v.isList() || v.isTensorList()) {
+    std::vector<c10::IValue> items;
+    if (v.isTuple()) {
+      for (const auto& e : v.toTupleRef().elements()) items.push_back(e);
+    } else {
+      for (const auto& e : v.toListRef()) items.push_back(e);
+    }
+    auto arr = Napi::Array::New(env, items.size());
+    for (size_t k = 0; k < items.size(); k++) arr.Set(static_cast<uint32_t>(k), FromIValue(env, items[k]));
+    return arr;
+  }
+  if (v.isGenericDict()) {
+    auto obj = Napi::Object::New(env);
+    for (const auto& kv : v.toGenericDict()) {
+      const auto& key = kv.key();
+      std::string name = key.isString() ? key.toStringRef() : key.isInt() ? std::to_string(key.toInt()) : "?";
+      obj.Set(name, FromIValue(env, kv.value()));
+    }
+    return obj;
+  }
+  throw Napi::Error::New(env, "forward returned an unsupported value of type " + v.tagKind());
+}
+
+}  // namespace
+
+Napi::Function ModuleWrap::Init(Napi::Env env) {
+  return DefineClass(env, "NativeModule",
+                     {
+                         InstanceAccessor<&ModuleWrap::Path>("path"),
+                         InstanceAccessor<&ModuleWrap::IsDisposed>("disposed"),
+                         InstanceMethod<&ModuleWrap::Call>("call"),
+                         InstanceMethod<&ModuleWrap::To>("to"),
+                         InstanceMethod<&ModuleWrap::Methods>("methods"),
+                         InstanceMethod<&ModuleWrap::Parameters>("parameters"),
+                         InstanceMethod<&ModuleWrap::Dispose>("dispose"),
+                     });
+}
+
+Napi::Value ModuleWrap::Load(const Info& info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "path");
+  at::Device device = IsMissing(info, 1) ? at::Device(at::kCPU) : ParseDevice(env, ArgString(info, 1, "device"));
+  std::optional<at::ScalarType> dtype;
+  if (!IsMissing(info, 2)) dtype = ParseDtype(env, ArgString(info, 2, "dtype"));
+  auto loaded = std::make_shared<LoadedModule>();
+  loaded->path = path;
+  return TorchWorker::Start(
+      env, "cannot load TorchScript module '" + path + "'",
+      [loaded, device, dtype] {
+        if (device.is_cuda() && !at::hasCUDA())
+          throw std::runtime_error("device: CUDA was requested but is not available (this libtorch has no CUDA, or no GPU is visible)");
+        loaded->module = torch::jit::load(loaded->path, device);
+        if (dtype) loaded->module.to(*dtype);
+        loaded->module.eval();
+      },
+      [loaded](Napi::Env env) -> Napi::Value {
+        std::shared_ptr<LoadedModule> handle = loaded;
+        return Data(env).moduleCtor.New({Napi::External<std::shared_ptr<LoadedModule>>::New(env, &handle)});
+      });
+}
+
+ModuleWrap::ModuleWrap(const Info& info) : Napi::ObjectWrap<ModuleWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal())
+    ThrowType(info.Env(), "NativeModule cannot be constructed directly; use loadModule()");
+  module_ = *info[0].As<Napi::External<std::shared_ptr<LoadedModule>>>().Data();
+  ReportMemory(info.Env());
+}
+
+ModuleWrap::~ModuleWrap() {
+  if (reportedBytes_) AdjustExternalMemory(Env(), -reportedBytes_);
+}
+
+void ModuleWrap::ReportMemory(Napi::Env env) {
+  int64_t bytes = module_ ? HostBytes(module_->module) : 0;
+  if (bytes != reportedBytes_) AdjustExternalMemory(env, bytes - reportedBytes_);
+  reportedBytes_ = bytes;
+}
+
+std::shared_ptr<LoadedModule> ModuleWrap::Get(Napi::Env env) const {
+  if (!module_) throw Napi::Error::New(env, "Module was disposed; it cannot be used any more");
+  return module_;
+}
+
+Napi::Value ModuleWrap::Path(const Info& info) { return Napi::String::New(info.Env(), Get(info.Env())->path); }
+
+Napi::Value ModuleWrap::IsDisposed(const Info& info) { return Napi::Boolean::New(info.Env(), !module_); }
+
+// call(method, inputs[]) -> Promise<Tensor | array | record | ...>
+Napi::Value ModuleWrap::Call(const Info& info) {
+  Napi::Env env = info.Env();
+  auto loaded = Get(env);
+  std::string method = ArgString(info, 0, "method");
+  if (info.Length() < 2 || !info[1].IsArray()) ThrowType(env, "inputs: expected an array");
+  auto args = info[1].As<Napi::Array>();
+  auto inputs = std::make_shared<std::vector<c10::IValue>>();
+  Guarded(env, [&] {
+    auto m = loaded->module.find_method(method);
+    if (!m) {
+      std::string names;
+      for (const auto& mm : loaded->module.get_methods()) names += (names.empty() ? "" : ", ") + mm.name();
+      throw Napi::Error::New(env, "module '" + loaded->path + "' has no method '" + method + "' (it has: " + names + ")");
+    }
+    const auto& schema = m->function().getSchema();
+    for (uint32_t k = 0; k < args.Length(); k++) {
+      // Argument 0 of a method's schema is `self`.
+      c10::TypePtr type = k + 1 < schema.arguments().size() ? schema.arguments()[k + 1].type() : nullptr;
+      std::string what = k + 1 < schema.arguments().size() ? schema.arguments()[k + 1].name() : "input " + std::to_string(k);
+      inputs->push_back(ToIValue(env, args.Get(k), type, what));
+    }
+    return 0;
+  });
+  auto output = std::make_shared<c10::IValue>();
+  return TorchWorker::Start(
+      env, method + " of '" + loaded->path + "' failed",
+      [loaded, method, inputs, output] {
+        std::shared_lock<std::shared_mutex> lock(loaded->lock);
+        *output = loaded->module.get_method(method)(std::move(*inputs));
+      },
+      [output](Napi::Env env) { return FromIValue(env, *output); });
+}
+
+// to(device?, dtype?) -> Promise<void>: moves parameters and buffers in place.
+Napi::Value ModuleWrap::To(const Info& info) {
+  Napi::Env env = info.Env();
+  auto loaded = Get(env);
+  std::optional<at::Device> device;
+  std::optional<at::ScalarType> dtype;
+  if (!IsMissing(info, 0)) device = ParseDevice(env, ArgString(info, 0, "device"));
+  if (!IsMissing(info, 1)) dtype = ParseDtype(env, ArgString(info, 1, "dtype"));
+  auto self = Napi::Persistent(info.This().As<Napi::Object>());
+  auto ref = std::make_shared<Napi::ObjectReference>(std::move(self));
+  return TorchWorker::Start(
+      env, "to() of '" + loaded->path + "' failed",
+      [loaded, device, dtype] {
+        if (device && device->is_cuda() && !at::hasCUDA())
+          throw std::runtime_error("device: CUDA was requested but is not available (this libtorch has no CUDA, or no GPU is visible)");
+        std::unique_lock<std::shared_mutex> lock(loaded->lock);
+        if (device && dtype) loaded->module.to(*device, *dtype);
+        else if (device) loaded->module.to(*device);
+        else if (dtype) loaded->module.to(*dtype);
+      },
+      [ref](Napi::Env env) -> Napi::Value {
+        auto* wrap = ModuleWrap::Unwrap(ref->Value());
+        if (wrap->module_) wrap->ReportMemory(env);
+        return env.Undefined();
+      });
+}
+
+Napi::Value ModuleWrap::Methods(const Info& info) {
+  auto loaded = Get(info.Env());
+  auto methods = loaded->module.get_methods();
+  auto arr = Napi::Array::New(info.Env(), methods.size());
+  uint32_t k = 0;
+  for (const auto& m : methods) arr.Set(k++, Napi::String::New(info.Env(), m.name()));
+  return arr;
+}
+
+// parameters() -> [{ name, kind: 'parameter'|'buffer', shape, dtype, device }]
+Napi::Value ModuleWrap::Parameters(const Info& info) {
+  Napi::Env env = info.Env();
+  auto loaded = Get(env);
+  std::shared_lock<std::shared_mutex> lock(loaded->lock, std::try_to_lock);
+  if (!lock.owns_lock()) throw Napi::Error::New(env, "module '" + loaded->path + "' is being moved by to(); await it first");
+  auto arr = Napi::Array::New(env);
+  uint32_t k = 0;
+  auto add = [&](const std::string& name, const at::Tensor& t, const char* kind) {
+    auto o = Napi::Object::New(env);
+    o.Set("name", name);
+    o.Set("kind", kind);
+    auto shape = Napi::Array::New(env, t.dim());
+    for (int64_t d = 0; d < t.dim(); d++) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(t.size(d))));
+    o.Set("shape", shape);
+    o.Set("dtype", DtypeName(t.scalar_type()));
+    o.Set("device", DeviceName(t.device()));
+    arr.Set(k++, o);
+  };
+  for (const auto& p : loaded->module.named_parameters(true)) add(p.name, p.value, "parameter");
+  for (const auto& b : loaded->module.named_buffers(true)) add(b.name, b.value, "buffer");
+  return arr;
+}
+
+Napi::Value ModuleWrap::Dispose(const Info& info) {
+  if (reportedBytes_) AdjustExternalMemory(info.Env(), -reportedBytes_);
+  reportedBytes_ = 0;
+  module_.reset();  // a forward in flight keeps its own reference until it ends
+  return info.Env().Undefined();
+}
+
+}  // namespace animatorch

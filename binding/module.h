@@ -1,0 +1,45 @@
+// ModuleWrap: a TorchScript module. load, forward and to() run on the thread
+// pool; forwards may overlap each other, while to()/dispose wait for them.
+#pragma once
+
+#include "common.h"
+
+#include <torch/script.h>
+
+#include <memory>
+#include <shared_mutex>
+
+namespace animatorch {
+
+struct LoadedModule {
+  torch::jit::Module module;
+  std::string path;
+  std::shared_mutex lock;  // shared for calls, exclusive for to()
+};
+
+class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  // loadModule(path, device?, dtype?) -> Promise<NativeModule>
+  static Napi::Value Load(const Napi::CallbackInfo& info);
+
+  explicit ModuleWrap(const Napi::CallbackInfo& info);
+  ~ModuleWrap() override;
+
+ private:
+  Napi::Value Path(const Napi::CallbackInfo& info);
+  Napi::Value IsDisposed(const Napi::CallbackInfo& info);
+  Napi::Value Call(const Napi::CallbackInfo& info);
+  Napi::Value To(const Napi::CallbackInfo& info);
+  Napi::Value Methods(const Napi::CallbackInfo& info);
+  Napi::Value Parameters(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<LoadedModule> Get(Napi::Env env) const;
+  void ReportMemory(Napi::Env env);
+
+  std::shared_ptr<LoadedModule> module_;
+  int64_t reportedBytes_ = 0;
+};
+
+}  // namespace animatorch

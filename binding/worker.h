@@ -1,0 +1,68 @@
+// TorchWorker: runs slow torch work (load, forward, transfers, read-back) on
+// the libuv thread pool and settles a Promise. Execute never touches JS
+// values; every c10/std error becomes a rejection with a clear message.
+#pragma once
+
+#include "common.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace animatorch {
+
+class TorchWorker : public Napi::AsyncWorker {
+ public:
+  using Work = std::function<void()>;                   // worker thread
+  using Done = std::function<Napi::Value(Napi::Env)>;  // main thread
+
+  // `context` prefixes error messages (e.g. "forward of 'unet.pt'").
+  static Napi::Promise Start(Napi::Env env, std::string context, Work work, Done done) {
+    auto* worker = new TorchWorker(env, std::move(context), std::move(work), std::move(done));
+    Napi::Promise promise = worker->deferred_.Promise();
+    worker->Napi::AsyncWorker::Queue();
+    return promise;
+  }
+
+ protected:
+  void Execute() override {
+    try {
+      c10::InferenceMode inference;  // thread-local: set on this thread
+      work_();
+    } catch (const c10::Error& e) {
+      SetError(Prefix() + e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      SetError(Prefix() + e.what());
+    } catch (...) {
+      SetError(Prefix() + "unknown native error");
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    try {
+      deferred_.Resolve(Guarded(env, [&] { return done_(env); }));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  TorchWorker(Napi::Env env, std::string context, Work work, Done done)
+      : Napi::AsyncWorker(env, "animatorch"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        context_(std::move(context)),
+        work_(std::move(work)),
+        done_(std::move(done)) {}
+
+  std::string Prefix() const { return context_.empty() ? "" : context_ + ": "; }
+
+  Napi::Promise::Deferred deferred_;
+  std::string context_;
+  Work work_;
+  Done done_;
+};
+
+}  // namespace animatorch

@@ -1,0 +1,533 @@
+/**
+ * Tensor: a libtorch tensor owned by JavaScript. Math is synchronous, as in
+ * PyTorch (on CUDA it only enqueues kernels); anything that moves data between
+ * host and device is async: `toArray()`, `item()`, `to()`.
+ */
+import { InvalidParameterError } from './errors';
+import type { Generator } from './generator';
+import { binding } from './native/binding';
+import type { NativeTensor, NativeTypedArray } from './native/types';
+import { assertInteger, assertNumber, assertOneOf, assertShape } from './validate';
+
+export const DTYPES = ['float32', 'float16', 'bfloat16', 'float64', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'] as const;
+export type DType = (typeof DTYPES)[number];
+/** 'cpu', 'cuda' or 'cuda:N'. */
+export type Device = string;
+
+export type TypedArray = NativeTypedArray;
+
+export interface TensorOptions {
+  /** Default: float32 for factories; the data's own type for `tensor()` with a typed array. */
+  dtype?: DType;
+  /** Default: 'cpu'. */
+  device?: Device;
+}
+
+export type Scalar = number | boolean;
+export type TensorOrScalar = Tensor | Scalar;
+type Dims = number | number[];
+
+const DEVICE_RE = /^(cpu|cuda(:\d{1,3})?)$/;
+
+export function assertDevice(name: string, v: unknown): asserts v is Device {
+  if (typeof v !== 'string' || !DEVICE_RE.test(v)) throw new InvalidParameterError(name, "'cpu', 'cuda' or 'cuda:N'", v);
+}
+
+export function assertDtype(name: string, v: unknown): asserts v is DType {
+  assertOneOf(name, v, DTYPES);
+}
+
+// Tensors created inside tidy() are recorded here and disposed when it ends.
+const scopes: Set<Tensor>[] = [];
+
+export class Tensor {
+  /** The addon's handle. Internal: use the methods. */
+  readonly native: NativeTensor;
+
+  /** @internal Wraps a native handle; use tensor(), zeros(), ... to make tensors. */
+  constructor(native: NativeTensor) {
+    this.native = native;
+    scopes[scopes.length - 1]?.add(this);
+  }
+
+  get shape(): number[] {
+    return this.native.shape;
+  }
+  get dtype(): DType {
+    return this.native.dtype as DType;
+  }
+  get device(): Device {
+    return this.native.device;
+  }
+  get ndim(): number {
+    return this.native.shape.length;
+  }
+  get numel(): number {
+    return this.native.numel();
+  }
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /** Frees the tensor's memory now (the finalizer would otherwise do it after GC). Idempotent. */
+  dispose(): void {
+    this.native.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** Copies the data to the host: Float32Array for float16/bfloat16, Uint8Array for bool, BigInt64Array for int64. */
+  async toArray(): Promise<TypedArray> {
+    return this.native.toArray();
+  }
+  /** The value of a one-element tensor. */
+  async item(): Promise<number> {
+    return this.native.item();
+  }
+  /** A copy on another device and/or dtype. */
+  async to(options: TensorOptions): Promise<Tensor> {
+    if (options.device !== undefined) assertDevice('device', options.device);
+    if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
+    return new Tensor(await this.native.to(options.device, options.dtype));
+  }
+  /** Same device, another dtype (synchronous, like `t.to(dtype)` in PyTorch). */
+  astype(dtype: DType): Tensor {
+    assertDtype('dtype', dtype);
+    return this.op('astype', dtype);
+  }
+
+  // Elementwise, with broadcasting and PyTorch's type promotion (numbers act as Python scalars).
+  add(other: TensorOrScalar, alpha?: number): Tensor {
+    return this.op('add', other, alpha);
+  }
+  sub(other: TensorOrScalar, alpha?: number): Tensor {
+    return this.op('sub', other, alpha);
+  }
+  mul(other: TensorOrScalar): Tensor {
+    return this.op('mul', other);
+  }
+  div(other: TensorOrScalar): Tensor {
+    return this.op('div', other);
+  }
+  pow(exponent: TensorOrScalar): Tensor {
+    return this.op('pow', exponent);
+  }
+  maximum(other: TensorOrScalar): Tensor {
+    return this.op('maximum', other);
+  }
+  minimum(other: TensorOrScalar): Tensor {
+    return this.op('minimum', other);
+  }
+  remainder(other: TensorOrScalar): Tensor {
+    return this.op('remainder', other);
+  }
+  atan2(other: TensorOrScalar): Tensor {
+    return this.op('atan2', other);
+  }
+  eq(other: TensorOrScalar): Tensor {
+    return this.op('eq', other);
+  }
+  ne(other: TensorOrScalar): Tensor {
+    return this.op('ne', other);
+  }
+  gt(other: TensorOrScalar): Tensor {
+    return this.op('gt', other);
+  }
+  ge(other: TensorOrScalar): Tensor {
+    return this.op('ge', other);
+  }
+  lt(other: TensorOrScalar): Tensor {
+    return this.op('lt', other);
+  }
+  le(other: TensorOrScalar): Tensor {
+    return this.op('le', other);
+  }
+  logicalAnd(other: TensorOrScalar): Tensor {
+    return this.op('logicalAnd', other);
+  }
+  logicalOr(other: TensorOrScalar): Tensor {
+    return this.op('logicalOr', other);
+  }
+  logicalNot(): Tensor {
+    return this.op('logicalNot');
+  }
+  neg(): Tensor {
+    return this.op('neg');
+  }
+  abs(): Tensor {
+    return this.op('abs');
+  }
+  sqrt(): Tensor {
+    return this.op('sqrt');
+  }
+  rsqrt(): Tensor {
+    return this.op('rsqrt');
+  }
+  exp(): Tensor {
+    return this.op('exp');
+  }
+  log(): Tensor {
+    return this.op('log');
+  }
+  sin(): Tensor {
+    return this.op('sin');
+  }
+  cos(): Tensor {
+    return this.op('cos');
+  }
+  tanh(): Tensor {
+    return this.op('tanh');
+  }
+  sigmoid(): Tensor {
+    return this.op('sigmoid');
+  }
+  sign(): Tensor {
+    return this.op('sign');
+  }
+  floor(): Tensor {
+    return this.op('floor');
+  }
+  ceil(): Tensor {
+    return this.op('ceil');
+  }
+  round(): Tensor {
+    return this.op('round');
+  }
+  square(): Tensor {
+    return this.op('square');
+  }
+  reciprocal(): Tensor {
+    return this.op('reciprocal');
+  }
+  isnan(): Tensor {
+    return this.op('isnan');
+  }
+  isfinite(): Tensor {
+    return this.op('isfinite');
+  }
+  /** Clamps to [min, max]; either bound may be omitted (null/undefined). */
+  clamp(min?: number | null, max?: number | null): Tensor {
+    return this.op('clamp', min ?? undefined, max ?? undefined);
+  }
+  /** torch.where(condition, this, other). */
+  where(condition: Tensor, other: TensorOrScalar): Tensor {
+    return this.op('where', condition, other);
+  }
+  /** this + weight * (end - this). */
+  lerp(end: TensorOrScalar, weight: Tensor | number): Tensor {
+    return this.op('lerp', end, weight);
+  }
+  matmul(other: Tensor): Tensor {
+    return this.op('matmul', other);
+  }
+
+  // Reductions: over all elements when `dim` is omitted.
+  mean(dim?: Dims, keepdim = false): Tensor {
+    return this.op('mean', dim, keepdim);
+  }
+  sum(dim?: Dims, keepdim = false): Tensor {
+    return this.op('sum', dim, keepdim);
+  }
+  /** Standard deviation, unbiased (Bessel's correction) by default as in PyTorch. */
+  std(dim?: Dims, options: { keepdim?: boolean; unbiased?: boolean } = {}): Tensor {
+    return this.op('std', dim, options.keepdim ?? false, options.unbiased ?? true);
+  }
+  /** Maximum values over `dim` (torch.amax), or the overall maximum. */
+  max(dim?: Dims, keepdim = false): Tensor {
+    return this.op('amax', dim, keepdim);
+  }
+  min(dim?: Dims, keepdim = false): Tensor {
+    return this.op('amin', dim, keepdim);
+  }
+  argmax(dim?: number, keepdim = false): Tensor {
+    return this.op('argmax', dim, keepdim);
+  }
+  cumsum(dim: number): Tensor {
+    return this.op('cumsum', dim);
+  }
+
+  // Shape and views.
+  reshape(shape: number[]): Tensor {
+    return this.op('reshape', shape);
+  }
+  view(shape: number[]): Tensor {
+    return this.op('view', shape);
+  }
+  permute(dims: number[]): Tensor {
+    return this.op('permute', dims);
+  }
+  transpose(dim0: number, dim1: number): Tensor {
+    return this.op('transpose', dim0, dim1);
+  }
+  squeeze(dim?: number): Tensor {
+    return this.op('squeeze', dim);
+  }
+  unsqueeze(dim: number): Tensor {
+    return this.op('unsqueeze', dim);
+  }
+  flatten(startDim = 0, endDim = -1): Tensor {
+    return this.op('flatten', startDim, endDim);
+  }
+  expand(shape: number[]): Tensor {
+    return this.op('expand', shape);
+  }
+  repeat(repeats: number[]): Tensor {
+    return this.op('repeat', repeats);
+  }
+  repeatInterleave(repeats: number, dim?: number): Tensor {
+    return this.op('repeatInterleave', repeats, dim);
+  }
+  narrow(dim: number, start: number, length: number): Tensor {
+    return this.op('narrow', dim, start, length);
+  }
+  /** Python's t[..., start:end:step] along `dim`; negative indices count from the end. */
+  slice(dim: number, start?: number, end?: number, step = 1): Tensor {
+    return this.op('slice', dim, start, end, step);
+  }
+  /** t.select(dim, index): removes `dim`. */
+  select(dim: number, index: number): Tensor {
+    return this.op('select', dim, index);
+  }
+  indexSelect(dim: number, index: Tensor | number[]): Tensor {
+    const idx = Array.isArray(index) ? tensor(index, [index.length], { dtype: 'int64', device: this.device }) : index;
+    try {
+      return this.op('indexSelect', dim, idx);
+    } finally {
+      if (idx !== index) idx.dispose();
+    }
+  }
+  flip(dims: Dims): Tensor {
+    return this.op('flip', typeof dims === 'number' ? [dims] : dims);
+  }
+  roll(shifts: Dims, dims: Dims): Tensor {
+    return this.op('roll', typeof shifts === 'number' ? [shifts] : shifts, typeof dims === 'number' ? [dims] : dims);
+  }
+  contiguous(): Tensor {
+    return this.op('contiguous');
+  }
+  clone(): Tensor {
+    return this.op('clone');
+  }
+  chunk(chunks: number, dim = 0): Tensor[] {
+    return this.ops('chunk', chunks, dim);
+  }
+  split(splitSize: number | number[], dim = 0): Tensor[] {
+    return this.ops('split', splitSize, dim);
+  }
+  unbind(dim = 0): Tensor[] {
+    return this.ops('unbind', dim);
+  }
+  isContiguous(): boolean {
+    return this.native.isContiguous();
+  }
+
+  /**
+   * F.pad: `pad` lists (left, right) pairs from the last dimension backwards.
+   * Modes 'constant' (with `value`), 'reflect', 'replicate', 'circular'.
+   */
+  pad(pad: number[], options: { mode?: 'constant' | 'reflect' | 'replicate' | 'circular'; value?: number } = {}): Tensor {
+    if (!Array.isArray(pad) || pad.length % 2 !== 0 || !pad.every(Number.isInteger))
+      throw new InvalidParameterError('pad', 'an even-length array of integers', pad);
+    return this.op('pad', pad, options.mode ?? 'constant', options.value ?? 0);
+  }
+
+  /**
+   * F.interpolate over the trailing spatial dims ([N,C,H,W], or [N,C,D,H,W] for nearest).
+   * Give `size` or `scaleFactor` (output = floor(input * scale), as PyTorch computes it).
+   */
+  interpolate(options: { size?: number[]; scaleFactor?: number | number[]; mode?: 'nearest' | 'bilinear'; alignCorners?: boolean }): Tensor {
+    const mode = options.mode ?? 'nearest';
+    assertOneOf('mode', mode, ['nearest', 'bilinear'] as const);
+    const spatial = this.shape.slice(2);
+    let size = options.size;
+    if (size === undefined) {
+      const sf = options.scaleFactor;
+      if (sf === undefined) throw new InvalidParameterError('interpolate', 'size or scaleFactor');
+      const factors = typeof sf === 'number' ? spatial.map(() => sf) : sf;
+      if (factors.length !== spatial.length) throw new InvalidParameterError('scaleFactor', `${spatial.length} factors`, sf);
+      size = spatial.map((d, k) => Math.floor(d * factors[k]!));
+    }
+    assertShape('size', size);
+    return this.op('interpolate', size, mode, options.alignCorners ?? false);
+  }
+
+  toString(): string {
+    return this.disposed ? 'Tensor(disposed)' : `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device})`;
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
+  private op(name: string, ...args: unknown[]): Tensor {
+    return new Tensor((this.native[name] as (...a: unknown[]) => NativeTensor).apply(this.native, args));
+  }
+  private ops(name: string, ...args: unknown[]): Tensor[] {
+    return ((this.native[name] as (...a: unknown[]) => NativeTensor[]).apply(this.native, args)).map((n) => new Tensor(n));
+  }
+}
+
+const DEFAULT_DTYPE: Record<string, DType> = {
+  Float32Array: 'float32',
+  Float64Array: 'float64',
+  Int32Array: 'int32',
+  Int16Array: 'int16',
+  Int8Array: 'int8',
+  Uint8Array: 'uint8',
+  Uint8ClampedArray: 'uint8',
+  BigInt64Array: 'int64',
+};
+
+/**
+ * A tensor from host data. Typed arrays keep their type unless `dtype` says
+ * otherwise; number/boolean arrays default to float32 / bool.
+ */
+export function tensor(data: TypedArray | Uint8ClampedArray | readonly number[] | readonly boolean[], shape: number[], options: TensorOptions = {}): Tensor {
+  assertShape('shape', shape);
+  if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
+  if (options.device !== undefined) assertDevice('device', options.device);
+  let typed: TypedArray;
+  let dtype = options.dtype;
+  if (Array.isArray(data)) {
+    if (data.every((v) => typeof v === 'boolean')) {
+      typed = Uint8Array.from(data as boolean[], (b) => (b ? 1 : 0));
+      dtype ??= data.length ? 'bool' : 'float32';
+    } else if (data.every((v) => typeof v === 'number')) {
+      typed = Float64Array.from(data as number[]);
+      dtype ??= 'float32';
+    } else {
+      throw new InvalidParameterError('data', 'an array of numbers or of booleans', data);
+    }
+  } else if (ArrayBuffer.isView(data) && DEFAULT_DTYPE[data.constructor.name]) {
+    typed = data instanceof Uint8ClampedArray ? new Uint8Array(data.buffer, data.byteOffset, data.length) : (data as TypedArray);
+    dtype ??= DEFAULT_DTYPE[data.constructor.name];
+  } else {
+    throw new InvalidParameterError('data', 'a typed array (Float32Array, Float64Array, Int32Array, Int16Array, Int8Array, Uint8Array, BigInt64Array) or an array of numbers', data);
+  }
+  const numel = shape.reduce((a, b) => a * b, 1);
+  if (typed.length !== numel)
+    throw new InvalidParameterError('data', `${numel} elements for shape [${shape.join(', ')}]`, `${typed.length} elements`);
+  return new Tensor(binding().fromData(typed, shape, dtype, options.device));
+}
+
+function factoryOptions(options: TensorOptions): { dtype?: string; device?: string } {
+  if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
+  if (options.device !== undefined) assertDevice('device', options.device);
+  return { dtype: options.dtype, device: options.device };
+}
+
+export function zeros(shape: number[], options: TensorOptions = {}): Tensor {
+  assertShape('shape', shape);
+  return new Tensor(binding().zeros(shape, factoryOptions(options)));
+}
+
+export function ones(shape: number[], options: TensorOptions = {}): Tensor {
+  assertShape('shape', shape);
+  return new Tensor(binding().ones(shape, factoryOptions(options)));
+}
+
+export function full(shape: number[], value: number, options: TensorOptions = {}): Tensor {
+  assertShape('shape', shape);
+  assertNumber('value', value);
+  return new Tensor(binding().full(shape, value, factoryOptions(options)));
+}
+
+export const zerosLike = (t: Tensor): Tensor => zeros(t.shape, { dtype: t.dtype, device: t.device });
+export const onesLike = (t: Tensor): Tensor => ones(t.shape, { dtype: t.dtype, device: t.device });
+export const fullLike = (t: Tensor, value: number): Tensor => full(t.shape, value, { dtype: t.dtype, device: t.device });
+
+/** arange(end) or arange(start, end, step?), as torch.arange; float32 unless `dtype` says otherwise. */
+export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
+  if (end === undefined) [start, end] = [0, start];
+  assertNumber('start', start);
+  assertNumber('end', end);
+  assertNumber('step', step);
+  if (step === 0) throw new InvalidParameterError('step', 'a non-zero number', step);
+  return new Tensor(binding().arange(start, end, step, factoryOptions(options)));
+}
+
+export function linspace(start: number, end: number, steps: number, options: TensorOptions = {}): Tensor {
+  assertNumber('start', start);
+  assertNumber('end', end);
+  assertInteger('steps', steps, 0);
+  return new Tensor(binding().linspace(start, end, steps, factoryOptions(options)));
+}
+
+export interface RandomOptions extends TensorOptions {
+  /**
+   * Draws from this generator, on the generator's device: a CPU generator gives
+   * exactly torch.randn(..., generator=torch.Generator().manual_seed(seed)).
+   * Move the result with `await t.to({ device })`.
+   */
+  generator?: Generator;
+}
+
+function random(kind: 'randn' | 'rand', shape: number[], options: RandomOptions): Tensor {
+  assertShape('shape', shape);
+  const { generator, ...rest } = options;
+  if (generator && rest.device !== undefined && rest.device !== generator.device && !(rest.device === 'cuda' && generator.device === 'cuda:0'))
+    throw new InvalidParameterError('device', `the generator's device '${generator.device}' (draw there, then await t.to({ device }))`, rest.device);
+  return new Tensor(binding()[kind](shape, factoryOptions(rest), generator?.native));
+}
+
+/** Standard normal samples (torch.randn). */
+export const randn = (shape: number[], options: RandomOptions = {}): Tensor => random('randn', shape, options);
+/** Uniform samples in [0, 1) (torch.rand). */
+export const rand = (shape: number[], options: RandomOptions = {}): Tensor => random('rand', shape, options);
+
+function assertTensors(name: string, tensors: unknown): asserts tensors is Tensor[] {
+  if (!Array.isArray(tensors) || tensors.length === 0 || !tensors.every((t) => t instanceof Tensor))
+    throw new InvalidParameterError(name, 'a non-empty array of Tensors', tensors);
+}
+
+export function cat(tensors: Tensor[], dim = 0): Tensor {
+  assertTensors('tensors', tensors);
+  return new Tensor(binding().cat(tensors, dim));
+}
+
+export function stack(tensors: Tensor[], dim = 0): Tensor {
+  assertTensors('tensors', tensors);
+  return new Tensor(binding().stack(tensors, dim));
+}
+
+/** torch.where(condition, a, b). */
+export function where(condition: Tensor, a: Tensor, b: TensorOrScalar): Tensor {
+  return a.where(condition, b);
+}
+
+/**
+ * Runs `fn` and disposes every tensor created during it except those it
+ * returns (found in the result, its arrays and plain objects) and those passed
+ * to keep(). `fn` must be synchronous.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  if (result instanceof Promise) throw new InvalidParameterError('fn', 'a synchronous function (tidy cannot track async work)');
+  const keepers = new Set<Tensor>();
+  collect(result, keepers);
+  for (const t of scope) if (!keepers.has(t)) t.dispose();
+  // Returned tensors belong to the enclosing scope, if any.
+  const outer = scopes[scopes.length - 1];
+  if (outer) for (const t of keepers) outer.add(t);
+  return result;
+}
+
+/** Exempts a tensor from the enclosing tidy() scopes. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const scope of scopes) scope.delete(t);
+  return t;
+}
+
+function collect(value: unknown, into: Set<Tensor>, depth = 0): void {
+  if (value instanceof Tensor) into.add(value);
+  else if (depth < 8 && Array.isArray(value)) for (const v of value) collect(v, into, depth + 1);
+  else if (depth < 8 && value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
+    for (const v of Object.values(value)) collect(v, into, depth + 1);
+}

@@ -1,0 +1,116 @@
+/**
+ * TorchScript modules. Loading, forward and moving run on the thread pool in
+ * inference mode, so the event loop stays free during a long forward.
+ */
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidParameterError, throwIfAborted } from './errors';
+import { binding } from './native/binding';
+import type { NativeModule, NativeTensor } from './native/types';
+import { assertDevice, assertDtype, type Device, type DType, Tensor } from './tensor';
+
+/** What forward resolves to: tensors, and tuples/lists/dicts of them, mapped to arrays and records. */
+export type ModuleOutput = Tensor | number | boolean | string | null | ModuleOutput[] | { [key: string]: ModuleOutput };
+/** Inputs: tensors, numbers, booleans, strings, null (None), arrays (lists/tuples) and records (Dict[str, Tensor]). */
+export type ModuleInput = Tensor | number | boolean | string | null | undefined | ModuleInput[] | { [key: string]: Tensor };
+
+export interface LoadModuleOptions {
+  /** Default 'cpu'. */
+  device?: Device;
+  /** Casts floating-point parameters and buffers after loading (e.g. 'float16' on CUDA). */
+  dtype?: DType;
+  /** Rejects with an AbortError if aborted before loading finishes (the load itself runs to its end). */
+  signal?: AbortSignal;
+}
+
+export interface ParameterInfo {
+  name: string;
+  kind: 'parameter' | 'buffer';
+  shape: number[];
+  dtype: DType;
+  device: Device;
+}
+
+export class Module {
+  /** The addon's handle. Internal. */
+  readonly native: NativeModule;
+  readonly path: string;
+
+  /** @internal use loadModule(). */
+  constructor(native: NativeModule, modulePath: string) {
+    this.native = native;
+    this.path = modulePath;
+  }
+
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /** Runs `forward` on the thread pool. */
+  forward(...inputs: ModuleInput[]): Promise<ModuleOutput> {
+    return this.call('forward', ...inputs);
+  }
+
+  /** Runs another method of the scripted module. */
+  async call(method: string, ...inputs: ModuleInput[]): Promise<ModuleOutput> {
+    if (typeof method !== 'string') throw new InvalidParameterError('method', 'a method name', method);
+    return wrapOutput(await this.native.call(method, inputs));
+  }
+
+  /** Moves/casts parameters and buffers in place; waits for running forwards first. */
+  async to(options: { device?: Device; dtype?: DType }): Promise<this> {
+    if (options.device !== undefined) assertDevice('device', options.device);
+    if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
+    await this.native.to(options.device, options.dtype);
+    return this;
+  }
+
+  /** The scripted methods (forward and any exported ones). */
+  methods(): string[] {
+    return this.native.methods();
+  }
+
+  /** Parameters and buffers with their shapes, dtypes and devices. */
+  parameters(): ParameterInfo[] {
+    return this.native.parameters() as ParameterInfo[];
+  }
+
+  /** Frees the module's weights (a forward in flight finishes first). Idempotent. */
+  dispose(): void {
+    this.native.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+function wrapOutput(value: unknown): ModuleOutput {
+  if (value instanceof (binding().NativeTensor as new () => NativeTensor)) return new Tensor(value as NativeTensor);
+  if (Array.isArray(value)) return value.map(wrapOutput);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, ModuleOutput> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = wrapOutput(v);
+    return out;
+  }
+  return value as ModuleOutput;
+}
+
+/** Loads a TorchScript file (torch.jit.save output). Rejects with an Error naming the path if it is missing or corrupt. */
+export async function loadModule(modulePath: string, options: LoadModuleOptions = {}): Promise<Module> {
+  if (typeof modulePath !== 'string' || modulePath === '') throw new InvalidParameterError('path', 'a path to a TorchScript file', modulePath);
+  if (options.device !== undefined) assertDevice('device', options.device);
+  if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
+  throwIfAborted(options.signal);
+  const resolved = path.resolve(modulePath);
+  try {
+    await access(resolved);
+  } catch {
+    throw new Error(`cannot load TorchScript module '${resolved}': no such file`);
+  }
+  const native = await binding().loadModule(resolved, options.device, options.dtype);
+  if (options.signal?.aborted) {
+    native.dispose();
+    throwIfAborted(options.signal);
+  }
+  return new Module(native, resolved);
+}

@@ -1,0 +1,31 @@
+/** Builds the small TorchScript modules the native tests use, once per test run. */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { findTorchPython } from '../../lib/python';
+
+const run = promisify(execFile);
+export const repoRoot = path.resolve(__dirname, '..', '..');
+
+let modulesDir: Promise<string> | undefined;
+
+/** A temp folder holding scripts/testing/build_test_modules.py's output. */
+export function testModules(): Promise<string> {
+  modulesDir ??= (async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'animatorch-modules-'));
+    const { executable } = await findTorchPython();
+    await run(executable, [path.join(repoRoot, 'scripts', 'testing', 'build_test_modules.py'), dir]);
+    if (!existsSync(path.join(dir, 'conv_attn.pt'))) throw new Error('build_test_modules.py wrote nothing');
+    return dir;
+  })();
+  return modulesDir;
+}
+
+/** Runs Python code with torch and returns its stdout. */
+export async function python(code: string): Promise<string> {
+  const { executable } = await findTorchPython();
+  const { stdout } = await run(executable, ['-c', code], { maxBuffer: 64 << 20 });
+  return stdout;
+}
