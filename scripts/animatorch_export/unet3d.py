@@ -1,0 +1,455 @@
+"""AnimateDiff UNet3DConditionModel (SD1.5 UNet inflated to video + motion modules).
+
+Parameter names are the ORIGINAL AnimateDiff names, which for the SD parts equal
+diffusers' UNet2DConditionModel names::
+
+    conv_in, time_embedding.linear_{1,2}, conv_norm_out, conv_out
+    down_blocks.i.resnets.j.{norm1,conv1,time_emb_proj,norm2,conv2,conv_shortcut}
+    down_blocks.i.attentions.j.{norm,proj_in,proj_out,transformer_blocks.0.{norm1,attn1,norm2,attn2,norm3,ff}}
+    down_blocks.i.downsamplers.0.conv
+    mid_block.{resnets.{0,1},attentions.0}
+    up_blocks.i.{resnets.j,attentions.j,upsamplers.0.conv}
+    {down_blocks.i|up_blocks.i|mid_block}.motion_modules.j.temporal_transformer.*   (see motion_module.py)
+
+``forward(sample [B, 4, F, h, w], timestep [B] | [] (float or int), encoder_hidden_states [B, T, C_text])
+-> eps [B, 4, F, h, w]`` in the dtype of ``sample``; computation runs in the weights' dtype.
+
+Internally the video is folded once to ``[(B*F), C, h, w]`` (frames fastest).
+"""
+
+import math
+from typing import Final, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .attention import SpatialTransformer
+from .configs import UNet3DConfig
+from .motion_module import NoMotionModule, VanillaTemporalModule
+from .resnet import Downsample3D, FrameGroupNorm, InflatedConv3d, ResnetBlock3D, Upsample3D, fold_frames, unfold_frames
+
+
+class Timesteps(nn.Module):
+    """Sinusoidal timestep features (diffusers ``get_timestep_embedding``), float32."""
+
+    num_channels: Final[int]
+    flip_sin_to_cos: Final[bool]
+    downscale_freq_shift: Final[float]
+
+    def __init__(self, num_channels: int, flip_sin_to_cos: bool = True, downscale_freq_shift: float = 0.0):
+        super().__init__()
+        self.num_channels = num_channels
+        self.flip_sin_to_cos = flip_sin_to_cos
+        self.downscale_freq_shift = float(downscale_freq_shift)
+
+    def forward(self, timesteps: torch.Tensor) -> torch.Tensor:
+        half = self.num_channels // 2
+        exponent = -math.log(10000.0) * torch.arange(0, half, dtype=torch.float32, device=timesteps.device)
+        exponent = exponent / (half - self.downscale_freq_shift)
+        freqs = torch.exp(exponent)
+        args = timesteps[:, None].to(torch.float32) * freqs[None, :]
+        emb = torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+        if self.flip_sin_to_cos:
+            emb = torch.cat([emb[:, half:], emb[:, :half]], dim=-1)
+        if self.num_channels % 2 == 1:
+            emb = F.pad(emb, [0, 1, 0, 0])
+        return emb
+
+
+class TimestepEmbedding(nn.Module):
+    """``linear_1`` -> SiLU -> ``linear_2``."""
+
+    def __init__(self, in_channels: int, time_embed_dim: int, device=None, dtype=None):
+        super().__init__()
+        self.linear_1 = nn.Linear(in_channels, time_embed_dim, device=device, dtype=dtype)
+        self.linear_2 = nn.Linear(time_embed_dim, time_embed_dim, device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(F.silu(self.linear_1(x)))
+
+
+def _motion_module(cfg: UNet3DConfig, channels: int, enabled: bool, fk) -> nn.Module:
+    if not enabled:
+        return NoMotionModule()
+    return VanillaTemporalModule(
+        channels,
+        num_attention_heads=cfg.motion_num_attention_heads,
+        num_transformer_block=cfg.motion_num_transformer_blocks,
+        max_len=cfg.motion_max_seq_length,
+        norm_num_groups=cfg.norm_num_groups,
+        joint_groupnorm=cfg.numerics == "diffusers",
+        backend=cfg.attention_backend,
+        **fk,
+    )
+
+
+def _resnet_joint_gn(cfg: UNet3DConfig) -> bool:
+    """Whole-video GroupNorm in resnets / conv_norm_out: only AnimateDiff numerics without inflated GN (v1)."""
+    return cfg.numerics == "animatediff" and not cfg.use_inflated_groupnorm
+
+
+class CrossAttnDownBlock3D(nn.Module):
+    has_downsampler: Final[bool]
+
+    def __init__(self, cfg: UNet3DConfig, in_channels: int, out_channels: int, add_downsample: bool, use_motion: bool, fk):
+        super().__init__()
+        n = cfg.layers_per_block
+        self.resnets = nn.ModuleList(
+            [
+                ResnetBlock3D(
+                    in_channels if j == 0 else out_channels,
+                    out_channels,
+                    cfg.time_embed_dim,
+                    groups=cfg.norm_num_groups,
+                    eps=cfg.norm_eps,
+                    joint_groupnorm=_resnet_joint_gn(cfg),
+                    **fk,
+                )
+                for j in range(n)
+            ]
+        )
+        self.attentions = nn.ModuleList(
+            [
+                SpatialTransformer(
+                    out_channels,
+                    cfg.attention_head_dim,
+                    cfg.cross_attention_dim,
+                    norm_num_groups=cfg.norm_num_groups,
+                    backend=cfg.attention_backend,
+                    **fk,
+                )
+                for _ in range(n)
+            ]
+        )
+        self.motion_modules = nn.ModuleList([_motion_module(cfg, out_channels, use_motion, fk) for _ in range(n)])
+        self.has_downsampler = add_downsample
+        self.downsamplers = nn.ModuleList([Downsample3D(out_channels, **fk)] if add_downsample else [])
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        outputs: List[torch.Tensor] = []
+        for resnet, attn, motion in zip(self.resnets, self.attentions, self.motion_modules):
+            x = resnet(x, temb, num_frames)
+            x = attn(x, context, num_frames)
+            x = motion(x, num_frames)
+            outputs.append(x)
+        for down in self.downsamplers:
+            x = down(x)
+            outputs.append(x)
+        return x, outputs
+
+
+class DownBlock3D(nn.Module):
+    has_downsampler: Final[bool]
+
+    def __init__(self, cfg: UNet3DConfig, in_channels: int, out_channels: int, add_downsample: bool, use_motion: bool, fk):
+        super().__init__()
+        n = cfg.layers_per_block
+        self.resnets = nn.ModuleList(
+            [
+                ResnetBlock3D(
+                    in_channels if j == 0 else out_channels,
+                    out_channels,
+                    cfg.time_embed_dim,
+                    groups=cfg.norm_num_groups,
+                    eps=cfg.norm_eps,
+                    joint_groupnorm=_resnet_joint_gn(cfg),
+                    **fk,
+                )
+                for j in range(n)
+            ]
+        )
+        self.motion_modules = nn.ModuleList([_motion_module(cfg, out_channels, use_motion, fk) for _ in range(n)])
+        self.has_downsampler = add_downsample
+        self.downsamplers = nn.ModuleList([Downsample3D(out_channels, **fk)] if add_downsample else [])
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        outputs: List[torch.Tensor] = []
+        for resnet, motion in zip(self.resnets, self.motion_modules):
+            x = resnet(x, temb, num_frames)
+            x = motion(x, num_frames)
+            outputs.append(x)
+        for down in self.downsamplers:
+            x = down(x)
+            outputs.append(x)
+        return x, outputs
+
+
+class UNetMidBlock3DCrossAttn(nn.Module):
+    """resnets.0 -> attentions.0 -> motion_modules.0 (v2 only) -> resnets.1."""
+
+    def __init__(self, cfg: UNet3DConfig, channels: int, use_motion: bool, fk, num_layers: int = 1):
+        super().__init__()
+        if num_layers != 1:
+            raise ValueError("UNetMidBlock3DCrossAttn: only num_layers=1 (SD1.5) is supported")
+        self.resnets = nn.ModuleList(
+            [
+                ResnetBlock3D(
+                    channels,
+                    channels,
+                    cfg.time_embed_dim,
+                    groups=cfg.norm_num_groups,
+                    eps=cfg.norm_eps,
+                    joint_groupnorm=_resnet_joint_gn(cfg),
+                    **fk,
+                )
+                for _ in range(num_layers + 1)
+            ]
+        )
+        self.attentions = nn.ModuleList(
+            [
+                SpatialTransformer(
+                    channels,
+                    cfg.attention_head_dim,
+                    cfg.cross_attention_dim,
+                    norm_num_groups=cfg.norm_num_groups,
+                    backend=cfg.attention_backend,
+                    **fk,
+                )
+                for _ in range(num_layers)
+            ]
+        )
+        self.motion_modules = nn.ModuleList([_motion_module(cfg, channels, use_motion, fk) for _ in range(num_layers)])
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> torch.Tensor:
+        x = self.resnets[0](x, temb, num_frames)
+        x = self.attentions[0](x, context, num_frames)
+        x = self.motion_modules[0](x, num_frames)
+        x = self.resnets[1](x, temb, num_frames)
+        return x
+
+
+class CrossAttnUpBlock3D(nn.Module):
+    num_layers: Final[int]
+
+    def __init__(
+        self,
+        cfg: UNet3DConfig,
+        in_channels: int,
+        out_channels: int,
+        prev_output_channel: int,
+        add_upsample: bool,
+        use_motion: bool,
+        fk,
+    ):
+        super().__init__()
+        n = cfg.layers_per_block + 1
+        self.num_layers = n
+        resnets = []
+        for j in range(n):
+            skip = in_channels if j == n - 1 else out_channels
+            res_in = prev_output_channel if j == 0 else out_channels
+            resnets.append(
+                ResnetBlock3D(
+                    res_in + skip,
+                    out_channels,
+                    cfg.time_embed_dim,
+                    groups=cfg.norm_num_groups,
+                    eps=cfg.norm_eps,
+                    joint_groupnorm=_resnet_joint_gn(cfg),
+                    **fk,
+                )
+            )
+        self.resnets = nn.ModuleList(resnets)
+        self.attentions = nn.ModuleList(
+            [
+                SpatialTransformer(
+                    out_channels,
+                    cfg.attention_head_dim,
+                    cfg.cross_attention_dim,
+                    norm_num_groups=cfg.norm_num_groups,
+                    backend=cfg.attention_backend,
+                    **fk,
+                )
+                for _ in range(n)
+            ]
+        )
+        self.motion_modules = nn.ModuleList([_motion_module(cfg, out_channels, use_motion, fk) for _ in range(n)])
+        self.upsamplers = nn.ModuleList([Upsample3D(out_channels, **fk)] if add_upsample else [])
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        skips: List[torch.Tensor],
+        temb: torch.Tensor,
+        context: torch.Tensor,
+        num_frames: int,
+        upsample_size: Optional[List[int]],
+    ) -> torch.Tensor:
+        k = len(skips)
+        for resnet, attn, motion in zip(self.resnets, self.attentions, self.motion_modules):
+            k -= 1
+            x = torch.cat([x, skips[k]], dim=1)
+            x = resnet(x, temb, num_frames)
+            x = attn(x, context, num_frames)
+            x = motion(x, num_frames)
+        for up in self.upsamplers:
+            x = up(x, upsample_size)
+        return x
+
+
+class UpBlock3D(nn.Module):
+    num_layers: Final[int]
+
+    def __init__(
+        self,
+        cfg: UNet3DConfig,
+        in_channels: int,
+        out_channels: int,
+        prev_output_channel: int,
+        add_upsample: bool,
+        use_motion: bool,
+        fk,
+    ):
+        super().__init__()
+        n = cfg.layers_per_block + 1
+        self.num_layers = n
+        resnets = []
+        for j in range(n):
+            skip = in_channels if j == n - 1 else out_channels
+            res_in = prev_output_channel if j == 0 else out_channels
+            resnets.append(
+                ResnetBlock3D(
+                    res_in + skip,
+                    out_channels,
+                    cfg.time_embed_dim,
+                    groups=cfg.norm_num_groups,
+                    eps=cfg.norm_eps,
+                    joint_groupnorm=_resnet_joint_gn(cfg),
+                    **fk,
+                )
+            )
+        self.resnets = nn.ModuleList(resnets)
+        self.motion_modules = nn.ModuleList([_motion_module(cfg, out_channels, use_motion, fk) for _ in range(n)])
+        self.upsamplers = nn.ModuleList([Upsample3D(out_channels, **fk)] if add_upsample else [])
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        skips: List[torch.Tensor],
+        temb: torch.Tensor,
+        context: torch.Tensor,
+        num_frames: int,
+        upsample_size: Optional[List[int]],
+    ) -> torch.Tensor:
+        k = len(skips)
+        for resnet, motion in zip(self.resnets, self.motion_modules):
+            k -= 1
+            x = torch.cat([x, skips[k]], dim=1)
+            x = resnet(x, temb, num_frames)
+            x = motion(x, num_frames)
+        for up in self.upsamplers:
+            x = up(x, upsample_size)
+        return x
+
+
+_DOWN_BLOCKS = {"CrossAttnDownBlock3D": CrossAttnDownBlock3D, "DownBlock3D": DownBlock3D}
+_UP_BLOCKS = {"CrossAttnUpBlock3D": CrossAttnUpBlock3D, "UpBlock3D": UpBlock3D}
+
+
+class UNet3DConditionModel(nn.Module):
+    """AnimateDiff UNet. See the module docstring for names and the calling convention."""
+
+    max_frames: Final[int]
+    in_channels: Final[int]
+    cross_attention_dim: Final[int]
+
+    def __init__(self, config: Optional[UNet3DConfig] = None, device=None, dtype=None):
+        super().__init__()
+        cfg = (config if config is not None else UNet3DConfig.sd15()).validate()
+        self.config = cfg
+        fk = {"device": device, "dtype": dtype}
+        boc = list(cfg.block_out_channels)
+        nblocks = len(boc)
+        self.in_channels = cfg.in_channels
+        self.cross_attention_dim = cfg.cross_attention_dim
+        self.max_frames = cfg.motion_max_seq_length if cfg.use_motion_module else 0
+
+        self.conv_in = InflatedConv3d(cfg.in_channels, boc[0], kernel_size=3, padding=1, **fk)
+        self.time_proj = Timesteps(boc[0], cfg.flip_sin_to_cos, cfg.freq_shift)
+        self.time_embedding = TimestepEmbedding(boc[0], cfg.time_embed_dim, **fk)
+
+        resolutions = set(cfg.motion_module_resolutions)
+        down = []
+        out_ch = boc[0]
+        for i, kind in enumerate(cfg.down_block_types):
+            in_ch, out_ch = out_ch, boc[i]
+            use_motion = cfg.use_motion_module and (2**i) in resolutions
+            down.append(_DOWN_BLOCKS[kind](cfg, in_ch, out_ch, i < nblocks - 1, use_motion, fk))
+        self.down_blocks = nn.ModuleList(down)
+
+        self.mid_block = UNetMidBlock3DCrossAttn(cfg, boc[-1], cfg.use_motion_module and cfg.motion_module_mid_block, fk)
+
+        rev = list(reversed(boc))
+        up = []
+        out_ch = rev[0]
+        for i, kind in enumerate(cfg.up_block_types):
+            prev_out, out_ch = out_ch, rev[i]
+            in_ch = rev[min(i + 1, nblocks - 1)]
+            use_motion = cfg.use_motion_module and (2 ** (nblocks - 1 - i)) in resolutions
+            up.append(_UP_BLOCKS[kind](cfg, in_ch, out_ch, prev_out, i < nblocks - 1, use_motion, fk))
+        self.up_blocks = nn.ModuleList(up)
+
+        self.conv_norm_out = FrameGroupNorm(cfg.norm_num_groups, boc[0], eps=cfg.norm_eps, joint=_resnet_joint_gn(cfg), **fk)
+        self.conv_out = InflatedConv3d(boc[0], cfg.out_channels, kernel_size=3, padding=1, **fk)
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
+        if sample.dim() != 5:
+            raise RuntimeError("unet: sample must be [B, C, F, H, W], got " + str(sample.dim()) + " dims")
+        b, c, f, h, w = sample.shape
+        if self.max_frames > 0 and f > self.max_frames:
+            raise RuntimeError(
+                "unet: "
+                + str(f)
+                + " frames exceed the motion module's maximum of "
+                + str(self.max_frames)
+                + " (its positional encoding length); use context windows of at most "
+                + str(self.max_frames)
+                + " frames"
+            )
+        if encoder_hidden_states.dim() != 3 or encoder_hidden_states.shape[0] != b:
+            raise RuntimeError(
+                "unet: encoder_hidden_states must be [B, T, C] with B = "
+                + str(b)
+                + " (one row per video, not per frame)"
+            )
+        out_dtype = sample.dtype
+        dtype = self.conv_in.weight.dtype
+
+        t = timestep.to(sample.device)
+        if t.dim() == 0:
+            t = t[None]
+        t = t.expand(b)
+        emb = self.time_embedding(self.time_proj(t).to(dtype))
+        context = encoder_hidden_states.to(dtype)
+
+        x = self.conv_in(fold_frames(sample.to(dtype)))
+        skips: List[torch.Tensor] = [x]
+        for block in self.down_blocks:
+            x, res = block(x, emb, context, f)
+            skips.extend(res)
+
+        x = self.mid_block(x, emb, context, f)
+
+        n_up = len(self.up_blocks)
+        i = 0
+        for block in self.up_blocks:
+            n = block.num_layers
+            res = skips[len(skips) - n :]
+            skips = skips[: len(skips) - n]
+            size: Optional[List[int]] = None
+            if i < n_up - 1 and len(skips) > 0:
+                size = [skips[-1].shape[2], skips[-1].shape[3]]
+            x = block(x, res, emb, context, f, size)
+            i += 1
+
+        x = self.conv_out(F.silu(self.conv_norm_out(x, f)))
+        return unfold_frames(x, f).to(out_dtype).contiguous()
+
+
+def count_motion_modules(model: nn.Module) -> int:
+    return sum(1 for m in model.modules() if isinstance(m, VanillaTemporalModule))
+
+
+def motion_module_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if ".motion_modules." in n)
