@@ -29,3 +29,24 @@ export async function python(code: string): Promise<string> {
   const { stdout } = await run(executable, ['-c', code], { maxBuffer: 64 << 20 });
   return stdout;
 }
+
+const exported = new Map<string, Promise<string>>();
+
+/**
+ * A random tiny model exported by scripts/export_random_model.py (TorchScript
+ * files, model.yaml, reference.json), cached per argument list for the run.
+ */
+export function exportRandomModel(args: string[] = ['--preset', 'tiny-v2', '--seed', '0']): Promise<string> {
+  const key = args.join(' ');
+  let dir = exported.get(key);
+  if (!dir) {
+    dir = (async () => {
+      const out = mkdtempSync(path.join(os.tmpdir(), 'animatorch-model-'));
+      const { executable } = await findTorchPython();
+      await run(executable, [path.join(repoRoot, 'scripts', 'export_random_model.py'), ...args, '--out', out, '--quiet'], { maxBuffer: 16 << 20 });
+      return out;
+    })();
+    exported.set(key, dir);
+  }
+  return dir;
+}
