@@ -28,3 +28,34 @@ export type { LoadModuleOptions, ModuleInput, ModuleOutput, ParameterInfo } from
 export { cuda, memoryStats, setNumThreads, getNumThreads, versions } from './device';
 export type { MemoryStats } from './device';
 export { CLIPTokenizer, loadClipTokenizer } from './tokenizers/clip';
+export {
+  createScheduler,
+  schedulerClassNames,
+  SCHEDULERS,
+  DDIMScheduler,
+  DDPMScheduler,
+  PNDMScheduler,
+  EulerDiscreteScheduler,
+  EulerAncestralDiscreteScheduler,
+  DPMSolverMultistepScheduler,
+  LCMScheduler,
+  FlowMatchEulerDiscreteScheduler,
+} from './schedulers';
+export type {
+  Scheduler,
+  SchedulerOutput,
+  StepOptions,
+  SetTimestepsOptions,
+  SchedulerClassName,
+  AnyScheduler,
+  DDIMSchedulerConfig,
+  DDPMSchedulerConfig,
+  PNDMSchedulerConfig,
+  EulerDiscreteSchedulerConfig,
+  EulerAncestralDiscreteSchedulerConfig,
+  DPMSolverMultistepSchedulerConfig,
+  LCMSchedulerConfig,
+  LCMSetTimestepsOptions,
+  FlowMatchEulerDiscreteSchedulerConfig,
+  FlowMatchSetTimestepsOptions,
+} from './schedulers';

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { cuda, getNumThreads, setNumThreads, versions } from '../lib';
+import { explainLoadFailure } from '../lib/native/binding';
+
+describe('addon loading and environment', () => {
+  it('reports libtorch version and where the build found it', () => {
+    const v = versions();
+    expect(v.libtorch).toMatch(/^\d+\.\d+\.\d+/);
+    expect(v.libtorchSource).toMatch(/LIBTORCH=|Python torch|system libtorch/);
+    expect(typeof v.cudaBuild).toBe('boolean');
+  });
+
+  it('answers CUDA queries without a GPU', () => {
+    expect(typeof cuda.isAvailable()).toBe('boolean');
+    if (!cuda.isAvailable()) expect(cuda.deviceCount()).toBe(0);
+  });
+
+  it('sets the intra-op thread count', () => {
+    const before = getNumThreads();
+    setNumThreads(1);
+    expect(getNumThreads()).toBe(1);
+    setNumThreads(before);
+    expect(getNumThreads()).toBe(before);
+    expect(() => setNumThreads(0)).toThrow(/n: expected an integer >= 1/);
+  });
+
+  it('explains load failures with causes and fixes', () => {
+    const missing = explainLoadFailure(new Error('libtorch_cpu.so: cannot open shared object file: No such file or directory'));
+    expect(missing).toMatch(/libtorch library the addon was built against cannot be found/);
+    expect(missing).toMatch(/Possible solutions:/);
+    expect(missing).toMatch(/LIBTORCH=\/path\/to\/libtorch npm rebuild animatorch/);
+    const abi = explainLoadFailure(new Error("/x/animatorch.node: undefined symbol: _ZN3c104cuda9SetDeviceEi"));
+    expect(abi).toMatch(/C\+\+ ABI or version/);
+    const cudaLib = explainLoadFailure(new Error('libcudart.so.12: cannot open shared object file'));
+    expect(cudaLib).toMatch(/CUDA libtorch/);
+    const none = explainLoadFailure(new Error('No native build was found for platform=linux arch=x64'));
+    expect(none).toMatch(/has not been built/);
+    expect(none).toMatch(/apt-get install libtorch-dev/);
+  });
+});
