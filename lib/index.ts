@@ -59,3 +59,28 @@ export type {
   FlowMatchEulerDiscreteSchedulerConfig,
   FlowMatchSetTimestepsOptions,
 } from './schedulers';
+export { AnimateDiffPipeline, loadPipeline, DEFAULT_FPS, GENERATE_DEFAULTS } from './pipelines/animatediff';
+export type { GenerateOptions, LoadPipelineOptions, DecodeLatentsOptions, EncodePromptOptions, SchedulerChoice, AnimateDiffComponents } from './pipelines/animatediff';
+export { VaeDecodeError } from './pipelines/pipeline-output';
+export type { AnimateDiffPipelineOutput, AnimateDiffLatentsOutput, VideoFrames, OutputType } from './pipelines/pipeline-output';
+export type { ProgressEvent, DenoiseProgress, DecodeProgress, ProgressCallback, LatentPreview } from './pipelines/progress';
+export { contextWindows, contextWeights, ContextFuser, CONTEXT_SCHEDULES, FUSE_METHODS } from './pipelines/context-windows';
+export type { ContextSchedule, FuseMethod, ContextWindowOptions } from './pipelines/context-windows';
+export { interpolateEmbeddings, frameEmbeddings, parsePromptMap } from './pipelines/prompt-travel';
+export type { PromptMap, Keyframe } from './pipelines/prompt-travel';
+export { readModelManifest, ModelManifestError } from './model-manifest';
+export type { ModelManifest, SchedulerConfig } from './model-manifest';
+export { tiledDecode, planTiles } from './video/vae-tiling';
+export type { VaeTilingOptions } from './video/vae-tiling';
+export { latentPreview } from './video/latent-preview';
+export { findTorchPython } from './python';
+export { writeVideo, writeGrid, composeGrid, videoFormatFor } from './video/writers';
+export type { WriteVideoOptions, GridOptions, GridVideo, VideoFormat } from './video/writers';
+export { createRecipe, readRecipe, writeRecipeSidecar, RecipeError, RECIPE_METADATA_KEY } from './cli/recipe';
+export type { Recipe } from './cli/recipe';
+export { readPromptConfig, parsePromptConfig, PromptConfigError } from './cli/prompt-config';
+export type { RenderJob } from './cli/prompt-config';
+export { inspectPath } from './cli/inspect';
+export type { InspectResult } from './cli/inspect';
+export { render } from './cli/commands/render';
+export type { RenderArgs, RenderedVideo } from './cli/commands/render';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModule, type ModuleInput, Tensor, tensor } from '../lib';
-import { exportRandomModel } from './utils/fixtures';
+import { exportedModel } from './utils/fixtures';
 
 interface RefTensor {
   shape: number[];
@@ -50,7 +50,7 @@ async function checkAgainstReference(dir: string): Promise<Record<string, number
 
 describe('exported models through the addon', () => {
   it('tiny v2 (AnimateDiff numerics): UNet, VAE decoder/encoder and text encoder match Python at several shapes', async () => {
-    const dir = await exportRandomModel(['--preset', 'tiny-v2', '--seed', '0']);
+    const dir = await exportedModel('tiny-v2', 0);
     const out = await checkAgainstReference(dir);
     expect(Object.keys(out)).toEqual(expect.arrayContaining(['unet_b2_f4_8x8', 'unet_b1_f3_6x10', 'vae_decode_n2_4x4', 'text_encoder_clip_skip_1']));
     expect(out.text_encoder_clip_skip_0).not.toEqual(out.text_encoder_clip_skip_1);
@@ -58,8 +58,8 @@ describe('exported models through the addon', () => {
 
   it('tiny v2 with diffusers numerics matches Python, and differs from AnimateDiff numerics over several frames', async () => {
     const [a, d] = await Promise.all([
-      exportRandomModel(['--preset', 'tiny-v2', '--seed', '0']),
-      exportRandomModel(['--preset', 'tiny-v2', '--seed', '0', '--numerics', 'diffusers']),
+      exportedModel('tiny-v2', 0),
+      exportedModel('tiny-v2', 0, ['--numerics', 'diffusers']),
     ]);
     const outD = await checkAgainstReference(d);
     const refA = JSON.parse(readFileSync(path.join(a, 'reference.json'), 'utf8')) as Reference;
@@ -69,11 +69,11 @@ describe('exported models through the addon', () => {
   });
 
   it('tiny v1 (whole-video GroupNorm) matches Python', async () => {
-    await checkAgainstReference(await exportRandomModel(['--preset', 'tiny-v1', '--seed', '1']));
+    await checkAgainstReference(await exportedModel('tiny-v1', 1));
   });
 
   it('a model without a text encoder still exports a working UNet and VAE', async () => {
-    const dir = await exportRandomModel(['--preset', 'tiny-v3', '--seed', '2', '--no-text-encoder']);
+    const dir = await exportedModel('tiny-v3', 2, ['--no-text-encoder']);
     const out = await checkAgainstReference(dir);
     expect(Object.keys(out).some((k) => k.startsWith('text_encoder'))).toBe(false);
     expect(readFileSync(path.join(dir, 'model.yaml'), 'utf8')).not.toMatch(/^text_encoder:/m);

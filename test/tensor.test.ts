@@ -47,18 +47,18 @@ describe('tensor creation and read-back', () => {
     expect(h.dtype).toBe('float16');
     const hb = await h.toArray();
     expect(hb).toBeInstanceOf(Float32Array);
-    expect(Array.from(hb)).toEqual([0.5, 1.25, 65504]);
+    expect(Array.from(hb as Float32Array)).toEqual([0.5, 1.25, 65504]);
     const b = tensor([1.0009765625], [1], { dtype: 'bfloat16' });
-    expect(Array.from(await b.toArray())).toEqual([1]); // bfloat16 keeps 8 bits of mantissa
+    expect(Array.from((await b.toArray()) as ArrayLike<number>)).toEqual([1]); // bfloat16 keeps 8 bits of mantissa
     const flags = tensor([true, false, true], [3]);
     expect(flags.dtype).toBe('bool');
-    expect(Array.from(await flags.toArray())).toEqual([1, 0, 1]);
+    expect(Array.from((await flags.toArray()) as ArrayLike<number>)).toEqual([1, 0, 1]);
   });
 
   it('number arrays default to float32 and respect an explicit dtype', async () => {
     expect(tensor([1, 2], [2]).dtype).toBe('float32');
     const l = tensor([2 ** 40, 3], [2], { dtype: 'int64' });
-    expect(Array.from(await l.toArray())).toEqual([2n ** 40n, 3n]);
+    expect(Array.from((await l.toArray()) as ArrayLike<number>)).toEqual([2n ** 40n, 3n]);
   });
 
   it('rejects data that does not match the shape, and unknown dtypes and devices', () => {

@@ -20,7 +20,7 @@ const at = require(workerData.entry);
   const t = at.tensor([1, 2, 3], [3]).mul(workerData.k);
   const m = await at.loadModule(workerData.module);
   const y = await m.forward(at.randn([1, 32, 8, 8], { generator: at.createGenerator(5) }));
-  parentPort.postMessage({ values: Array.from(await t.toArray()), shape: y.shape, sum: await y.sum().item() });
+  parentPort.postMessage({ values: Array.from((await t.toArray()) as ArrayLike<number>), shape: y.shape, sum: await y.sum().item() });
 })().catch((e) => parentPort.postMessage({ error: e.message }));
 `;
 
@@ -41,7 +41,7 @@ describe('worker_threads', () => {
     expect(results[0]!.shape).toEqual([1, 32, 8, 8]);
     expect(results[0]!.sum).toBeCloseTo(results[1]!.sum, 4); // same seed, same module
     // The main thread's instance keeps working alongside.
-    expect(Array.from(await tensor([1], [1]).add(1).toArray())).toEqual([2]);
+    expect(Array.from((await tensor([1], [1]).add(1).toArray()) as ArrayLike<number>)).toEqual([2]);
   });
 
   it('survives workers terminated while loading the addon and while computing', async () => {
@@ -53,6 +53,6 @@ describe('worker_threads', () => {
       await new Promise((r) => setTimeout(r, delay));
       await w.terminate();
     }
-    expect(Array.from(await randn([2]).mul(0).abs().toArray())).toEqual([0, 0]);
+    expect(Array.from((await randn([2]).mul(0).abs().toArray()) as ArrayLike<number>)).toEqual([0, 0]);
   });
 });
