@@ -1,0 +1,36 @@
+/** `animatorch inspect`: what a checkpoint or model folder is, without loading weights. */
+import type { Argv, CommandModule } from 'yargs';
+import { formatInspectResult, inspectPath, type InspectResult } from '../inspect';
+
+export interface InspectArgs {
+  paths: string[];
+  json?: boolean;
+}
+
+export interface InspectIO {
+  stdout?: (text: string) => void;
+}
+
+/** Inspects each path and prints the result (text, or JSON with --json); resolves to the results. */
+export async function inspect(args: InspectArgs, io: InspectIO = {}): Promise<InspectResult[]> {
+  const print = io.stdout ?? ((t: string) => process.stdout.write(`${t}\n`));
+  const paths = Array.isArray(args.paths) ? args.paths : [args.paths];
+  if (paths.length === 0) throw new Error('inspect: give at least one file or folder');
+  const results: InspectResult[] = [];
+  for (const p of paths) results.push(await inspectPath(p));
+  if (args.json) print(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+  else print(results.map((r) => formatInspectResult(r)).join('\n\n'));
+  return results;
+}
+
+export const InspectCommand: CommandModule<object, InspectArgs> = {
+  command: 'inspect <paths..>',
+  describe: 'Show what a checkpoint (.safetensors/.ckpt/.pt/.bin) or model folder is, without loading its weights',
+  builder: (yargs: Argv<object>) =>
+    yargs
+      .positional('paths', { type: 'string', array: true, demandOption: true, describe: 'files or folders' })
+      .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<InspectArgs>,
+  handler: async (args) => {
+    await inspect(args);
+  },
+};

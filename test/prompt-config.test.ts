@@ -1,0 +1,193 @@
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parsePromptConfig, PromptConfigError, readPromptConfig } from '../lib/cli/prompt-config';
+
+// Shaped like AnimateDiff's configs/prompts/1-ToonYou.yaml (the original, mapping layout).
+
+const temps: string[] = [];
+const tempDir = (prefix: string): string => {
+  const d = mkdtempSync(path.join(os.tmpdir(), prefix));
+  temps.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of temps) rmSync(d, { recursive: true, force: true });
+});
+
+const TOONYOU = `
+ToonYou:
+  motion_module:
+    - "models/Motion_Module/mm_sd_v14.ckpt"
+    - "models/Motion_Module/mm_sd_v15.ckpt"
+
+  dreambooth_path: "models/DreamBooth_LoRA/toonyou_beta3.safetensors"
+  lora_model_path: ""
+
+  seed:           [10788741199826055526, 6520604954829636163, 6519455744612555650, 16372571278361863751]
+  steps:          25
+  guidance_scale: 7.5
+
+  prompt:
+    - "best quality, masterpiece, 1girl, looking at viewer"
+    - "masterpiece, best quality, 1girl, solo, cherry blossoms"
+    - "best quality, masterpiece, 1boy, formal, abstract"
+    - "best quality, masterpiece, 1girl, cloudy sky, dandelion"
+
+  n_prompt:
+    - ""
+    - "badhandv4,easynegative,ng_deepnegative_v1_75t"
+    - ""
+    - ""
+`;
+
+// Shaped like the later list layout (configs/prompts/v2/v2-2-RealisticVision-MotionLoRA.yaml, v3-1-T2V.yaml), plus our keys.
+const LIST = `# ZoomIn
+- inference_config: "configs/inference/inference-v2.yaml"
+  motion_module:    "models/Motion_Module/mm_sd_v15_v2.ckpt"
+  motion_module_lora_configs:
+    - path:  "models/MotionLoRA/v2_lora_ZoomIn.ckpt"
+      alpha: 1.0
+  dreambooth_path: "models/DreamBooth_LoRA/realisticVisionV60B1_v51VAE.safetensors"
+  lora_model_path: "models/DreamBooth_LoRA/some_kohya.safetensors"
+  lora_alpha: 0.6
+  seed:           43242532350557906
+  steps:          25
+  guidance_scale: 8
+  prompt:
+    - "photo of coastline, rocks, storm weather"
+    - "photo of a lighthouse"
+  n_prompt:
+    - "blur, haze"
+
+
+# animatorch
+- model: exported/rv-v2
+  adapter_lora_path: "models/Motion_Module/v3_sd15_adapter.ckpt"
+  domain_lora_scale: 0.5
+  W: 384
+  H: 256
+  L: 24
+  fps: 12
+  scheduler: EulerDiscreteScheduler
+  context_length: 16
+  context_overlap: 4
+  seed: -1
+  prompt: "one prompt, not a list"
+`;
+
+const base = '/repo';
+
+describe('prompt configs', () => {
+  it('expands the mapping layout: motion module × (prompt_i, n_prompt_i, seed_i), exact 64-bit seeds', () => {
+    const jobs = parsePromptConfig(TOONYOU, 'prompts.yaml', { baseDir: base });
+    expect(jobs).toHaveLength(8);
+    expect(jobs.map((j) => j.seed.toString())).toEqual([
+      '10788741199826055526',
+      '6520604954829636163',
+      '6519455744612555650',
+      '16372571278361863751',
+      '10788741199826055526',
+      '6520604954829636163',
+      '6519455744612555650',
+      '16372571278361863751',
+    ]);
+    expect(typeof jobs[0]!.seed).toBe('bigint');
+    expect(jobs[0]).toMatchObject({
+      source: { file: 'prompts.yaml', entry: 'ToonYou', entryIndex: 0, promptIndex: 0 },
+      prompt: 'best quality, masterpiece, 1girl, looking at viewer',
+      negativePrompt: '',
+      steps: 25,
+      guidanceScale: 7.5,
+      width: 512,
+      height: 512,
+      frames: 16,
+      fps: 8,
+      base: '/repo/models/DreamBooth_LoRA/toonyou_beta3.safetensors',
+      motionModule: '/repo/models/Motion_Module/mm_sd_v14.ckpt',
+      motionLoras: [],
+      randomSeed: false,
+    });
+    expect(jobs[0]!.lora).toBeUndefined(); // lora_model_path: "" means none
+    expect(jobs[1]!.negativePrompt).toBe('badhandv4,easynegative,ng_deepnegative_v1_75t');
+    expect(jobs[4]!.motionModule).toBe('/repo/models/Motion_Module/mm_sd_v15.ckpt');
+  });
+
+  it('expands the list layout, names entries by their comment, reuses one seed/n_prompt, reads our keys', () => {
+    let n = 0n;
+    const jobs = parsePromptConfig(LIST, 'list.yaml', { baseDir: base, randomSeed: () => (n += 1n) });
+    expect(jobs).toHaveLength(3);
+    expect(jobs[0]!.source.entry).toBe('ZoomIn');
+    expect(jobs[2]!.source.entry).toBe('animatorch');
+    expect(jobs[0]!.seed).toBe(43242532350557906n);
+    expect(jobs[1]!.seed).toBe(43242532350557906n); // one seed, reused for every prompt
+    expect(jobs[1]!.negativePrompt).toBe('blur, haze');
+    expect(jobs[0]!.guidanceScale).toBe(8);
+    expect(jobs[0]!.motionLoras).toEqual([{ path: '/repo/models/MotionLoRA/v2_lora_ZoomIn.ckpt', alpha: 1 }]);
+    expect(jobs[0]!.lora).toEqual({ path: '/repo/models/DreamBooth_LoRA/some_kohya.safetensors', alpha: 0.6 });
+    expect(jobs[0]!.inferenceConfig).toBe('/repo/configs/inference/inference-v2.yaml');
+    expect(jobs[2]).toMatchObject({
+      model: '/repo/exported/rv-v2',
+      adapterLora: { path: '/repo/models/Motion_Module/v3_sd15_adapter.ckpt', alpha: 0.5 },
+      width: 384,
+      height: 256,
+      frames: 24,
+      fps: 12,
+      scheduler: 'EulerDiscreteScheduler',
+      contextLength: 16,
+      contextOverlap: 4,
+      prompt: 'one prompt, not a list',
+      negativePrompt: '',
+      seed: 1n,
+      randomSeed: true,
+    });
+  });
+
+  it('applies defaults from the CLI and resolves paths against the current folder by default', () => {
+    const jobs = parsePromptConfig('a:\n  prompt: [x]\n  motion_module: mm.ckpt\n', 'p.yaml', { defaults: { steps: 10, width: 256, fps: 4 } });
+    expect(jobs[0]).toMatchObject({ steps: 10, width: 256, height: 512, fps: 4, motionModule: path.resolve('mm.ckpt') });
+  });
+
+  it('names the file, the entry and the key in each error', () => {
+    const bad = (yaml: string) => () => parsePromptConfig(yaml, 'prompts.yaml');
+    expect(bad('ToonYou:\n  prompt: [a]\n  steps: ten\n')).toThrow('prompts.yaml: entry "ToonYou": steps: expected an integer >= 1, got "ten"');
+    expect(bad('ToonYou:\n  prompt: [a]\n  steps: 0\n')).toThrow('prompts.yaml: entry "ToonYou": steps: expected an integer >= 1, got 0');
+    expect(bad('A:\n  prompt: [a]\n  W: 500\n')).toThrow('prompts.yaml: entry "A": W: expected a multiple of 8, got 500');
+    expect(bad('A:\n  prompt: [a, b]\n  seed: [1, 2, 3]\n')).toThrow('prompts.yaml: entry "A": seed: expected 1 seed or one per prompt (2), got 3');
+    expect(bad('A:\n  prompt: [a]\n  seed: [1.5]\n')).toThrow('prompts.yaml: entry "A": seed[0]: expected an integer');
+    expect(bad('A:\n  prompt: [a]\n  seed: 18446744073709551616\n')).toThrow('entry "A": seed: expected an integer in [-2^63, 2^64)');
+    expect(bad('A:\n  prompt: [a, b]\n  n_prompt: [x, y, z]\n')).toThrow('entry "A": n_prompt: expected 1 negative prompt or one per prompt (2), got 3');
+    expect(bad('A:\n  steps: 3\n')).toThrow('entry "A": prompt: missing');
+    expect(bad('A:\n  prompt: [a, 3]\n')).toThrow('entry "A": prompt[1]: expected a string, got 3');
+    expect(bad('A:\n  prompt: [a]\n  guidance_scale: high\n')).toThrow('entry "A": guidance_scale: expected a number >= 0, got "high"');
+    expect(bad('A:\n  prompt: [a]\n  stepz: 3\n')).toThrow(/entry "A": stepz: unknown key \(known: prompt, n_prompt/);
+    expect(bad('A:\n  prompt: [a]\n  controlnet_path: x.ckpt\n')).toThrow('entry "A": controlnet_path: SparseCtrl');
+    expect(bad('A:\n  prompt: [a]\n  motion_module_lora_configs:\n    - alpha: 1\n')).toThrow('entry "A": motion_module_lora_configs[0].path: missing');
+    expect(bad('A:\n  prompt: [a]\n  context_length: 8\n  context_overlap: 8\n')).toThrow('entry "A": context_overlap: expected less than context_length (8), got 8');
+    expect(bad('- prompt: [a]\n- prompt: [b]\n  fps: 0\n')).toThrow('prompts.yaml: entry "#2": fps: expected a number > 0, got 0');
+    expect(bad('just a string')).toThrow('prompts.yaml: expected a mapping of named entries');
+    expect(bad('A: [unclosed')).toThrow(/prompts.yaml: invalid YAML/);
+    expect(bad('A:\n  prompt: [a]\n  steps: 3\n  steps: 4\n')).toThrow(/invalid YAML/);
+    try {
+      bad('A:\n  prompt: [a]\n  L: -1\n')();
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(PromptConfigError);
+      expect(err).toMatchObject({ file: 'prompts.yaml', entry: 'A', key: 'L' });
+    }
+  });
+
+  it('negative seeds wrap as torch.manual_seed does; quoted seeds are accepted', () => {
+    const jobs = parsePromptConfig('A:\n  prompt: [a, b]\n  seed: [-2, "12345678901234567890"]\n', 'p.yaml');
+    expect(jobs.map((j) => j.seed)).toEqual([(1n << 64n) - 2n, 12345678901234567890n]);
+  });
+
+  it('reads a file from disk and reports a missing one', async () => {
+    const dir = tempDir('animatorch-prompts-');
+    const file = path.join(dir, 'prompts.yaml');
+    writeFileSync(file, TOONYOU);
+    expect(await readPromptConfig(file, { baseDir: dir })).toHaveLength(8);
+    await expect(readPromptConfig(path.join(dir, 'nope.yaml'))).rejects.toThrow(/nope.yaml: no such file/);
+  });
+});

@@ -1,0 +1,105 @@
+// `animatorch render` end to end on a tiny random model: files, recipes,
+// re-rendering from a recipe, YAML configs, abort and bad arguments.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AbortError } from '../lib';
+import { render, type RenderArgs } from '../lib/cli/commands/render';
+import { exportedModel, repoRoot } from './utils/fixtures';
+
+const run = promisify(execFile);
+let model: string;
+let out: string;
+const quiet = { log: { write: () => true } as unknown as NodeJS.WritableStream };
+const small = { steps: 2, frames: 4, width: 64, height: 64 } satisfies Partial<RenderArgs>;
+const gifPixels = async (file: string) => sharp(file, { pages: -1 }).raw().toBuffer();
+
+beforeAll(async () => {
+  model = await exportedModel('tiny-v2', 0);
+  out = mkdtempSync(path.join(os.tmpdir(), 'animatorch-render-'));
+});
+
+describe('render', () => {
+  it('writes one GIF per seed with an exact 64-bit seed in its recipe, and re-renders from that recipe', async () => {
+    const seeds = ['7', '10589116295929063558'];
+    const done = await render({ ...small, model, prompt: 'a red circle moving right', seed: seeds, out: path.join(out, 'v.gif') }, quiet);
+    expect(done.map((d) => path.basename(d.file))).toEqual(['v-0-7.gif', 'v-1-10589116295929063558.gif']);
+    for (const d of done) {
+      expect(existsSync(d.file)).toBe(true);
+      const sidecar = JSON.parse(readFileSync(`${d.file}.json`, 'utf8'));
+      expect(sidecar.seed).toBe(d.recipe.seed);
+      expect(sidecar).toMatchObject({ prompt: 'a red circle moving right', steps: 2, frames: 4, width: 64, height: 64, scheduler: { className: 'DDIMScheduler' } });
+      expect(sidecar.model.files['unet/model.pt'].sha256).toMatch(/^[0-9a-f]{64}$/);
+    }
+    expect(done[1]!.recipe.seed).toBe('10589116295929063558');
+    const [info] = [await sharp(done[0]!.file, { pages: -1 }).metadata()];
+    expect(info.pages).toBe(4);
+
+    const again = await render({ recipe: `${done[1]!.file}.json`, out: path.join(out, 'again.gif') }, quiet);
+    expect(again[0]!.recipe.seed).toBe('10589116295929063558');
+    expect((await gifPixels(again[0]!.file)).equals(await gifPixels(done[1]!.file))).toBe(true);
+    expect((await gifPixels(done[0]!.file)).equals(await gifPixels(done[1]!.file))).toBe(false);
+  });
+
+  it('renders every prompt of an AnimateDiff-style YAML config and a sample grid', async () => {
+    const config = path.join(out, 'prompts.yaml');
+    writeFileSync(
+      config,
+      [
+        'Demo:',
+        `  model: ${JSON.stringify(model)}`,
+        '  steps: 2',
+        '  guidance_scale: 7.5',
+        '  W: 64',
+        '  H: 64',
+        '  L: 4',
+        '  seed: [1, 2]',
+        '  prompt:',
+        '    - "a red circle moving right"',
+        '    - "a blue square moving up"',
+        '  n_prompt:',
+        '    - "blurry"',
+      ].join('\n'),
+    );
+    const dir = path.join(out, 'samples');
+    const done = await render({ config, out: dir }, quiet);
+    expect(done).toHaveLength(2);
+    expect(readdirSync(dir).sort()).toEqual(['0-a-red-circle-moving-right.gif', '0-a-red-circle-moving-right.gif.json', '1-a-blue-square-moving-up.gif', '1-a-blue-square-moving-up.gif.json', 'sample.gif']);
+    expect(done.map((d) => d.recipe.seed)).toEqual(['1', '2']);
+    expect(done[1]!.recipe.negativePrompt).toBe('blurry');
+  });
+
+  it('stops on abort and leaves no file behind', async () => {
+    const ctrl = new AbortController();
+    const target = path.join(out, 'aborted.gif');
+    const p = render({ ...small, steps: 6, model, prompt: 'x', seed: ['1'], out: target }, { ...quiet, signal: ctrl.signal });
+    setTimeout(() => ctrl.abort(), 50);
+    await expect(p).rejects.toBeInstanceOf(AbortError);
+    expect(readdirSync(out).filter((f) => f.startsWith('aborted'))).toEqual([]);
+  });
+
+  it('rejects bad arguments before doing any work', async () => {
+    await expect(render({ model, prompt: 'x', out: path.join(out, 'x.avi') }, quiet)).rejects.toThrow(/\.avi|extension|format/);
+    await expect(render({ model, out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/--prompt: expected a prompt/);
+    await expect(render({ model, prompt: 'x', seed: [2 ** 60], out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/--seed/);
+    await expect(render({ model, prompt: 'x', device: 'gpu', out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/--device/);
+    await expect(render({ ...small, model: path.join(out, 'nowhere'), prompt: 'x', out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/model\.yaml/);
+  });
+
+  it('runs as a command: exit code 0 and a file, or 1 and a one-line reason', async () => {
+    const cli = path.join(repoRoot, 'bin', 'animatorch.js');
+    const file = path.join(out, 'cli.webp');
+    await run(process.execPath, [cli, 'render', '--model', model, '--prompt', 'a dot', '--steps', '1', '--frames', '2', '-W', '64', '-H', '64', '--seed', '3', '--out', file]);
+    expect(existsSync(file)).toBe(true);
+    const err = await run(process.execPath, [cli, 'render', '--model', model, '--prompt', 'x', '--steps', '0', '--out', path.join(out, 'y.gif')]).catch((e) => e);
+    expect(err.code).toBe(1);
+    expect(err.stderr).toMatch(/numInferenceSteps: expected an integer >= 1/);
+    const unknown = await run(process.execPath, [cli, 'render', '--bogus']).catch((e) => e);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/Unknown argument: bogus/);
+  });
+});
