@@ -95,13 +95,21 @@ function wrapOutput(value: unknown): ModuleOutput {
   return value as ModuleOutput;
 }
 
+/**
+ * Under Electron, libtorch cannot read inside app.asar: use the unpacked copy
+ * (asarUnpack puts it at the same path under app.asar.unpacked).
+ */
+export function unpackedPath(p: string): string {
+  return process.versions.electron ? p.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2') : p;
+}
+
 /** Loads a TorchScript file (torch.jit.save output). Rejects with an Error naming the path if it is missing or corrupt. */
 export async function loadModule(modulePath: string, options: LoadModuleOptions = {}): Promise<Module> {
   if (typeof modulePath !== 'string' || modulePath === '') throw new InvalidParameterError('path', 'a path to a TorchScript file', modulePath);
   if (options.device !== undefined) assertDevice('device', options.device);
   if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
   throwIfAborted(options.signal);
-  const resolved = path.resolve(modulePath);
+  const resolved = unpackedPath(path.resolve(modulePath));
   try {
     await access(resolved);
   } catch {

@@ -144,3 +144,21 @@ describe('memory', () => {
     expect(memoryStats().hostBytes - before).toBeLessThan(256 * 1024);
   });
 });
+
+describe('Electron', () => {
+  it('reads modules from app.asar.unpacked when running under Electron', async () => {
+    const { unpackedPath } = await import('../lib/torchscript-module');
+    expect(unpackedPath('/opt/app/resources/app.asar/node_modules/animatorch/models/demo/unet/model.pt')).toBe(
+      '/opt/app/resources/app.asar/node_modules/animatorch/models/demo/unet/model.pt',
+    );
+    Object.defineProperty(process.versions, 'electron', { value: '33.0.0', configurable: true });
+    try {
+      expect(unpackedPath('/opt/app/resources/app.asar/node_modules/animatorch/models/demo/unet/model.pt')).toBe(
+        '/opt/app/resources/app.asar.unpacked/node_modules/animatorch/models/demo/unet/model.pt',
+      );
+      expect(unpackedPath('/opt/app/resources/app.asar.unpacked/x.pt')).toBe('/opt/app/resources/app.asar.unpacked/x.pt');
+    } finally {
+      delete (process.versions as Record<string, string | undefined>).electron;
+    }
+  });
+});

@@ -20,7 +20,7 @@ const at = require(workerData.entry);
   const t = at.tensor([1, 2, 3], [3]).mul(workerData.k);
   const m = await at.loadModule(workerData.module);
   const y = await m.forward(at.randn([1, 32, 8, 8], { generator: at.createGenerator(5) }));
-  parentPort.postMessage({ values: Array.from((await t.toArray()) as ArrayLike<number>), shape: y.shape, sum: await y.sum().item() });
+  parentPort.postMessage({ values: Array.from(await t.toArray()), shape: y.shape, sum: await y.sum().item() });
 })().catch((e) => parentPort.postMessage({ error: e.message }));
 `;
 
