@@ -10,7 +10,9 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'animatorch-doctor-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('doctor', () => {
-  it.skipIf(!existsSync(distEntry))('reports Node, the addon and libtorch (probed in a child), Python+torch, ffmpeg and sharp', async () => {
+  it('reports Node, the addon and libtorch (probed in a child), Python+torch, ffmpeg and sharp', async () => {
+    // The doctor probes the compiled package in a child process; `npm test` builds dist/ first.
+    expect(existsSync(distEntry), 'dist/ is missing: run `npm run build:ts`').toBe(true);
     const out: string[] = [];
     const report = await doctor({}, { stdout: (t) => out.push(t) });
     expect(report.node).toBe(process.version);
