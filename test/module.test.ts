@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModule, memoryStats, Module, randn, tensor, Tensor } from '../lib';
+import { unpackedPath } from '../lib/torchscript-module';
 import { testModules } from './utils/fixtures';
 
 let dir: string;
@@ -146,8 +147,7 @@ describe('memory', () => {
 });
 
 describe('Electron', () => {
-  it('reads modules from app.asar.unpacked when running under Electron', async () => {
-    const { unpackedPath } = await import('../lib/torchscript-module');
+  it('reads modules from app.asar.unpacked when running under Electron', () => {
     expect(unpackedPath('/opt/app/resources/app.asar/node_modules/animatorch/models/demo/unet/model.pt')).toBe(
       '/opt/app/resources/app.asar/node_modules/animatorch/models/demo/unet/model.pt',
     );

@@ -13,13 +13,14 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { describe } from '../errors';
+import type { RenderSettings } from './recipe';
 
 export interface WeightedPath {
   path: string;
   alpha: number;
 }
 
-export interface RenderJob {
+export interface RenderJob extends RenderSettings {
   /** Where the job came from, for messages and output names. */
   source: { file: string; entry: string; entryIndex: number; promptIndex: number };
   prompt: string;
@@ -28,12 +29,6 @@ export interface RenderJob {
   seed: bigint;
   /** True when the file asked for a random seed (-1 or no seed). */
   randomSeed: boolean;
-  steps: number;
-  guidanceScale: number;
-  width: number;
-  height: number;
-  frames: number;
-  fps: number;
   scheduler?: string;
   contextLength?: number;
   contextOverlap?: number;

@@ -18,7 +18,17 @@ export const RECIPE_VERSION = 1;
 /** Metadata key under which outputs carry the recipe JSON. */
 export const RECIPE_METADATA_KEY = 'animatorch-recipe';
 
-export interface Recipe {
+/** The numeric settings of one render (a recipe's, and a prompt config job's). */
+export interface RenderSettings {
+  steps: number;
+  guidanceScale: number;
+  width: number;
+  height: number;
+  frames: number;
+  fps: number;
+}
+
+export interface Recipe extends RenderSettings {
   /** Format version (RECIPE_VERSION). */
   animatorchRecipe: number;
   prompt: string;
@@ -27,12 +37,6 @@ export interface Recipe {
   seed: string;
   /** The scheduler's diffusers class name and its config (snake_case keys, as scheduler_config.json). */
   scheduler: { className: string; config: Record<string, unknown> };
-  steps: number;
-  guidanceScale: number;
-  width: number;
-  height: number;
-  frames: number;
-  fps: number;
   model: {
     name: string;
     /** Folder the model was loaded from, as given (informative; files are matched by hash). */
@@ -50,17 +54,11 @@ export interface Recipe {
   createdAt?: string;
 }
 
-export interface CreateRecipeOptions {
+export interface CreateRecipeOptions extends RenderSettings {
   prompt: string;
   negativePrompt?: string;
   seed: Seed;
   scheduler: { _class_name: string; [key: string]: unknown } | { className: string; config: Record<string, unknown> };
-  steps: number;
-  guidanceScale: number;
-  width: number;
-  height: number;
-  frames: number;
-  fps: number;
   /** The model manifest (readModelManifest), or a plain description. */
   model: ModelManifest | Recipe['model'];
   /** Default: versions().libtorch from the addon. */

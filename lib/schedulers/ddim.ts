@@ -5,25 +5,26 @@ import { type Tensor, tidy } from '../tensor';
 import { assertNumber } from '../validate';
 import {
   addNoiseAlphas,
-  assertSteps,
   betaSpec,
-  checkSetTimestepsOptions,
   checkStepArgs,
   f32,
   makeAlphasCumprod,
   notThresholding,
-  PREDICTION_TYPES,
+  predictEpsilon,
+  predictOriginalSample,
   rejectUnsupported,
   type Scheduler,
   type SchedulerOutput,
   type SetTimestepsOptions,
-  spacedTimesteps,
+  setSpacedTimesteps,
   sqrt32,
   stepOutput,
   type StepOptions,
   TIMESTEP_SPACINGS,
   trainIndex,
+  trainingTimesteps,
   withNoise,
+  x0PredictionSpec,
 } from './scheduling-utils';
 
 export const DDIM_CONFIG_SPEC = {
@@ -31,11 +32,7 @@ export const DDIM_CONFIG_SPEC = {
   clip_sample: cfg.bool(true),
   set_alpha_to_one: cfg.bool(true),
   steps_offset: cfg.int(0, 0),
-  prediction_type: cfg.oneOf('epsilon', PREDICTION_TYPES),
-  thresholding: cfg.bool(false),
-  dynamic_thresholding_ratio: cfg.number(0.995, 0, 1),
-  clip_sample_range: cfg.number(1.0, 0, Infinity, true),
-  sample_max_value: cfg.number(1.0, 0),
+  ...x0PredictionSpec(),
   timestep_spacing: cfg.oneOf('leading', TIMESTEP_SPACINGS),
   rescale_betas_zero_snr: cfg.bool(false),
 };
@@ -63,14 +60,12 @@ export class DDIMScheduler implements Scheduler {
     this.ignoredConfigKeys = ignored;
     this.alphasCumprod = makeAlphasCumprod(c);
     this.finalAlphaCumprod = c.set_alpha_to_one ? 1.0 : this.alphasCumprod[0]!;
-    this.timesteps = Array.from({ length: c.num_train_timesteps }, (_, i) => c.num_train_timesteps - 1 - i);
+    this.timesteps = trainingTimesteps(c.num_train_timesteps);
   }
 
   setTimesteps(numInferenceSteps: number, options?: SetTimestepsOptions): void {
-    assertSteps(numInferenceSteps, this.config.num_train_timesteps);
-    checkSetTimestepsOptions(options);
+    this.timesteps = setSpacedTimesteps(this.config, numInferenceSteps, options);
     this.numInferenceSteps = numInferenceSteps;
-    this.timesteps = spacedTimesteps(this.config.timestep_spacing, this.config.num_train_timesteps, numInferenceSteps, this.config.steps_offset);
   }
 
   scaleModelInput(sample: Tensor, _timestep?: number): Tensor {
@@ -103,18 +98,8 @@ export class DDIMScheduler implements Scheduler {
     const std = f32(eta * sqrt32(variance));
     const dirCoef = sqrt32(f32(f32(1 - aPrev) - f32(std * std)));
     const [prev, pred] = tidy(() => {
-      let x0: Tensor;
-      let eps: Tensor;
-      if (c.prediction_type === 'epsilon') {
-        x0 = sample.sub(modelOutput.mul(sb)).div(sa);
-        eps = modelOutput;
-      } else if (c.prediction_type === 'sample') {
-        x0 = modelOutput;
-        eps = sample.sub(x0.mul(sa)).div(sb);
-      } else {
-        x0 = sample.mul(sa).sub(modelOutput.mul(sb));
-        eps = modelOutput.mul(sa).add(sample.mul(sb));
-      }
+      let x0 = predictOriginalSample(c.prediction_type, modelOutput, sample, sa, sb);
+      const eps = predictEpsilon(c.prediction_type, modelOutput, sample, sa, sb);
       if (c.clip_sample) x0 = x0.clamp(-c.clip_sample_range, c.clip_sample_range);
       // use_clipped_model_output is diffusers' opt-in; the default (false) keeps the model's epsilon.
       const prevSample = x0.mul(sqrt32(aPrev)).add(eps.mul(dirCoef));

@@ -3,26 +3,26 @@ import { cfg, resolveConfig, type ConfigOf } from '../config';
 import { type Tensor, tidy } from '../tensor';
 import {
   addNoiseAlphas,
-  assertSteps,
   BETA_SCHEDULES,
   betaSpec,
-  checkSetTimestepsOptions,
   checkStepArgs,
   f32,
   makeAlphasCumprod,
   notThresholding,
-  PREDICTION_TYPES,
+  predictOriginalSample,
   rejectUnsupported,
   type Scheduler,
   type SchedulerOutput,
   type SetTimestepsOptions,
-  spacedTimesteps,
+  setSpacedTimesteps,
   sqrt32,
   stepOutput,
   type StepOptions,
   TIMESTEP_SPACINGS,
   trainIndex,
+  trainingTimesteps,
   withNoise,
+  x0PredictionSpec,
 } from './scheduling-utils';
 
 const VARIANCE_TYPES = ['fixed_small', 'fixed_small_log', 'fixed_large', 'fixed_large_log', 'learned', 'learned_range'] as const;
@@ -32,11 +32,7 @@ export const DDPM_CONFIG_SPEC = {
   ...betaSpec({}, [...BETA_SCHEDULES, 'sigmoid', 'laplace']),
   variance_type: cfg.oneOf('fixed_small', VARIANCE_TYPES),
   clip_sample: cfg.bool(true),
-  prediction_type: cfg.oneOf('epsilon', PREDICTION_TYPES),
-  thresholding: cfg.bool(false),
-  dynamic_thresholding_ratio: cfg.number(0.995, 0, 1),
-  clip_sample_range: cfg.number(1.0, 0, Infinity, true),
-  sample_max_value: cfg.number(1.0, 0),
+  ...x0PredictionSpec(),
   timestep_spacing: cfg.oneOf('leading', TIMESTEP_SPACINGS),
   steps_offset: cfg.int(0, 0),
   rescale_betas_zero_snr: cfg.bool(false),
@@ -67,14 +63,12 @@ export class DDPMScheduler implements Scheduler {
     this.config = c;
     this.ignoredConfigKeys = ignored;
     this.alphasCumprod = makeAlphasCumprod(c);
-    this.timesteps = Array.from({ length: c.num_train_timesteps }, (_, i) => c.num_train_timesteps - 1 - i);
+    this.timesteps = trainingTimesteps(c.num_train_timesteps);
   }
 
   setTimesteps(numInferenceSteps: number, options?: SetTimestepsOptions): void {
-    assertSteps(numInferenceSteps, this.config.num_train_timesteps);
-    checkSetTimestepsOptions(options);
+    this.timesteps = setSpacedTimesteps(this.config, numInferenceSteps, options);
     this.numInferenceSteps = numInferenceSteps;
-    this.timesteps = spacedTimesteps(this.config.timestep_spacing, this.config.num_train_timesteps, numInferenceSteps, this.config.steps_offset);
   }
 
   scaleModelInput(sample: Tensor, _timestep?: number): Tensor {
@@ -123,12 +117,9 @@ export class DDPMScheduler implements Scheduler {
     const x0Coef = f32(f32(sqrt32(aPrev) * curBeta) / b);
     const xtCoef = f32(f32(sqrt32(curAlpha) * bPrev) / b);
     const [mean, pred] = tidy(() => {
-      let x0: Tensor;
-      if (c.prediction_type === 'epsilon') x0 = sample.sub(modelOutput.mul(sb)).div(sa);
-      else if (c.prediction_type === 'sample') x0 = modelOutput.clone();
-      else x0 = sample.mul(sa).sub(modelOutput.mul(sb));
+      let x0 = predictOriginalSample(c.prediction_type, modelOutput, sample, sa, sb);
       if (c.clip_sample) x0 = x0.clamp(-c.clip_sample_range, c.clip_sample_range);
-      return [x0.mul(x0Coef).add(sample.mul(xtCoef)), x0] as const;
+      return [x0.mul(x0Coef).add(sample.mul(xtCoef)), x0 === modelOutput ? x0.clone() : x0] as const;
     });
     if (t > 0) {
       const v = this.getVariance(t);

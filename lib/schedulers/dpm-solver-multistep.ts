@@ -9,7 +9,6 @@
 import { cfg, resolveConfig, type ConfigOf } from '../config';
 import { InvalidParameterError } from '../errors';
 import { keep, type Tensor, tidy } from '../tensor';
-import { eulerAlphasCumprod, sigmaAddNoise } from './euler-discrete';
 import {
   assertSteps,
   betaSpec,
@@ -17,23 +16,30 @@ import {
   checkSetTimestepsOptions,
   checkStepArgs,
   disposeAll,
+  eulerAlphasCumprod,
   f32,
+  indexForTimestep,
   interpIndex,
   karrasSigmas,
+  notThresholding,
   npArange,
   npLinspace,
+  predictEpsilon,
+  predictOriginalSample,
   rejectUnsupported,
-  indexForTimestep,
   roundHalfEven,
   type Scheduler,
   type SchedulerOutput,
   type SetTimestepsOptions,
   sigmasFromAlphasCumprod,
-  sigmaToT,
+  sigmasToTimesteps,
   sqrt32,
+  StepIndexScheduler,
   stepOutput,
   type StepOptions,
   TIMESTEP_SPACINGS,
+  trainingTimesteps,
+  withFinalSigma,
   withNoise,
 } from './scheduling-utils';
 
@@ -71,7 +77,7 @@ const alphaSigma = (sigma: number): [number, number] => {
 };
 const lambdaOf = (alpha: number, sigma: number): number => f32(f32(Math.log(alpha)) - f32(Math.log(sigma)));
 
-export class DPMSolverMultistepScheduler implements Scheduler {
+export class DPMSolverMultistepScheduler extends StepIndexScheduler implements Scheduler {
   readonly className = 'DPMSolverMultistepScheduler';
   readonly order = 1;
   readonly config: DPMSolverMultistepSchedulerConfig;
@@ -87,13 +93,12 @@ export class DPMSolverMultistepScheduler implements Scheduler {
   private readonly lambdaT: number[];
   private modelOutputs: (Tensor | null)[];
   private lowerOrderNums = 0;
-  private stepIndex: number | null = null;
-  private beginIndex: number | null = null;
 
   constructor(config: unknown = {}) {
+    super();
     const { config: c, ignored } = resolveConfig(config, DPM_CONFIG_SPEC);
     rejectUnsupported(c, [
-      ['thresholding', (v) => v === false, 'false (dynamic thresholding is not implemented)'],
+      notThresholding,
       ['use_exponential_sigmas', (v) => v === false, 'false (exponential sigmas are not implemented)'],
       ['use_beta_sigmas', (v) => v === false, 'false (beta sigmas are not implemented)'],
       ['use_lu_lambdas', (v) => v === false, 'false (Lu lambdas are not implemented)'],
@@ -114,15 +119,8 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     this.trainSigmas = sigmasFromAlphasCumprod(this.alphasCumprod);
     this.lambdaT = this.alphasCumprod.map((a) => lambdaOf(sqrt32(a), sqrt32(f32(1 - a))));
     this.sigmas = [...this.trainSigmas];
-    this.timesteps = Array.from({ length: c.num_train_timesteps }, (_, i) => c.num_train_timesteps - 1 - i);
+    this.timesteps = trainingTimesteps(c.num_train_timesteps);
     this.modelOutputs = new Array(c.solver_order).fill(null);
-  }
-
-  setBeginIndex(beginIndex = 0): void {
-    this.beginIndex = beginIndex;
-  }
-  get currentStepIndex(): number | null {
-    return this.stepIndex;
   }
 
   setTimesteps(numInferenceSteps: number, options?: SetTimestepsOptions): void {
@@ -143,13 +141,11 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     } else timesteps = npArange(lastTimestep, 0, -T / n).map((t) => roundHalfEven(t) - 1);
     let sigmas: number[];
     if (c.use_karras_sigmas) {
-      const logSigmas = this.trainSigmas.map((s) => f32(Math.log(s)));
       sigmas = karrasSigmas(this.trainSigmas[0]!, this.trainSigmas[T - 1]!, n);
-      const ts = sigmas.map((s) => sigmaToT(s, logSigmas));
+      const ts = sigmasToTimesteps(sigmas, this.trainSigmas);
       timesteps = c.beta_schedule !== 'squaredcos_cap_v2' ? ts.map(roundHalfEven) : ts.map(Math.trunc);
     } else sigmas = timesteps.map((t) => interpIndex(t, this.trainSigmas));
-    const last = c.final_sigmas_type === 'sigma_min' ? sqrt32(f32(f32(1 - this.alphasCumprod[0]!) / this.alphasCumprod[0]!)) : 0;
-    this.sigmas = [...sigmas, last].map(f32);
+    this.sigmas = withFinalSigma(sigmas, c.final_sigmas_type, this.trainSigmas);
     this.timesteps = timesteps;
     this.numInferenceSteps = timesteps.length;
     this.reset();
@@ -159,32 +155,26 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     return sample;
   }
 
-  private initStepIndex(timestep: number): number {
-    this.stepIndex = this.beginIndex ?? indexForTimestep(this.timesteps, timestep) ?? this.timesteps.length - 1;
-    return this.stepIndex;
+  /** diffusers' _init_step_index here: a timestep not in the schedule starts at the last step. */
+  protected override indexOfTimestep(timestep: number): number {
+    return indexForTimestep(this.timesteps, timestep) ?? this.timesteps.length - 1;
   }
 
   /** diffusers' convert_model_output: x0 for the ++ variants, epsilon otherwise. */
   private convertModelOutput(modelOutput: Tensor, sample: Tensor, i: number): Tensor {
     const c = this.config;
     const [alpha, sigma] = alphaSigma(this.sigmas[i]!);
-    const mo = c.variance_type !== null && modelOutput.shape[1]! > 3 ? modelOutput.narrow(1, 0, 3) : modelOutput;
-    if (this.algorithm.endsWith('++')) {
-      if (c.prediction_type === 'epsilon') return sample.sub(mo.mul(sigma)).div(alpha);
-      if (c.prediction_type === 'sample') return modelOutput.clone();
-      return sample.mul(alpha).sub(modelOutput.mul(sigma));
-    }
-    if (c.prediction_type === 'epsilon') return mo.clone();
-    if (c.prediction_type === 'sample') return sample.sub(modelOutput.mul(alpha)).div(sigma);
-    return modelOutput.mul(alpha).add(sample.mul(sigma));
+    // A learned variance's channels follow epsilon's; other prediction types use the whole output, as diffusers does.
+    const mo = c.variance_type !== null && c.prediction_type === 'epsilon' && modelOutput.shape[1]! > 3 ? modelOutput.narrow(1, 0, 3) : modelOutput;
+    const out = (this.algorithm.endsWith('++') ? predictOriginalSample : predictEpsilon)(c.prediction_type, mo, sample, alpha, sigma);
+    return out === mo ? out.clone() : out;
   }
 
   step(modelOutput: Tensor, timestep: number, sample: Tensor, options?: StepOptions): SchedulerOutput | Promise<SchedulerOutput> {
     const opts = checkStepArgs(modelOutput, timestep, sample, options);
     if (this.numInferenceSteps === null) throw new InvalidParameterError('setTimesteps', 'to be called before step');
     const c = this.config;
-    const i = this.stepIndex ?? this.initStepIndex(timestep);
-    if (i + 1 >= this.sigmas.length) throw new InvalidParameterError('step', 'no more calls than scheduler.timesteps has entries (call setTimesteps to restart)');
+    const i = this.sigmaStepIndex(timestep, this.sigmas);
     const len = this.timesteps.length;
     const lowerOrderFinal = i === len - 1 && (c.euler_at_final || (c.lower_order_final && len < 15) || c.final_sigmas_type === 'zero');
     const lowerOrderSecond = i === len - 2 && c.lower_order_final && len < 15;
@@ -302,8 +292,8 @@ export class DPMSolverMultistepScheduler implements Scheduler {
 
   addNoise(original: Tensor, noise: Tensor, timesteps: number | number[]): Tensor {
     // alpha_t x0 + sigma_t eps with alpha_t, sigma_t from the schedule's sigma at each timestep.
-    return sigmaAddNoise(
-      { timesteps: this.timesteps, sigmas: this.sigmas, _stepIndex: this.stepIndex, _beginIndex: this.beginIndex },
+    return this.addSigmaNoise(
+      this.sigmas,
       original,
       noise,
       timesteps,
@@ -322,8 +312,7 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     disposeAll(this.modelOutputs);
     this.modelOutputs = new Array(this.config.solver_order).fill(null);
     this.lowerOrderNums = 0;
-    this.stepIndex = null;
-    this.beginIndex = null;
+    this.resetStepIndex();
   }
 
   dispose(): void {

@@ -7,7 +7,6 @@
 import { cfg, resolveConfig, type ConfigOf } from '../config';
 import { InvalidParameterError } from '../errors';
 import { type Tensor, tidy } from '../tensor';
-import { sigmaAddNoise } from './euler-discrete';
 import {
   assertSteps,
   castTo,
@@ -17,11 +16,11 @@ import {
   karrasSigmas,
   npLinspace,
   rejectUnsupported,
-  requireTimestepIndex,
   type Scheduler,
   type SchedulerOutput,
   type SetTimestepsOptions,
   stepOutput,
+  StepIndexScheduler,
   type StepOptions,
   withNoise,
 } from './scheduling-utils';
@@ -49,7 +48,7 @@ export interface FlowMatchSetTimestepsOptions extends SetTimestepsOptions {
   mu?: number;
 }
 
-export class FlowMatchEulerDiscreteScheduler implements Scheduler {
+export class FlowMatchEulerDiscreteScheduler extends StepIndexScheduler implements Scheduler {
   readonly className = 'FlowMatchEulerDiscreteScheduler';
   readonly order = 1;
   readonly config: FlowMatchEulerDiscreteSchedulerConfig;
@@ -62,10 +61,9 @@ export class FlowMatchEulerDiscreteScheduler implements Scheduler {
   shift: number;
   private readonly sigmaMin: number;
   private readonly sigmaMax: number;
-  private stepIndex: number | null = null;
-  private beginIndex: number | null = null;
 
   constructor(config: unknown = {}) {
+    super();
     const { config: c, ignored } = resolveConfig(config, FLOW_MATCH_CONFIG_SPEC);
     rejectUnsupported(c, [
       ['use_exponential_sigmas', (v) => v === false, 'false (exponential sigmas are not implemented)'],
@@ -84,12 +82,6 @@ export class FlowMatchEulerDiscreteScheduler implements Scheduler {
     this.sigmaMax = sigmas[0]!;
   }
 
-  setBeginIndex(beginIndex = 0): void {
-    this.beginIndex = beginIndex;
-  }
-  get currentStepIndex(): number | null {
-    return this.stepIndex;
-  }
   /** Changes the shift used by later setTimesteps calls (diffusers' set_shift). */
   setShift(shift: number): void {
     if (typeof shift !== 'number' || !(shift > 0)) throw new InvalidParameterError('shift', 'a number > 0', shift);
@@ -128,8 +120,7 @@ export class FlowMatchEulerDiscreteScheduler implements Scheduler {
     this.sigmas = s32;
     this.timesteps = timesteps;
     this.numInferenceSteps = n;
-    this.stepIndex = null;
-    this.beginIndex = null;
+    this.resetStepIndex();
   }
 
   /** Flow matching does not scale the model input. */
@@ -137,15 +128,9 @@ export class FlowMatchEulerDiscreteScheduler implements Scheduler {
     return sample;
   }
 
-  private initStepIndex(timestep: number): number {
-    this.stepIndex = this.beginIndex ?? requireTimestepIndex(this.timesteps, timestep);
-    return this.stepIndex;
-  }
-
   step(modelOutput: Tensor, timestep: number, sample: Tensor, options?: StepOptions): SchedulerOutput | Promise<SchedulerOutput> {
     const opts = checkStepArgs(modelOutput, timestep, sample, options);
-    const i = this.stepIndex ?? this.initStepIndex(timestep);
-    if (i + 1 >= this.sigmas.length) throw new InvalidParameterError('step', 'no more calls than scheduler.timesteps has entries (call setTimesteps to restart)');
+    const i = this.sigmaStepIndex(timestep, this.sigmas);
     const sigma = this.sigmas[i]!;
     const sigmaNext = this.sigmas[i + 1]!;
     this.stepIndex = i + 1;
@@ -159,8 +144,8 @@ export class FlowMatchEulerDiscreteScheduler implements Scheduler {
 
   /** diffusers' scale_noise: σ noise + (1 - σ) x0, σ at each timestep of the current schedule. */
   addNoise(original: Tensor, noise: Tensor, timesteps: number | number[]): Tensor {
-    return sigmaAddNoise(
-      { timesteps: this.timesteps, sigmas: this.sigmas, _stepIndex: this.stepIndex, _beginIndex: this.beginIndex },
+    return this.addSigmaNoise(
+      this.sigmas,
       original,
       noise,
       timesteps,

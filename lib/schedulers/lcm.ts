@@ -14,20 +14,22 @@ import {
   checkSetTimestepsOptions,
   checkStepArgs,
   f32,
-  indexForTimestep,
   makeAlphasCumprod,
   notThresholding,
   npLinspace,
+  predictOriginalSample,
   PREDICTION_TYPES,
   rejectUnsupported,
   type Scheduler,
   type SchedulerOutput,
   type SetTimestepsOptions,
   sqrt32,
+  StepIndexScheduler,
   stepOutput,
   type StepOptions,
   TIMESTEP_SPACINGS,
   trainIndex,
+  trainingTimesteps,
   withNoise,
 } from './scheduling-utils';
 
@@ -56,7 +58,7 @@ export interface LCMSetTimestepsOptions extends SetTimestepsOptions {
   strength?: number;
 }
 
-export class LCMScheduler implements Scheduler {
+export class LCMScheduler extends StepIndexScheduler implements Scheduler {
   readonly className = 'LCMScheduler';
   readonly order = 1;
   readonly config: LCMSchedulerConfig;
@@ -66,10 +68,9 @@ export class LCMScheduler implements Scheduler {
   readonly initNoiseSigma = 1.0;
   timesteps: number[];
   numInferenceSteps: number | null = null;
-  private stepIndex: number | null = null;
-  private beginIndex: number | null = null;
 
   constructor(config: unknown = {}) {
+    super();
     const { config: c, ignored } = resolveConfig(config, LCM_CONFIG_SPEC);
     rejectUnsupported(c, [notThresholding]);
     if (c.original_inference_steps > c.num_train_timesteps)
@@ -78,14 +79,7 @@ export class LCMScheduler implements Scheduler {
     this.ignoredConfigKeys = ignored;
     this.alphasCumprod = makeAlphasCumprod(c);
     this.finalAlphaCumprod = c.set_alpha_to_one ? 1.0 : this.alphasCumprod[0]!;
-    this.timesteps = Array.from({ length: c.num_train_timesteps }, (_, i) => c.num_train_timesteps - 1 - i);
-  }
-
-  setBeginIndex(beginIndex = 0): void {
-    this.beginIndex = beginIndex;
-  }
-  get currentStepIndex(): number | null {
-    return this.stepIndex;
+    this.timesteps = trainingTimesteps(c.num_train_timesteps);
   }
 
   setTimesteps(numInferenceSteps: number, options: LCMSetTimestepsOptions = {}): void {
@@ -110,8 +104,7 @@ export class LCMScheduler implements Scheduler {
     const indices = npLinspace(0, origin.length, numInferenceSteps, false).map(Math.floor);
     this.timesteps = indices.map((i) => origin[i]!);
     this.numInferenceSteps = numInferenceSteps;
-    this.stepIndex = null;
-    this.beginIndex = null;
+    this.resetStepIndex();
   }
 
   scaleModelInput(sample: Tensor, _timestep?: number): Tensor {
@@ -132,12 +125,7 @@ export class LCMScheduler implements Scheduler {
     if (this.numInferenceSteps === null) throw new InvalidParameterError('setTimesteps', 'to be called before step');
     const c = this.config;
     const t = trainIndex(timestep, c.num_train_timesteps);
-    if (this.stepIndex === null) {
-      const idx = this.beginIndex ?? indexForTimestep(this.timesteps, t);
-      if (idx === undefined) throw new InvalidParameterError('timestep', 'one of scheduler.timesteps', timestep);
-      this.stepIndex = idx;
-    }
-    const i = this.stepIndex;
+    const i = this.currentIndex(t);
     const prevT = i + 1 < this.timesteps.length ? this.timesteps[i + 1]! : t;
     const a = this.alphasCumprod[t]!;
     const aPrev = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
@@ -145,10 +133,7 @@ export class LCMScheduler implements Scheduler {
     const bPrev = f32(1 - aPrev);
     const [cSkip, cOut] = this.scalings(t);
     const denoised = tidy(() => {
-      let x0: Tensor;
-      if (c.prediction_type === 'epsilon') x0 = sample.sub(modelOutput.mul(sqrt32(b))).div(sqrt32(a));
-      else if (c.prediction_type === 'sample') x0 = modelOutput;
-      else x0 = sample.mul(sqrt32(a)).sub(modelOutput.mul(sqrt32(b)));
+      let x0 = predictOriginalSample(c.prediction_type, modelOutput, sample, sqrt32(a), sqrt32(b));
       if (c.clip_sample) x0 = x0.clamp(-c.clip_sample_range, c.clip_sample_range);
       return x0.mul(cOut).add(sample.mul(cSkip));
     });

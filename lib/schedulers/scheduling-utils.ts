@@ -2,7 +2,9 @@
  * Shared scheduler machinery: the Scheduler interface, beta schedules, timestep
  * spacing and sigma tables computed exactly as diffusers does (torch float32
  * where diffusers uses torch tensors, numpy float64 where it uses numpy), and
- * the noise-drawing helper that matches diffusers' randn_tensor.
+ * the noise-drawing helper that matches diffusers' randn_tensor; the model
+ * output conversions (prediction_type) and the step-index base classes the
+ * schedulers share.
  *
  * Schedule tables are plain JS numbers; values diffusers holds in float32 are
  * rounded with Math.fround so they equal diffusers' to the last bit (or ~1 ulp
@@ -89,6 +91,20 @@ export function betaSpec(defaults: { beta_start?: number; beta_end?: number; bet
     beta_end: cfg.number(defaults.beta_end ?? 0.02, 0),
     beta_schedule: cfg.oneOf(defaults.beta_schedule ?? 'linear', schedules),
     trained_betas: cfg.numberArray(),
+  } satisfies ConfigSpec;
+}
+
+/**
+ * prediction_type, thresholding, dynamic_thresholding_ratio, clip_sample_range and
+ * sample_max_value (how x̂0 is predicted and clipped) with the defaults DDIM and DDPM share.
+ */
+export function x0PredictionSpec() {
+  return {
+    prediction_type: cfg.oneOf('epsilon', PREDICTION_TYPES),
+    thresholding: cfg.bool(false),
+    dynamic_thresholding_ratio: cfg.number(0.995, 0, 1),
+    clip_sample_range: cfg.number(1.0, 0, Infinity, true),
+    sample_max_value: cfg.number(1.0, 0),
   } satisfies ConfigSpec;
 }
 
@@ -201,6 +217,13 @@ export function makeAlphasCumprod(c: BetaConfig): number[] {
   return cumprodF32(makeBetas(c).map((b) => f32(1 - b)));
 }
 
+/** Euler-family alphas_cumprod: with rescale_betas_zero_snr the last one is 2^-24 so sigma stays finite. */
+export function eulerAlphasCumprod(c: BetaConfig): number[] {
+  const ac = makeAlphasCumprod(c);
+  if (c.rescale_betas_zero_snr) ac[ac.length - 1] = 2 ** -24;
+  return ac;
+}
+
 /** Karras-style sigmas ((1 - ᾱ) / ᾱ) ** 0.5 in float32, indexed by training timestep. */
 export const sigmasFromAlphasCumprod = (ac: number[]): number[] => ac.map((a) => sqrt32(f32(f32(1 - a) / a)));
 
@@ -257,6 +280,35 @@ export function spacedTimesteps(spacing: string, trainSteps: number, n: number, 
   throw new InvalidParameterError('timestep_spacing', "one of 'leading', 'trailing', 'linspace'", spacing);
 }
 
+/**
+ * setTimesteps of the schedulers that space int64 timesteps by config.timestep_spacing
+ * (DDIM, DDPM): checks the arguments and returns the schedule.
+ */
+export function setSpacedTimesteps(
+  c: { num_train_timesteps: number; timestep_spacing: string; steps_offset: number },
+  numInferenceSteps: number,
+  options: SetTimestepsOptions | undefined,
+): number[] {
+  assertSteps(numInferenceSteps, c.num_train_timesteps);
+  checkSetTimestepsOptions(options);
+  return spacedTimesteps(c.timestep_spacing, c.num_train_timesteps, numInferenceSteps, c.steps_offset);
+}
+
+/** The training schedule's timesteps, T - 1 down to 0 (the schedule before setTimesteps). */
+export const trainingTimesteps = (T: number): number[] => Array.from({ length: T }, (_, i) => T - 1 - i);
+
+/** float32 timesteps of the Euler-family set_timesteps (np.float32 arithmetic). */
+export function eulerTimesteps(spacing: string, T: number, n: number, stepsOffset: number): number[] {
+  if (spacing === 'linspace') return npLinspace(0, T - 1, n).map(f32).reverse();
+  if (spacing === 'leading') {
+    const ratio = Math.floor(T / n);
+    const out: number[] = [];
+    for (let i = n - 1; i >= 0; i--) out.push(f32(f32(i * ratio) + stepsOffset));
+    return out;
+  }
+  return npArange(T, 0, -T / n).map((t) => f32(f32(roundHalfEven(t)) - 1));
+}
+
 /** diffusers' _sigma_to_t: fractional training timestep of `sigma` on the log-sigma table (float32 log_sigmas). */
 export function sigmaToT(sigma: number, logSigmas: number[]): number {
   const logSigma = Math.log(Math.max(sigma, 1e-10));
@@ -278,6 +330,20 @@ export function karrasSigmas(sigmaMin: number, sigmaMax: number, n: number): num
   const maxInv = sigmaMax ** (1 / rho);
   return npLinspace(0, 1, n).map((r) => (maxInv + r * (minInv - maxInv)) ** rho);
 }
+
+/** Fractional training timesteps of `sigmas` on the log of the training sigmas (float32 log_sigmas), as diffusers maps Karras sigmas back. */
+export function sigmasToTimesteps(sigmas: number[], trainSigmas: number[]): number[] {
+  const logSigmas = trainSigmas.map((s) => f32(Math.log(s)));
+  return sigmas.map((s) => sigmaToT(s, logSigmas));
+}
+
+/** The schedule's sigmas plus the final one (final_sigmas_type 'sigma_min': the smallest training sigma; 'zero': 0), in float32. */
+export function withFinalSigma(sigmas: number[], finalSigmasType: 'zero' | 'sigma_min', trainSigmas: number[]): number[] {
+  return [...sigmas, finalSigmasType === 'sigma_min' ? trainSigmas[0]! : 0].map(f32);
+}
+
+/** sqrt(σ² + 1) in float32: the Karras-sigma schedulers' model-input scale (and, for 'leading' spacing, their initial noise scale). */
+export const karrasInputScale = (sigma: number): number => sqrt32(f32(f32(sigma * sigma) + 1));
 
 // ---------------------------------------------------------------------------
 // Arguments.
@@ -348,6 +414,37 @@ export function addNoiseAlphas(alphasCumprod: number[], original: Tensor, noise:
 }
 
 const mulScalar = (t: Tensor, c: number | Tensor): Tensor => (typeof c === 'number' ? t.mul(c) : c.mul(t));
+
+// ---------------------------------------------------------------------------
+// Model output conversions (prediction_type).
+
+/**
+ * x̂0 from the model output where x_t = α x0 + σ ε (α = sqrt(ᾱ_t) and σ = sqrt(1 - ᾱ_t),
+ * or DPM-Solver's α_t, σ_t). For 'sample' it is the model output itself (not a copy).
+ */
+export function predictOriginalSample(predictionType: string, modelOutput: Tensor, sample: Tensor, alpha: number, sigma: number): Tensor {
+  if (predictionType === 'epsilon') return sample.sub(modelOutput.mul(sigma)).div(alpha);
+  if (predictionType === 'sample') return modelOutput;
+  return sample.mul(alpha).sub(modelOutput.mul(sigma));
+}
+
+/** ε̂ from the model output where x_t = α x0 + σ ε. For 'epsilon' it is the model output itself (not a copy). */
+export function predictEpsilon(predictionType: string, modelOutput: Tensor, sample: Tensor, alpha: number, sigma: number): Tensor {
+  if (predictionType === 'epsilon') return modelOutput;
+  if (predictionType === 'sample') return sample.sub(modelOutput.mul(alpha)).div(sigma);
+  return modelOutput.mul(alpha).add(sample.mul(sigma));
+}
+
+/**
+ * x̂0 of the Karras-sigma (Euler-family) schedulers, where x = x0 + σ ε and the
+ * model sees x / sqrt(σ² + 1). For 'sample' it is the model output itself (not a copy).
+ */
+export function sigmaPredictOriginalSample(predictionType: string, modelOutput: Tensor, sample: Tensor, sigma: number): Tensor {
+  if (predictionType === 'epsilon') return sample.sub(modelOutput.mul(sigma));
+  if (predictionType === 'sample') return modelOutput;
+  const s2p1 = f32(f32(sigma * sigma) + 1);
+  return modelOutput.mul(f32(-sigma / sqrt32(s2p1))).add(sample.div(s2p1));
+}
 
 // ---------------------------------------------------------------------------
 // Step-index bookkeeping of the sigma-based schedulers.
@@ -437,4 +534,117 @@ export function disposeAll(tensors: (Tensor | null | undefined)[]): void {
     seen.add(t);
     t.dispose();
   }
+}
+
+// ---------------------------------------------------------------------------
+// Base classes of the schedulers that step by position in their schedule.
+
+/**
+ * diffusers' _step_index / _begin_index, shared by the schedulers that walk
+ * their schedule by position (the sigma-based ones and LCM): the index is the
+ * begin index or the first step's timestep's position, and step advances it.
+ */
+export abstract class StepIndexScheduler {
+  abstract timesteps: number[];
+  protected stepIndex: number | null = null;
+  protected beginIndex: number | null = null;
+
+  /** Starts stepping at this index of timesteps (img2img), as diffusers' set_begin_index. */
+  setBeginIndex(beginIndex = 0): void {
+    this.beginIndex = beginIndex;
+  }
+  get currentStepIndex(): number | null {
+    return this.stepIndex;
+  }
+
+  /** The index of the current step (set on the first call: the begin index, else the timestep's position). */
+  protected currentIndex(timestep: number): number {
+    return (this.stepIndex ??= this.beginIndex ?? this.indexOfTimestep(timestep));
+  }
+
+  /** The position of a timestep in the schedule (diffusers' index_for_timestep); an error when it is not there. */
+  protected indexOfTimestep(timestep: number): number {
+    return requireTimestepIndex(this.timesteps, timestep);
+  }
+
+  /** currentIndex of a step from sigmas[i] to sigmas[i + 1]; an error past the last step. */
+  protected sigmaStepIndex(timestep: number, sigmas: number[]): number {
+    const i = this.currentIndex(timestep);
+    if (i + 1 >= sigmas.length) throw new InvalidParameterError('step', 'no more calls than scheduler.timesteps has entries (call setTimesteps to restart)');
+    return i;
+  }
+
+  /** Forgets both indices (a new schedule). */
+  protected resetStepIndex(): void {
+    this.stepIndex = null;
+    this.beginIndex = null;
+  }
+
+  /**
+   * diffusers' add_noise of the sigma schedulers: x0 + σ ε by default (or `combine`), σ from `sigmas`
+   * at each timestep's index, or at the step (else begin) index once a begin index is set.
+   */
+  protected addSigmaNoise(
+    sigmas: number[],
+    original: Tensor,
+    noise: Tensor,
+    timesteps: unknown,
+    combine: (original: Tensor, noise: Tensor, sigma: number | Tensor) => Tensor = (o, n, sigma) => o.add(typeof sigma === 'number' ? n.mul(sigma) : sigma.mul(n)),
+  ): Tensor {
+    assertTensor('original', original);
+    assertTensor('noise', noise);
+    const ts = timestepList(timesteps);
+    const indices = this.beginIndex === null ? ts.map((t) => requireTimestepIndex(this.timesteps, t)) : ts.map(() => this.stepIndex ?? this.beginIndex!);
+    const dt = original.dtype;
+    return tidy(() => combine(original, noise, batchCoefficient(indices.map((i) => (dt === 'float32' ? f32(sigmas[i]!) : sigmas[i]!)), original)));
+  }
+}
+
+/**
+ * What diffusers' two Euler schedulers (EulerDiscrete and EulerAncestralDiscrete)
+ * share: Karras sigmas over the training schedule, the model-input scaling,
+ * the initial noise scale and forward noising.
+ */
+export abstract class EulerFamilyScheduler extends StepIndexScheduler {
+  abstract readonly config: Readonly<{ num_train_timesteps: number; timestep_spacing: string; steps_offset: number }>;
+  readonly alphasCumprod: number[];
+  timesteps: number[];
+  sigmas: number[];
+  numInferenceSteps: number | null = null;
+  /** sigma of each training timestep (float32). */
+  protected readonly trainSigmas: number[];
+
+  constructor(c: BetaConfig) {
+    super();
+    this.alphasCumprod = eulerAlphasCumprod(c);
+    this.trainSigmas = sigmasFromAlphasCumprod(this.alphasCumprod);
+    this.sigmas = [...this.trainSigmas].reverse().concat([0]);
+    this.timesteps = trainingTimesteps(c.num_train_timesteps);
+  }
+
+  get initNoiseSigma(): number {
+    const max = Math.max(...this.sigmas);
+    return this.config.timestep_spacing === 'leading' ? karrasInputScale(max) : max;
+  }
+
+  /** setTimesteps' common start: checks the arguments; the spaced timesteps and their interpolated sigmas (float64, no final sigma). */
+  protected spacedSchedule(numInferenceSteps: number, options: SetTimestepsOptions | undefined): { timesteps: number[]; sigmas: number[] } {
+    const c = this.config;
+    assertSteps(numInferenceSteps, c.num_train_timesteps);
+    checkSetTimestepsOptions(options);
+    const timesteps = eulerTimesteps(c.timestep_spacing, c.num_train_timesteps, numInferenceSteps, c.steps_offset);
+    return { timesteps, sigmas: timesteps.map((t) => interpIndex(t, this.trainSigmas)) };
+  }
+
+  scaleModelInput(sample: Tensor, timestep: number): Tensor {
+    assertTensor('sample', sample);
+    return sample.div(karrasInputScale(this.sigmas[this.currentIndex(timestep)]!));
+  }
+
+  /** original + noise * sigma(t), with sigma looked up in the current timesteps. */
+  addNoise(original: Tensor, noise: Tensor, timesteps: number | number[]): Tensor {
+    return this.addSigmaNoise(this.sigmas, original, noise, timesteps);
+  }
+
+  dispose(): void {}
 }

@@ -89,40 +89,64 @@ def _resnet_joint_gn(cfg: UNet3DConfig) -> bool:
     return cfg.numerics == "animatediff" and not cfg.use_inflated_groupnorm
 
 
+def _resnet(cfg: UNet3DConfig, in_channels: int, out_channels: int, fk) -> ResnetBlock3D:
+    return ResnetBlock3D(
+        in_channels,
+        out_channels,
+        cfg.time_embed_dim,
+        groups=cfg.norm_num_groups,
+        eps=cfg.norm_eps,
+        joint_groupnorm=_resnet_joint_gn(cfg),
+        **fk,
+    )
+
+
+def _down_resnets(cfg: UNet3DConfig, in_channels: int, out_channels: int, fk) -> nn.ModuleList:
+    """A down block's ``resnets``: the first takes ``in_channels``, the rest ``out_channels``."""
+    return nn.ModuleList([_resnet(cfg, in_channels if j == 0 else out_channels, out_channels, fk) for j in range(cfg.layers_per_block)])
+
+
+def _up_resnets(cfg: UNet3DConfig, in_channels: int, out_channels: int, prev_output_channel: int, fk) -> nn.ModuleList:
+    """An up block's ``resnets`` (``layers_per_block + 1``): each takes its input concatenated with a skip;
+    the first input comes from the previous up block, the last skip from the block's ``in_channels``."""
+    n = cfg.layers_per_block + 1
+    resnets = []
+    for j in range(n):
+        skip = in_channels if j == n - 1 else out_channels
+        res_in = prev_output_channel if j == 0 else out_channels
+        resnets.append(_resnet(cfg, res_in + skip, out_channels, fk))
+    return nn.ModuleList(resnets)
+
+
+def _attentions(cfg: UNet3DConfig, channels: int, n: int, fk) -> nn.ModuleList:
+    return nn.ModuleList(
+        [
+            SpatialTransformer(
+                channels,
+                cfg.attention_head_dim,
+                cfg.cross_attention_dim,
+                norm_num_groups=cfg.norm_num_groups,
+                backend=cfg.attention_backend,
+                **fk,
+            )
+            for _ in range(n)
+        ]
+    )
+
+
+def _motion_modules(cfg: UNet3DConfig, channels: int, use_motion: bool, n: int, fk) -> nn.ModuleList:
+    return nn.ModuleList([_motion_module(cfg, channels, use_motion, fk) for _ in range(n)])
+
+
 class CrossAttnDownBlock3D(nn.Module):
     has_downsampler: Final[bool]
 
     def __init__(self, cfg: UNet3DConfig, in_channels: int, out_channels: int, add_downsample: bool, use_motion: bool, fk):
         super().__init__()
         n = cfg.layers_per_block
-        self.resnets = nn.ModuleList(
-            [
-                ResnetBlock3D(
-                    in_channels if j == 0 else out_channels,
-                    out_channels,
-                    cfg.time_embed_dim,
-                    groups=cfg.norm_num_groups,
-                    eps=cfg.norm_eps,
-                    joint_groupnorm=_resnet_joint_gn(cfg),
-                    **fk,
-                )
-                for j in range(n)
-            ]
-        )
-        self.attentions = nn.ModuleList(
-            [
-                SpatialTransformer(
-                    out_channels,
-                    cfg.attention_head_dim,
-                    cfg.cross_attention_dim,
-                    norm_num_groups=cfg.norm_num_groups,
-                    backend=cfg.attention_backend,
-                    **fk,
-                )
-                for _ in range(n)
-            ]
-        )
-        self.motion_modules = nn.ModuleList([_motion_module(cfg, out_channels, use_motion, fk) for _ in range(n)])
+        self.resnets = _down_resnets(cfg, in_channels, out_channels, fk)
+        self.attentions = _attentions(cfg, out_channels, n, fk)
+        self.motion_modules = _motion_modules(cfg, out_channels, use_motion, n, fk)
         self.has_downsampler = add_downsample
         self.downsamplers = nn.ModuleList([Downsample3D(out_channels, **fk)] if add_downsample else [])
 
@@ -145,21 +169,8 @@ class DownBlock3D(nn.Module):
     def __init__(self, cfg: UNet3DConfig, in_channels: int, out_channels: int, add_downsample: bool, use_motion: bool, fk):
         super().__init__()
         n = cfg.layers_per_block
-        self.resnets = nn.ModuleList(
-            [
-                ResnetBlock3D(
-                    in_channels if j == 0 else out_channels,
-                    out_channels,
-                    cfg.time_embed_dim,
-                    groups=cfg.norm_num_groups,
-                    eps=cfg.norm_eps,
-                    joint_groupnorm=_resnet_joint_gn(cfg),
-                    **fk,
-                )
-                for j in range(n)
-            ]
-        )
-        self.motion_modules = nn.ModuleList([_motion_module(cfg, out_channels, use_motion, fk) for _ in range(n)])
+        self.resnets = _down_resnets(cfg, in_channels, out_channels, fk)
+        self.motion_modules = _motion_modules(cfg, out_channels, use_motion, n, fk)
         self.has_downsampler = add_downsample
         self.downsamplers = nn.ModuleList([Downsample3D(out_channels, **fk)] if add_downsample else [])
 
@@ -182,34 +193,9 @@ class UNetMidBlock3DCrossAttn(nn.Module):
         super().__init__()
         if num_layers != 1:
             raise ValueError("UNetMidBlock3DCrossAttn: only num_layers=1 (SD1.5) is supported")
-        self.resnets = nn.ModuleList(
-            [
-                ResnetBlock3D(
-                    channels,
-                    channels,
-                    cfg.time_embed_dim,
-                    groups=cfg.norm_num_groups,
-                    eps=cfg.norm_eps,
-                    joint_groupnorm=_resnet_joint_gn(cfg),
-                    **fk,
-                )
-                for _ in range(num_layers + 1)
-            ]
-        )
-        self.attentions = nn.ModuleList(
-            [
-                SpatialTransformer(
-                    channels,
-                    cfg.attention_head_dim,
-                    cfg.cross_attention_dim,
-                    norm_num_groups=cfg.norm_num_groups,
-                    backend=cfg.attention_backend,
-                    **fk,
-                )
-                for _ in range(num_layers)
-            ]
-        )
-        self.motion_modules = nn.ModuleList([_motion_module(cfg, channels, use_motion, fk) for _ in range(num_layers)])
+        self.resnets = nn.ModuleList([_resnet(cfg, channels, channels, fk) for _ in range(num_layers + 1)])
+        self.attentions = _attentions(cfg, channels, num_layers, fk)
+        self.motion_modules = _motion_modules(cfg, channels, use_motion, num_layers, fk)
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> torch.Tensor:
         x = self.resnets[0](x, temb, num_frames)
@@ -235,36 +221,9 @@ class CrossAttnUpBlock3D(nn.Module):
         super().__init__()
         n = cfg.layers_per_block + 1
         self.num_layers = n
-        resnets = []
-        for j in range(n):
-            skip = in_channels if j == n - 1 else out_channels
-            res_in = prev_output_channel if j == 0 else out_channels
-            resnets.append(
-                ResnetBlock3D(
-                    res_in + skip,
-                    out_channels,
-                    cfg.time_embed_dim,
-                    groups=cfg.norm_num_groups,
-                    eps=cfg.norm_eps,
-                    joint_groupnorm=_resnet_joint_gn(cfg),
-                    **fk,
-                )
-            )
-        self.resnets = nn.ModuleList(resnets)
-        self.attentions = nn.ModuleList(
-            [
-                SpatialTransformer(
-                    out_channels,
-                    cfg.attention_head_dim,
-                    cfg.cross_attention_dim,
-                    norm_num_groups=cfg.norm_num_groups,
-                    backend=cfg.attention_backend,
-                    **fk,
-                )
-                for _ in range(n)
-            ]
-        )
-        self.motion_modules = nn.ModuleList([_motion_module(cfg, out_channels, use_motion, fk) for _ in range(n)])
+        self.resnets = _up_resnets(cfg, in_channels, out_channels, prev_output_channel, fk)
+        self.attentions = _attentions(cfg, out_channels, n, fk)
+        self.motion_modules = _motion_modules(cfg, out_channels, use_motion, n, fk)
         self.upsamplers = nn.ModuleList([Upsample3D(out_channels, **fk)] if add_upsample else [])
 
     def forward(
@@ -304,23 +263,8 @@ class UpBlock3D(nn.Module):
         super().__init__()
         n = cfg.layers_per_block + 1
         self.num_layers = n
-        resnets = []
-        for j in range(n):
-            skip = in_channels if j == n - 1 else out_channels
-            res_in = prev_output_channel if j == 0 else out_channels
-            resnets.append(
-                ResnetBlock3D(
-                    res_in + skip,
-                    out_channels,
-                    cfg.time_embed_dim,
-                    groups=cfg.norm_num_groups,
-                    eps=cfg.norm_eps,
-                    joint_groupnorm=_resnet_joint_gn(cfg),
-                    **fk,
-                )
-            )
-        self.resnets = nn.ModuleList(resnets)
-        self.motion_modules = nn.ModuleList([_motion_module(cfg, out_channels, use_motion, fk) for _ in range(n)])
+        self.resnets = _up_resnets(cfg, in_channels, out_channels, prev_output_channel, fk)
+        self.motion_modules = _motion_modules(cfg, out_channels, use_motion, n, fk)
         self.upsamplers = nn.ModuleList([Upsample3D(out_channels, **fk)] if add_upsample else [])
 
     def forward(

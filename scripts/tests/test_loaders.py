@@ -74,18 +74,8 @@ def assert_same_tensors(tc, got, want, msg=""):
         tc.assertTrue(torch.equal(got[k], want[k]), f"{msg} {k} differs")
 
 
-# -- LDM UNet layout, enumerated as ldm/modules/diffusionmodules/openaimodel.py builds it ------
-
-
-def ldm_unet_layout(cfg: UNet3DConfig):
-    """[(ldm key, diffusers key, shape)] of an LDM UNetModel matching cfg's SD part."""
-    rows = []
-    boc = list(cfg.block_out_channels)
-    mc = boc[0]
-    temb = mc * 4
-    ctx = cfg.cross_attention_dim
-    n = len(boc)
-    lpb = cfg.layers_per_block
+def layout_writers(rows):
+    """lin / conv / norm: append a layer's (ldm key, diffusers key, shape) rows (weight, then bias) to rows."""
 
     def lin(lk, dk, o, i, bias=True):
         rows.append((lk + ".weight", dk + ".weight", (o, i)))
@@ -99,6 +89,23 @@ def ldm_unet_layout(cfg: UNet3DConfig):
     def norm(lk, dk, c):
         rows.append((lk + ".weight", dk + ".weight", (c,)))
         rows.append((lk + ".bias", dk + ".bias", (c,)))
+
+    return lin, conv, norm
+
+
+# -- LDM UNet layout, enumerated as ldm/modules/diffusionmodules/openaimodel.py builds it ------
+
+
+def ldm_unet_layout(cfg: UNet3DConfig):
+    """[(ldm key, diffusers key, shape)] of an LDM UNetModel matching cfg's SD part."""
+    rows = []
+    boc = list(cfg.block_out_channels)
+    mc = boc[0]
+    temb = mc * 4
+    ctx = cfg.cross_attention_dim
+    n = len(boc)
+    lpb = cfg.layers_per_block
+    lin, conv, norm = layout_writers(rows)
 
     def resblock(lp, dp, cin, cout):
         norm(lp + ".in_layers.0", dp + ".norm1", cin)
@@ -174,14 +181,7 @@ def ldm_vae_layout(cfg: VAEConfig):
     n = len(boc)
     lpb = cfg.layers_per_block
     z = cfg.latent_channels
-
-    def conv(lk, dk, o, i, k):
-        rows.append((lk + ".weight", dk + ".weight", (o, i, k, k)))
-        rows.append((lk + ".bias", dk + ".bias", (o,)))
-
-    def norm(lk, dk, c):
-        rows.append((lk + ".weight", dk + ".weight", (c,)))
-        rows.append((lk + ".bias", dk + ".bias", (c,)))
+    _, conv, norm = layout_writers(rows)
 
     def res(lp, dp, cin, cout):
         norm(lp + ".norm1", dp + ".norm1", cin)
