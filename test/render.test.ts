@@ -90,6 +90,15 @@ describe('render', () => {
     await expect(render({ ...small, model: path.join(out, 'nowhere'), prompt: 'x', out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/model\.yaml/);
   });
 
+  it("renders with the bundled demo model by default (the README's quick start)", async () => {
+    const file = path.join(out, 'demo.gif');
+    const [done] = await render({ prompt: 'a red circle moving right', seed: ['1'], steps: 4, out: file }, quiet);
+    expect(done!.recipe.model.name).toBe('animatorch-demo');
+    const meta = await sharp(file, { pages: -1 }).metadata();
+    expect(meta.width).toBe(done!.recipe.width);
+    expect(meta.pages).toBe(done!.recipe.frames);
+  });
+
   it('runs as a command: exit code 0 and a file, or 1 and a one-line reason', async () => {
     const cli = path.join(repoRoot, 'bin', 'animatorch.js');
     const file = path.join(out, 'cli.webp');
