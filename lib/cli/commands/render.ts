@@ -148,7 +148,7 @@ async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
       scheduler: r.scheduler,
       contextLength: typeof extra.contextLength === 'number' ? extra.contextLength : undefined,
       contextOverlap: typeof extra.contextOverlap === 'number' ? extra.contextOverlap : undefined,
-      out: args.out ?? file.replace(/\.json$/, '') ,
+      out: args.out ?? file.replace(/\.json$/, ''),
       label: `recipe ${path.basename(file)}`,
     },
   ];
@@ -242,6 +242,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
   for (const j of jobs) videoFormatFor(j.out); // fail on a bad --out before any work
 
   const done: RenderedVideo[] = [];
+  const videos: { frames: Uint8Array; shape: [number, number, number, 3] }[] = []; // for the config grid
   const pipelines = new Map<string, { pipeline: AnimateDiffPipeline; manifest: ModelManifest }>();
   try {
     for (const job of jobs) {
@@ -299,15 +300,14 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
       await writeRecipeSidecar(job.out, recipe);
       log.write(`wrote ${job.out} (${frames} frames, ${width}x${height}, seed ${job.seed})\n`);
       done.push({ file: job.out, recipe });
-      (done as (RenderedVideo & { video?: typeof v })[])[done.length - 1]!.video = v;
+      if (args.config) videos.push(v);
     }
     if (args.config && done.length > 1) {
       const grid = path.join(path.dirname(done[0]!.file), 'sample.gif');
-      const videos = (done as (RenderedVideo & { video?: { frames: Uint8Array; shape: [number, number, number, 3] } })[]).map((d) => d.video!);
       await writeGrid(videos, Math.ceil(Math.sqrt(videos.length)), grid, { signal: io.signal });
       log.write(`wrote ${grid} (grid of ${videos.length})\n`);
     }
-    return done.map(({ file, recipe }) => ({ file, recipe }));
+    return done;
   } finally {
     for (const { pipeline } of pipelines.values()) pipeline.dispose();
   }
