@@ -3,6 +3,7 @@
  * above 2^63, so they are taken as BigInt or decimal strings and never pass
  * through a JS number.
  */
+import { randomBytes } from 'node:crypto';
 import { InvalidParameterError } from './errors';
 import { binding } from './native/binding';
 import type { NativeGenerator } from './native/types';
@@ -27,6 +28,11 @@ export function parseSeed(seed: Seed, name = 'seed'): bigint {
   else throw new InvalidParameterError(name, 'an integer, a BigInt or a decimal string', seed);
   if (value < -(1n << 63n) || value >= U64) throw new InvalidParameterError(name, 'a value in [-2^63, 2^64)', seed);
   return value < 0n ? value + U64 : value;
+}
+
+/** A fresh random seed (below 2^63, so it also fits tools that take signed 64-bit seeds). */
+export function randomSeed(): bigint {
+  return randomBytes(8).readBigUInt64BE() & ((1n << 63n) - 1n);
 }
 
 export class Generator {

@@ -21,7 +21,7 @@ export {
   keep,
 } from './tensor';
 export type { DType, Device, TensorOptions, RandomOptions, TypedArray, Scalar, TensorOrScalar } from './tensor';
-export { Generator, createGenerator, parseSeed } from './generator';
+export { Generator, createGenerator, parseSeed, randomSeed } from './generator';
 export type { Seed } from './generator';
 export { Module, loadModule } from './torchscript-module';
 export type { LoadModuleOptions, ModuleInput, ModuleOutput, ParameterInfo } from './torchscript-module';

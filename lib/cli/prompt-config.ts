@@ -8,11 +8,11 @@
  *
  * Integers are parsed as BigInt so seeds above 2^53 stay exact.
  */
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { describe } from '../errors';
+import { randomSeed } from '../generator';
 import type { RenderSettings } from './recipe';
 
 export interface WeightedPath {
@@ -105,7 +105,6 @@ const UNSUPPORTED_KEYS: Record<string, string> = {
 };
 
 const U64 = 1n << 64n;
-const cryptoSeed = (): bigint => randomBytes(8).readBigUInt64BE(0);
 
 /** Reads and expands a prompt config file into render jobs. */
 export async function readPromptConfig(file: string, options: PromptConfigOptions = {}): Promise<RenderJob[]> {
@@ -218,7 +217,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
   if (seedList.length === 0) fail('seed', 'expected an integer or a non-empty list of integers, got []');
   if (seedList.length > 1 && seedList.length !== prompts.length)
     fail('seed', `expected 1 seed or one per prompt (${prompts.length}), got ${seedList.length}`);
-  const random = options.randomSeed ?? cryptoSeed;
+  const random = options.randomSeed ?? randomSeed;
   const seeds = seedList.map((s, i): bigint | 'random' => {
     const key = Array.isArray(seedRaw) ? `seed[${i}]` : 'seed';
     if (typeof s === 'string' && /^-?\d+$/.test(s.trim())) s = BigInt(s.trim()); // quoted seeds are fine

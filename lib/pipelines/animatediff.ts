@@ -10,9 +10,8 @@
  * decoding, progress events with latent previews, AbortSignal support, and
  * several videos (one per seed/prompt) rendered one after another.
  */
-import { randomBytes } from 'node:crypto';
 import { AbortError, InvalidParameterError, throwIfAborted } from '../errors';
-import { createGenerator, type Generator, parseSeed, type Seed } from '../generator';
+import { createGenerator, type Generator, parseSeed, randomSeed, type Seed } from '../generator';
 import { readModelManifest, type ModelManifest, type SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
 import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils';
@@ -818,9 +817,6 @@ function disposeConditioning(conds: Conditioning[]): void {
   for (const c of conds) for (const t of [c.cond, c.uncond, c.pair, ...(c.keyframes ?? []).map((k) => k.value)]) if (t && !seen.has(t)) (seen.add(t), t.dispose());
 }
 
-function randomSeed(): bigint {
-  return randomBytes(8).readBigUInt64BE() & ((1n << 63n) - 1n);
-}
 
 const sameDevice = (a: Device, b: Device): boolean => a === b || (a === 'cuda' && b === 'cuda:0') || (a === 'cuda:0' && b === 'cuda');
 

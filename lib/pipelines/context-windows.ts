@@ -121,7 +121,6 @@ export function contextWeights(length: number, fuseMethod: FuseMethod = 'pyramid
 export class ContextFuser {
   private sum: Tensor | undefined;
   private readonly totals: number[];
-  private readonly weights: number[][] = [];
 
   constructor(
     readonly numFrames: number,

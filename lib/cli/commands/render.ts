@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cuda } from '../../device';
 import { AbortError, InvalidParameterError } from '../../errors';
-import { parseSeed } from '../../generator';
+import { parseSeed, randomSeed } from '../../generator';
 import { readModelManifest, type ModelManifest } from '../../model-manifest';
 import { packageRoot } from '../../native/binding';
 import { DEFAULT_FPS, GENERATE_DEFAULTS, loadPipeline, type AnimateDiffPipeline, type GenerateOptions } from '../../pipelines/animatediff';
@@ -93,8 +93,6 @@ function resolveScheduler(manifest: ModelManifest, choice: Job['scheduler']): { 
   if (typeof choice === 'string') return { className: choice, config: base };
   return { className: choice.className, config: { ...base, ...choice.config } };
 }
-
-const randomSeed = (): bigint => BigInt.asUintN(64, BigInt(Math.floor(Math.random() * 2 ** 53)) * 2048n + BigInt(Math.floor(Math.random() * 2048)));
 
 function slug(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 48) || 'video';
