@@ -5,16 +5,14 @@
 //
 //   npm run build:ts && node --expose-gc bench/pipeline.mjs
 //   BENCH_SIZE=384 BENCH_FRAMES=8 BENCH_STEPS=4 BENCH_DEVICE=cuda node bench/pipeline.mjs
-import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exportedModel, root } from './exported-model.mjs';
 
 const here = fileURLToPath(import.meta.url);
-const root = path.resolve(path.dirname(here), '..');
 const require = createRequire(import.meta.url);
 const genSize = Number(process.env.BENCH_SIZE ?? 128);
 const decodeSize = Number(process.env.BENCH_DECODE_SIZE ?? 320);
@@ -22,30 +20,10 @@ const numFrames = Number(process.env.BENCH_FRAMES ?? 8);
 const steps = Number(process.env.BENCH_STEPS ?? 4);
 const device = process.env.BENCH_DEVICE ?? 'cpu';
 
-/** The tests' cache of exported tiny models (same key scheme as test/pipeline.test.ts). */
-function exportedModel(preset = 'tiny-v2', seed = 0) {
-  const dir0 = path.join(root, 'scripts', 'animatorch_export');
-  const h = createHash('sha256').update(readFileSync(path.join(root, 'scripts', 'export_random_model.py')));
-  for (const f of readdirSync(dir0).filter((f) => f.endsWith('.py')).sort()) h.update(f).update(readFileSync(path.join(dir0, f)));
-  const cache = path.join(os.tmpdir(), 'animatorch-test-models');
-  const dir = path.join(cache, `${preset}-seed${seed}-${h.digest('hex').slice(0, 12)}`);
-  if (existsSync(path.join(dir, 'model.yaml'))) return dir;
-  mkdirSync(cache, { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}`;
-  execFileSync('/usr/bin/python3', [path.join(root, 'scripts', 'export_random_model.py'), '--preset', preset, '--seed', String(seed), '--out', tmp, '--no-reference', '--quiet']);
-  try {
-    renameSync(tmp, dir);
-  } catch {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-  return dir;
-}
-
-function loadAt() {
+const loadAt = () => {
   const at = require(path.join(root, 'dist', 'index.js'));
-  const { loadPipeline } = at.loadPipeline ? at : require(path.join(root, 'dist', 'pipelines', 'animatediff.js'));
-  return { at, loadPipeline };
-}
+  return { at, loadPipeline: at.loadPipeline };
+};
 
 /** Polls live tensor bytes every millisecond (the event loop is free while libtorch runs). */
 function pollHost(at) {

@@ -6,10 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as at from '../dist/index.mjs';
+import { exportedModel } from './exported-model.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : dflt);
 const frames = opt('--frames', 16);
@@ -18,10 +17,7 @@ const threads = Number(process.env.BENCH_THREADS ?? os.availableParallelism());
 const python = (await at.findTorchPython()).executable;
 
 let modelDir = argv.find((a, i) => !a.startsWith('--') && !argv[i - 1]?.startsWith('--'));
-if (!modelDir) {
-  modelDir = mkdtempSync(path.join(os.tmpdir(), 'animatorch-bench-model-'));
-  execFileSync(python, [path.join(root, 'scripts', 'export_random_model.py'), '--preset', 'tiny-v2', '--seed', '0', '--out', modelDir, '--no-reference', '--quiet']);
-}
+modelDir ??= exportedModel('tiny-v2', 0);
 const manifest = await at.readModelManifest(modelDir);
 const unetFile = manifest.unet.file; // absolute: readModelManifest resolves file paths
 const h = size / 8;
