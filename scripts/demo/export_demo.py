@@ -26,12 +26,19 @@ from animatorch_export.unet3d import UNet3DConditionModel  # noqa: E402
 
 
 def training_command(a) -> str:
-    return (
+    """The train.py command line that produced a checkpoint (from the arguments it stored)."""
+    cmd = (
         "/usr/bin/python3 scripts/demo/train.py"
         f" --workdir {a['workdir']} --seed {a['seed']} --threads {a['threads']}"
-        f" --vae-minutes {a['vae_minutes']:g} --num-clips {a['num_clips']} --unet-minutes {a['unet_minutes']:g}"
-        f" --batch {a['batch']} --lr {a['lr']:g}"
+        f" --vae-minutes {a['vae_minutes']:g} --num-clips {a['num_clips']} --text-steps {a.get('text_steps', 0)}"
+        f" --unet-minutes {a['unet_minutes']:g} --batch {a['batch']} --lr {a['lr']:g}"
     )
+    if a.get("resume"):
+        cmd += f" --resume {a['resume']}"
+    for flag, default in (("t_power", 1.0), ("min_snr_gamma", 0.0), ("text_lr_mult", 1.0)):
+        if a.get(flag, default) != default:
+            cmd += f" --{flag.replace('_', '-')} {a[flag]:g}"
+    return cmd
 
 
 def main(argv=None):
@@ -48,7 +55,7 @@ def main(argv=None):
     vck = torch.load(vae_path)
     vae = train.load_vae(vae_path)
     te = train.build_text_encoder(ck["vocab"])
-    te.load_state_dict(ck["text_encoder"])
+    te.load_state_dict(ck["text_encoder"])  # the frozen, pretrained encoder when the UNet was trained with one
     unet = UNet3DConditionModel(train.unet_config())
     unet.load_state_dict(ck["unet"])
     for m in (vae, te, unet):
@@ -74,6 +81,7 @@ def main(argv=None):
                 "torch_version": str(torch.__version__),
             },
             "text_encoder_vocab_rows": len(ck["vocab"]) + 1,
+            "text_encoder_frozen": bool(ck.get("text_encoder_frozen", False)),
         },
         # what `animatorch render` uses when no option says otherwise (the model was trained on 8 frames of 64x64)
         "defaults": {"width": 64, "height": 64, "num_frames": 8, "num_inference_steps": 20, "guidance_scale": 6.0, "fps": 8},
