@@ -149,6 +149,21 @@ describe('prompt configs', () => {
     expect(jobs[0]).toMatchObject({ steps: 10, width: 256, height: 512, fps: 4, motionModule: path.resolve('mm.ckpt') });
   });
 
+  it("takes a key the entry leaves out from the CLI, then the model's defaults, then AnimateDiff's", () => {
+    const asked: Array<string | undefined> = [];
+    const modelDefaults = (m: string | undefined) => {
+      asked.push(m);
+      return { width: 64, height: 64, frames: 8, steps: 20, guidanceScale: 6 };
+    };
+    const yaml = 'a:\n  prompt: [x]\n  steps: 3\nb:\n  prompt: [y]\n  model: m\nc:\n  prompt: [z]\n  motion_module: mm.ckpt\n';
+    const [a, b, c] = parsePromptConfig(yaml, 'p.yaml', { defaults: { width: 128 }, modelDefaults });
+    expect(a).toMatchObject({ steps: 3, width: 128, height: 64, frames: 8, guidanceScale: 6, fps: 8 });
+    expect(b).toMatchObject({ steps: 20, width: 128, height: 64, model: path.resolve('m') });
+    // c exports a model from a motion module: real AnimateDiff weights, AnimateDiff's defaults
+    expect(c).toMatchObject({ steps: 25, width: 128, height: 512, frames: 16, guidanceScale: 7.5 });
+    expect(asked).toEqual([undefined, path.resolve('m')]);
+  });
+
   it('names the file, the entry and the key in each error', () => {
     const bad = (yaml: string) => () => parsePromptConfig(yaml, 'prompts.yaml');
     expect(bad('ToonYou:\n  prompt: [a]\n  steps: ten\n')).toThrow('prompts.yaml: entry "ToonYou": steps: expected an integer >= 1, got "ten"');

@@ -73,6 +73,14 @@ describe('render', () => {
     expect(done[1]!.recipe.negativePrompt).toBe('blurry');
   });
 
+  it("fills what a config leaves out from the flags, then the model's model.yaml defaults", async () => {
+    const config = path.join(out, 'demo-prompts.yaml');
+    writeFileSync(config, '- prompt: ["a red circle moving right"]\n  seed: 3\n');
+    const [done] = await render({ config, steps: 2, out: path.join(out, 'demo-samples') }, quiet);
+    // the bundled demo model's defaults: 64x64, 8 frames, guidance 6 (AnimateDiff's would be 512x512, 16, 7.5)
+    expect(done!.recipe).toMatchObject({ model: { name: 'animatorch-demo' }, steps: 2, width: 64, height: 64, frames: 8, guidanceScale: 6 });
+  });
+
   it('stops on abort and leaves no file behind', async () => {
     const ctrl = new AbortController();
     const target = path.join(out, 'aborted.gif');

@@ -59,11 +59,21 @@ export class PromptConfigError extends Error {
   }
 }
 
+export type PromptConfigDefaults = Partial<
+  Pick<RenderJob, 'steps' | 'guidanceScale' | 'width' | 'height' | 'frames' | 'fps' | 'scheduler' | 'model'>
+>;
+
 export interface PromptConfigOptions {
   /** Folder that relative paths in the file resolve against (default: the current directory, as AnimateDiff runs from its repo root). */
   baseDir?: string;
   /** Defaults for keys an entry leaves out (the CLI's flags). */
-  defaults?: Partial<Pick<RenderJob, 'steps' | 'guidanceScale' | 'width' | 'height' | 'frames' | 'fps' | 'scheduler' | 'model'>>;
+  defaults?: PromptConfigDefaults;
+  /**
+   * Second-rank defaults of an entry that renders with an exported model folder: its `model`, or undefined
+   * for the default model (the CLI passes model.yaml's `defaults`). Not asked for entries that export a
+   * model from `path` / `motion_module`; AnimateDiff's own defaults (512x512, 16 frames, 25 steps, 7.5) come last.
+   */
+  modelDefaults?: (model: string | undefined) => PromptConfigDefaults | undefined;
   /** Source of random seeds for `-1` (default: crypto). */
   randomSeed?: () => bigint;
 }
@@ -232,24 +242,26 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
     return s === 'random' ? { seed: random(), randomSeed: true } : { seed: s, randomSeed: false };
   };
 
-  const width = int('W', 8, defaults.width ?? 512)!;
-  const height = int('H', 8, defaults.height ?? 512)!;
-  if (width % 8) fail('W', `expected a multiple of 8, got ${width}`);
-  if (height % 8) fail('H', `expected a multiple of 8, got ${height}`);
-  const frames = int('L', 1, defaults.frames ?? 16)!;
-  const steps = int('steps', 1, defaults.steps ?? 25)!;
-  const guidanceScale = num('guidance_scale', 0, false, defaults.guidanceScale ?? 7.5)!;
-  const fps = num('fps', 0, true, defaults.fps ?? 8)!;
-  const contextLength = int('context_length', 1, undefined);
-  const contextOverlap = int('context_overlap', 0, undefined);
-  if (contextLength !== undefined && contextOverlap !== undefined && contextOverlap >= contextLength)
-    fail('context_overlap', `expected less than context_length (${contextLength}), got ${contextOverlap}`);
-  const scheduler = str('scheduler') ?? defaults.scheduler;
-
   if (e.path !== undefined && e.dreambooth_path !== undefined && e.path !== '' && e.dreambooth_path !== '')
     fail('path', 'give either path or dreambooth_path, not both');
   const base = pathOf('dreambooth_path') ?? pathOf('path') ?? pathOf('base');
   const model = pathOf('model') ?? defaults.model;
+  const exportsModel = base !== undefined || (e.motion_module !== undefined && e.motion_module !== null && e.motion_module !== '');
+  const md = (!exportsModel && options.modelDefaults?.(model)) || {};
+
+  const width = int('W', 8, defaults.width ?? md.width ?? 512)!;
+  const height = int('H', 8, defaults.height ?? md.height ?? 512)!;
+  if (width % 8) fail('W', `expected a multiple of 8, got ${width}`);
+  if (height % 8) fail('H', `expected a multiple of 8, got ${height}`);
+  const frames = int('L', 1, defaults.frames ?? md.frames ?? 16)!;
+  const steps = int('steps', 1, defaults.steps ?? md.steps ?? 25)!;
+  const guidanceScale = num('guidance_scale', 0, false, defaults.guidanceScale ?? md.guidanceScale ?? 7.5)!;
+  const fps = num('fps', 0, true, defaults.fps ?? md.fps ?? 8)!;
+  const contextLength = int('context_length', 1, undefined);
+  const contextOverlap = int('context_overlap', 0, undefined);
+  if (contextLength !== undefined && contextOverlap !== undefined && contextOverlap >= contextLength)
+    fail('context_overlap', `expected less than context_length (${contextLength}), got ${contextOverlap}`);
+  const scheduler = str('scheduler') ?? defaults.scheduler ?? md.scheduler;
 
   const mmRaw = e.motion_module;
   let motionModules: Array<string | undefined>;

@@ -18,7 +18,7 @@ import { DEFAULT_FPS, GENERATE_DEFAULTS, loadPipeline, type AnimateDiffPipeline,
 import type { ProgressEvent } from '../../pipelines/progress';
 import type { Argv, CommandModule } from 'yargs';
 import { assertDevice, assertDtype, type DType } from '../../tensor';
-import { readPromptConfig, type RenderJob } from '../prompt-config';
+import { type PromptConfigDefaults, readPromptConfig, type RenderJob } from '../prompt-config';
 import { createRecipe, RECIPE_METADATA_KEY, readRecipe, writeRecipeSidecar, type Recipe } from '../recipe';
 import { videoFormatFor, writeGrid, writeVideo } from '../../video/writers';
 import { exportModel } from './export';
@@ -179,8 +179,28 @@ async function exportModelForJob(j: RenderJob, log: RenderIO['log'], signal?: Ab
   return dir;
 }
 
+/** model.yaml `defaults` in the prompt config's terms. */
+function promptConfigDefaults(manifest: ModelManifest): PromptConfigDefaults {
+  const d = manifestDefaults(manifest);
+  return { width: d.width, height: d.height, frames: d.num_frames, steps: d.num_inference_steps, guidanceScale: d.guidance_scale, fps: d.fps };
+}
+
 async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Promise<Job[]> {
-  const parsed: RenderJob[] = await readPromptConfig(file);
+  // A key the file leaves out comes from the flags, then from the model's model.yaml `defaults`, then AnimateDiff's.
+  const defaults: PromptConfigDefaults = {
+    steps: args.steps,
+    guidanceScale: args.guidanceScale,
+    width: args.width,
+    height: args.height,
+    frames: args.frames,
+    fps: args.fps,
+  };
+  const defaultModel = path.resolve(args.model ?? DEMO_MODEL_DIR);
+  const models = new Set<string>();
+  await readPromptConfig(file, { defaults, randomSeed: () => 0n, modelDefaults: (m) => void models.add(m ?? defaultModel) });
+  const byModel = new Map<string, PromptConfigDefaults>();
+  for (const m of models) byModel.set(m, promptConfigDefaults(await readModelManifest(m)));
+  const parsed: RenderJob[] = await readPromptConfig(file, { defaults, modelDefaults: (m) => byModel.get(m ?? defaultModel) });
   const outDir = args.out ?? path.join('samples', `${path.basename(file).replace(/\.ya?ml$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const jobs: Job[] = [];
   for (const [k, j] of parsed.entries()) {
