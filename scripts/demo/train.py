@@ -1,10 +1,7 @@
 """Trains the bundled demo model (``models/demo``) on CPU from procedural clips (scripts/demo/clips.py).
 
-Reproduce (CPU, torch 1.13, Debian's /usr/bin/python3; run from the repository root):
-
-    /usr/bin/python3 scripts/demo/train.py --workdir /tmp/animatorch-demo-train --seed 1234 \
-        --vae-minutes 11 --num-clips 3000 --unet-minutes 48
-    /usr/bin/python3 scripts/demo/export_demo.py --ckpt /tmp/animatorch-demo-train/unet_ema.pt --out models/demo
+Reproduce: the exact chain of commands that made models/demo is in models/demo/README.md (CPU, torch 1.13,
+Debian's /usr/bin/python3, run from the repository root); export with scripts/demo/export_demo.py.
 
 Stages (each writes into --workdir and is skipped when its output exists, so a run can be resumed):
 
@@ -12,12 +9,15 @@ Stages (each writes into --workdir and is skipped when its output exists, so a r
                frames: weighted MSE (object pixels count 8x more) + small KL, posterior sampling.
                The scaling factor is set to 1 / std of the encoder means over the training clips.
 2. ``latents`` encodes --num-clips clips (8 frames each) once: [N, 4, 8, 8, 8] scaled latents.
-3. ``unet``    trains the text encoder (CLIP architecture, width 64, 2 layers, real CLIP BPE ids) and the
-               UNet3D (block_out_channels (32, 64), motion modules v2) jointly with the DDPM epsilon objective
-               (linear betas 0.00085..0.012, 1000 steps, as the manifest's DDIM scheduler), 10% caption
-               dropout (-> empty prompt, for classifier-free guidance) and 5% word dropout (-> an unknown id).
-               EMA weights are checkpointed every few minutes (``unet_ema.pt``) and sampled with a small
-               DDIM loop + clip analyzer (``--eval``) to judge quality while training.
+3. ``text``    (--text-steps > 0) pretrains the text encoder (CLIP architecture, width 64, 2 layers, real CLIP
+               BPE ids) to name each caption's color, shape, motion and background from its summary tokens,
+               then freezes it for stage 4, as Stable Diffusion freezes CLIP (``text_encoder.pt``).
+4. ``unet``    trains the UNet3D (block_out_channels (32, 64), motion modules v2) with the DDPM epsilon objective
+               (linear betas 0.00085..0.012, 1000 steps, as the manifest's DDIM scheduler), optionally weighted as
+               the v-prediction loss (--v-loss), 10% caption dropout (-> empty prompt, for classifier-free
+               guidance) and 5% word dropout (-> an unknown id); with --text-steps 0 the text encoder is trained
+               jointly instead. EMA weights are checkpointed every few minutes (``unet_ema.pt``) and sampled with a
+               small DDIM loop + clip analyzer (``--eval``) to judge quality while training.
 
 The text encoder keeps the CLIP calling convention (input_ids [B, 77] int64 with the real 49408-id
 vocabulary) but stores one embedding row per token that the training captions use: a 49408-entry
