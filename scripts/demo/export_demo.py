@@ -38,6 +38,8 @@ def training_command(a) -> str:
     for flag, default in (("t_power", 1.0), ("min_snr_gamma", 0.0), ("text_lr_mult", 1.0)):
         if a.get(flag, default) != default:
             cmd += f" --{flag.replace('_', '-')} {a[flag]:g}"
+    if a.get("v_loss"):
+        cmd += " --v-loss"
     return cmd
 
 
