@@ -453,6 +453,21 @@ def load_text_encoder(path: str, vocab: Sequence[int]) -> CLIPTextModel:
 # stage 4: UNet (with the frozen text encoder; --text-steps 0 trains both jointly, the first demo's recipe)
 
 
+def loss_weights(args, t: torch.Tensor) -> torch.Tensor:
+    """Per-sample weights of the epsilon MSE at timesteps t."""
+    a = ALPHAS_CUMPROD[t]
+    if args.v_loss:
+        # the v-prediction loss, written for an epsilon model: |v err|^2 = |eps err|^2 / alpha_bar.
+        # The plain epsilon loss weights the x0 error by SNR, about 0.003 where the first sampling steps
+        # run, so the words that only matter there (the direction of motion: at lower noise it can be read
+        # from the noisy frames) got next to no gradient.
+        return 1.0 / a
+    if args.min_snr_gamma > 0:  # Min-SNR weighting (Hang et al. 2023), epsilon form: min(SNR, g) / SNR
+        snr = a / (1 - a)
+        return snr.clamp(max=args.min_snr_gamma) / snr
+    return torch.ones_like(a)
+
+
 class _Spec:
     def __init__(self, d):
         self.shape, self.color, self.motion, self.background = d["shape"], d["color"], d["motion"], d["background"]
@@ -548,19 +563,7 @@ def train_unet(args, vae: AutoencoderKL, lat: torch.Tensor, meta, out_path: str,
         else:
             ctx = te(ids)
         eps = unet(xt, t, ctx)
-        if args.v_loss:
-            # the v-prediction loss, written for an epsilon model: |v err|^2 = |eps err|^2 / alpha_bar.
-            # The plain epsilon loss weights the x0 error by SNR, which is ~0.005 where the first sampling steps
-            # run, so the words that only matter there (the direction of motion: at lower noise it can be read
-            # from the noisy frames) got next to no gradient.
-            w = 1.0 / ALPHAS_CUMPROD[t]
-            loss = (w * ((eps - noise) ** 2).mean(dim=(1, 2, 3, 4))).mean()
-        elif args.min_snr_gamma > 0:  # Min-SNR weighting (Hang et al. 2023), epsilon form: min(SNR, g) / SNR
-            snr = ALPHAS_CUMPROD[t] / (1 - ALPHAS_CUMPROD[t])
-            w = snr.clamp(max=args.min_snr_gamma) / snr
-            loss = (w * ((eps - noise) ** 2).mean(dim=(1, 2, 3, 4))).mean()
-        else:
-            loss = F.mse_loss(eps, noise)
+        loss = (loss_weights(args, t) * ((eps - noise) ** 2).mean(dim=(1, 2, 3, 4))).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -594,7 +597,7 @@ def train_unet(args, vae: AutoencoderKL, lat: torch.Tensor, meta, out_path: str,
     return unet_ema, te_ema
 
 
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", default="/tmp/animatorch-demo-train")
     ap.add_argument("--seed", type=int, default=1234)
@@ -631,7 +634,11 @@ def main(argv=None):
     ap.add_argument("--eval-seed", type=int, default=777)
     ap.add_argument("--eval-steps", type=int, default=20)
     ap.add_argument("--guidance", type=float, default=6.0)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     os.makedirs(args.workdir, exist_ok=True)
     vae_path = os.path.join(args.workdir, "vae.pt")
