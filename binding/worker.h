@@ -5,6 +5,8 @@
 
 #include "common.h"
 
+#include <ATen/Parallel.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,6 +30,9 @@ class TorchWorker : public Napi::AsyncWorker {
   void Execute() override {
     try {
       c10::InferenceMode inference;  // thread-local: set on this thread
+      // OpenMP's team size is per thread too: a libuv thread would otherwise use every logical CPU whatever
+      // setNumThreads said. This applies torch's setting (or torch's default) here, as torch does for its own threads.
+      at::init_num_threads();
       work_();
     } catch (const c10::Error& e) {
       SetError(Prefix() + e.what_without_backtrace());

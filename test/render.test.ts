@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AbortError } from '../lib';
+import { AbortError, getNumThreads, setNumThreads } from '../lib';
 import { render, type RenderArgs } from '../lib/cli/commands/render';
 import { exportedModel, repoRoot } from './utils/fixtures';
 
@@ -95,7 +95,18 @@ describe('render', () => {
     await expect(render({ model, out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/--prompt: expected a prompt/);
     await expect(render({ model, prompt: 'x', seed: [2 ** 60], out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/--seed/);
     await expect(render({ model, prompt: 'x', device: 'gpu', out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/--device/);
+    await expect(render({ model, prompt: 'x', threads: 0, out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow('--threads: expected an integer >= 1, got 0');
     await expect(render({ ...small, model: path.join(out, 'nowhere'), prompt: 'x', out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/model\.yaml/);
+  });
+
+  it('sets the CPU threads with --threads', async () => {
+    const before = getNumThreads();
+    try {
+      await render({ ...small, model, prompt: 'x', seed: ['1'], threads: 2, out: path.join(out, 'threads.gif') }, quiet);
+      expect(getNumThreads()).toBe(2);
+    } finally {
+      setNumThreads(before);
+    }
   });
 
   it("renders with the bundled demo model by default (the README's quick start)", async () => {

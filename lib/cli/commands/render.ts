@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { cuda } from '../../device';
+import { cuda, setNumThreads } from '../../device';
 import { AbortError, InvalidParameterError } from '../../errors';
 import { parseSeed, randomSeed } from '../../generator';
 import { readModelManifest, type ModelManifest } from '../../model-manifest';
@@ -42,6 +42,8 @@ export interface RenderArgs {
   /** 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'. */
   device?: string;
   dtype?: DType;
+  /** CPU threads for libtorch (setNumThreads). Default: torch's, the number of physical cores. */
+  threads?: number;
   contextLength?: number;
   contextOverlap?: number;
   /** .gif, .webp, .mp4, or a folder for PNG frames; with --config, the output folder. */
@@ -253,6 +255,10 @@ function resolveDevice(device: string | undefined): string {
 export async function render(args: RenderArgs, io: RenderIO = {}): Promise<RenderedVideo[]> {
   const log = io.log ?? process.stderr;
   const device = resolveDevice(args.device);
+  if (args.threads !== undefined) {
+    if (!Number.isInteger(args.threads) || args.threads < 1) throw new InvalidParameterError('--threads', 'an integer >= 1', args.threads);
+    setNumThreads(args.threads);
+  }
   if (args.dtype !== undefined) assertDtype('--dtype', args.dtype);
   if ([args.config, args.recipe, args.prompt].filter((x) => x !== undefined).length > 1)
     throw new InvalidParameterError('--prompt/--config/--recipe', 'only one of them');
@@ -349,6 +355,7 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .option('fps', { type: 'number', describe: 'frames per second of the output (default 8)' })
       .option('device', { type: 'string', default: 'auto', describe: 'auto | cpu | cuda | cuda:N' })
       .option('dtype', { choices: ['float32', 'float16', 'bfloat16'] as const, describe: 'compute dtype (default: the model\'s)' })
+      .option('threads', { type: 'number', describe: 'CPU threads for libtorch (default: torch\'s, the number of physical cores)' })
       .option('context-length', { type: 'number', describe: 'frames per context window for long videos (default 16)' })
       .option('context-overlap', { type: 'number', describe: 'frames shared by neighbouring windows' })
       .option('out', { alias: 'o', type: 'string', describe: '.gif, .webp, .mp4, or a folder for PNG frames (with --config: the output folder)' })
