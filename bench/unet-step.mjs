@@ -63,7 +63,10 @@ print(json.dumps({"ms": statistics.median(ts), "torch": torch.__version__}))
 );
 const nodeB = await nodeStep();
 const node = Math.min(nodeA, nodeB);
-console.log(`\nUNet step (${manifest.name}, batch 2, ${frames} frames, ${size}x${size}), ${threads} threads, median of ${reps}`);
+console.log(
+  `\nUNet step (${manifest.name}, batch 2, ${frames} frames, ${size}x${size}), ${threads} threads, ` +
+    `OPENBLAS_NUM_THREADS=${process.env.OPENBLAS_NUM_THREADS ?? 'unset'}, median of ${reps}`,
+);
 console.log('| runtime | ms/step |');
 console.log('| --- | ---: |');
 console.log(`| animatorch addon (libtorch ${at.versions().libtorch}) | ${node.toFixed(1)} |`);
