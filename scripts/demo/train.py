@@ -483,7 +483,11 @@ def train_unet(args, vae: AutoencoderKL, lat: torch.Tensor, meta, out_path: str,
     special = {BOS, EOS}
     te = frozen_te if frozen_te is not None else build_text_encoder(vocab)
     unet = UNet3DConditionModel(unet_config())
-    te_ema = build_text_encoder(vocab); te_ema.load_state_dict(te.state_dict())
+    if frozen_te is not None:
+        te.requires_grad_(False)
+        te_ema = te  # nothing to average
+    else:
+        te_ema = build_text_encoder(vocab); te_ema.load_state_dict(te.state_dict())
     unet_ema = UNet3DConditionModel(unet_config()); unet_ema.load_state_dict(unet.state_dict())
     step0 = 0
     if args.resume:  # continue from a checkpoint's EMA weights (fresh optimizer, short warmup)
@@ -499,8 +503,6 @@ def train_unet(args, vae: AutoencoderKL, lat: torch.Tensor, meta, out_path: str,
         print(f"[unet] resumed from {args.resume} at step {step0}", flush=True)
     for p in list(te_ema.parameters()) + list(unet_ema.parameters()):
         p.requires_grad_(False)
-    if frozen_te is not None:
-        te.requires_grad_(False)
     params = [p for p in list(te.parameters()) + list(unet.parameters()) if p.requires_grad]
     print(f"[unet] unet params {sum(p.numel() for p in unet.parameters())}, text params "
           f"{sum(p.numel() for p in te.parameters())}, vocab rows {len(vocab) + 1}", flush=True)
@@ -557,10 +559,7 @@ def train_unet(args, vae: AutoencoderKL, lat: torch.Tensor, meta, out_path: str,
         noise = torch.randn_like(x0)
         a = ALPHAS_CUMPROD[t].view(-1, 1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        if frozen_te is not None:
-            with torch.no_grad():
-                ctx = te(ids)
-        else:
+        with torch.set_grad_enabled(frozen_te is None):
             ctx = te(ids)
         eps = unet(xt, t, ctx)
         loss = (loss_weights(args, t) * ((eps - noise) ** 2).mean(dim=(1, 2, 3, 4))).mean()
@@ -571,7 +570,7 @@ def train_unet(args, vae: AutoencoderKL, lat: torch.Tensor, meta, out_path: str,
         step += 1
         decay = min(args.ema, (1 + step) / (10 + step))
         with torch.no_grad():
-            for m_ema, m in ((unet_ema, unet), (te_ema, te)):
+            for m_ema, m in ((unet_ema, unet), (te_ema, te)) if frozen_te is None else ((unet_ema, unet),):
                 for pe, p in zip(m_ema.parameters(), m.parameters()):
                     pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
                 for be, b in zip(m_ema.buffers(), m.buffers()):

@@ -18,6 +18,7 @@ import { DEFAULT_FPS, GENERATE_DEFAULTS, loadPipeline, type AnimateDiffPipeline,
 import type { ProgressEvent } from '../../pipelines/progress';
 import type { Argv, CommandModule } from 'yargs';
 import { assertDevice, assertDtype, type DType } from '../../tensor';
+import { assertInteger } from '../../validate';
 import { type PromptConfigDefaults, readPromptConfig, type RenderJob } from '../prompt-config';
 import { createRecipe, RECIPE_METADATA_KEY, readRecipe, writeRecipeSidecar, type Recipe } from '../recipe';
 import { videoFormatFor, writeGrid, writeVideo } from '../../video/writers';
@@ -256,7 +257,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
   const log = io.log ?? process.stderr;
   const device = resolveDevice(args.device);
   if (args.threads !== undefined) {
-    if (!Number.isInteger(args.threads) || args.threads < 1) throw new InvalidParameterError('--threads', 'an integer >= 1', args.threads);
+    assertInteger('--threads', args.threads, 1);
     setNumThreads(args.threads);
   }
   if (args.dtype !== undefined) assertDtype('--dtype', args.dtype);
