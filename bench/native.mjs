@@ -2,7 +2,7 @@
 // TorchScript file with the same threads and input, side by side in one run.
 // Prints figures only; nothing here is a pass/fail test.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,3 +100,4 @@ console.log(`\nanimatorch native core: addon (libtorch ${at.versions().libtorch}
 console.log('| measure | addon | python | ratio |');
 console.log('| --- | ---: | ---: | ---: |');
 for (const [name, a, b] of rows) console.log(`| ${name} | ${a.toFixed(2)} | ${b.toFixed(2)} | ${(a / b).toFixed(2)}x |`);
+rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@
 #include "generator.h"
 #include "module.h"
 #include "tensor.h"
+#include "torch-thread.h"
 #include "worker.h"
 
 #include <ATen/Parallel.h>
@@ -137,7 +138,8 @@ class Addon : public Napi::Addon<Addon> {
     int64_t n = ArgInt(info, 0, "n");
     if (n < 1) ThrowType(info.Env(), "n: expected an integer >= 1");
     Guarded(info.Env(), [&] {
-      at::set_num_threads(static_cast<int>(n));
+      at::set_num_threads(static_cast<int>(n));  // this thread's (sync tensor math)
+      TorchThreadsChanged();                     // and the torch thread's, before its next job
       return 0;
     });
     return info.Env().Undefined();

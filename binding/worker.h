@@ -1,11 +1,11 @@
-// TorchWorker: runs slow torch work (load, forward, transfers, read-back) on
-// the libuv thread pool and settles a Promise. Execute never touches JS
-// values; every c10/std error becomes a rejection with a clear message.
+// TorchWorker: runs slow torch work (load, forward, transfers, read-back) off
+// the event loop, on the torch thread (torch-thread.h) by way of the libuv
+// pool, and settles a Promise. Execute never touches JS values; every c10/std
+// error becomes a rejection with a clear message.
 #pragma once
 
 #include "common.h"
-
-#include <ATen/Parallel.h>
+#include "torch-thread.h"
 
 #include <functional>
 #include <memory>
@@ -29,11 +29,10 @@ class TorchWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      c10::InferenceMode inference;  // thread-local: set on this thread
-      // OpenMP's team size is per thread too: a libuv thread would otherwise use every logical CPU whatever
-      // setNumThreads said. This applies torch's setting (or torch's default) here, as torch does for its own threads.
-      at::init_num_threads();
-      work_();
+      RunOnTorchThread([this] {
+        c10::InferenceMode inference;  // thread-local: set on this thread
+        work_();
+      });
     } catch (const c10::Error& e) {
       SetError(Prefix() + e.what_without_backtrace());
     } catch (const std::exception& e) {

@@ -1,6 +1,6 @@
 /**
- * TorchScript modules. Loading, forward and moving run on the thread pool in
- * inference mode, so the event loop stays free during a long forward.
+ * TorchScript modules. Loading, forward and moving run on the addon's torch
+ * thread in inference mode, so the event loop stays free during a long forward.
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
@@ -46,7 +46,7 @@ export class Module {
     return this.native.disposed;
   }
 
-  /** Runs `forward` on the thread pool. */
+  /** Runs `forward` off the event loop (on the torch thread). */
   forward(...inputs: ModuleInput[]): Promise<ModuleOutput> {
     return this.call('forward', ...inputs);
   }

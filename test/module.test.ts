@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadModule, memoryStats, Module, randn, tensor, Tensor } from '../lib';
+import { createGenerator, loadModule, memoryStats, Module, randn, tensor, Tensor } from '../lib';
 import { unpackedPath } from '../lib/torchscript-module';
 import { testModules } from './utils/fixtures';
 
@@ -54,6 +54,28 @@ describe('loadModule and forward', () => {
     expect(y.dtype).toBe('float64');
     const bf = await loadModule(path.join(dir, 'conv_attn.pt'), { dtype: 'bfloat16' });
     expect(((await bf.forward(randn([1, 32, 8, 8], { dtype: 'bfloat16' }))) as Tensor).dtype).toBe('bfloat16');
+  });
+
+  it('runs concurrent forwards, failing ones among them, each to its own result', async () => {
+    // All async work shares one torch thread: a failure must reject only its own promise, with torch's
+    // message, and leave the thread serving the rest.
+    const m = await loadModule(path.join(dir, 'conv_attn.pt'));
+    const inputs = Array.from({ length: 6 }, (_, i) => randn([1, 32, 8, 8], { generator: createGenerator(i) }));
+    const want = [];
+    for (const x of inputs) want.push(await ((await m.forward(x)) as Tensor).toArray());
+    const settled = await Promise.allSettled(
+      inputs.flatMap((x) => [m.forward(x).then((y) => (y as Tensor).toArray()), m.forward(randn([1, 3, 8, 8]))]),
+    );
+    settled.forEach((r, k) => {
+      if (k % 2 === 1) {
+        expect(r.status).toBe('rejected');
+        expect(String((r as PromiseRejectedResult).reason.message)).toMatch(/forward of '.*conv_attn\.pt' failed: .*channels/s);
+      } else {
+        expect(r.status).toBe('fulfilled');
+        expect((r as PromiseFulfilledResult<unknown>).value).toEqual(want[k / 2]);
+      }
+    });
+    m.dispose();
   });
 
   it('keeps the event loop responsive during a long forward', async () => {
