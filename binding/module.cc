@@ -159,7 +159,8 @@ Napi::Value ModuleWrap::Load(const Info& info) {
       [loaded](Napi::Env env) -> Napi::Value {
         std::shared_ptr<LoadedModule> handle = loaded;
         return Data(env).moduleCtor.New({Napi::External<std::shared_ptr<LoadedModule>>::New(env, &handle)});
-      });
+      },
+      TorchWorker::On::Pool);
 }
 
 ModuleWrap::ModuleWrap(const Info& info) : Napi::ObjectWrap<ModuleWrap>(info) {
