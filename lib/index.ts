@@ -68,8 +68,8 @@ export { contextWindows, contextWeights, ContextFuser, CONTEXT_SCHEDULES, FUSE_M
 export type { ContextSchedule, FuseMethod, ContextWindowOptions } from './pipelines/context-windows';
 export { interpolateEmbeddings, frameEmbeddings, parsePromptMap } from './pipelines/prompt-travel';
 export type { PromptMap, Keyframe } from './pipelines/prompt-travel';
-export { readModelManifest, ModelManifestError } from './model-manifest';
-export type { ModelManifest, SchedulerConfig } from './model-manifest';
+export { checkModelFiles, readModelManifest, ModelManifestError } from './model-manifest';
+export type { CheckModelFilesOptions, ModelManifest, SchedulerConfig } from './model-manifest';
 export { tiledDecode, planTiles } from './video/vae-tiling';
 export type { VaeTilingOptions } from './video/vae-tiling';
 export { latentPreview } from './video/latent-preview';

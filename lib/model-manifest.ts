@@ -3,8 +3,11 @@
  * exported TorchScript files. readModelManifest() parses and checks it and turns
  * every file it names into an absolute path; each error names the key at fault.
  */
-import { access, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { parse as parseYaml } from 'yaml';
 import { InvalidParameterError } from './errors';
 
@@ -98,6 +101,41 @@ export async function readModelManifest(modelDir: string): Promise<ModelManifest
     }),
   );
   return manifest;
+}
+
+export interface CheckModelFilesOptions {
+  /** Also hash every file and compare its sha256 (reads every byte: seconds for a full-size model). Default false. */
+  sha256?: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * Compares the files model.yaml lists with the disk: presence and size always (cheap: catches an
+ * interrupted copy before torch reports a corrupt zip archive), contents when `sha256` is set.
+ * Resolves to one line per problem, empty when everything matches.
+ */
+export async function checkModelFiles(manifest: ModelManifest, options: CheckModelFilesOptions = {}): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [rel, want] of Object.entries(manifest.files)) {
+    const file = path.resolve(manifest.dir, rel);
+    const st = await stat(file).catch(() => undefined);
+    if (!st?.isFile()) {
+      problems.push(`${rel}: listed in ${MANIFEST_FILE} but missing`);
+      continue;
+    }
+    if (want.bytes && st.size !== want.bytes) {
+      problems.push(`${rel}: ${st.size} bytes, ${MANIFEST_FILE} says ${want.bytes} (truncated or replaced?)`);
+      continue;
+    }
+    if (options.sha256) {
+      const hash = createHash('sha256');
+      await pipeline(createReadStream(file), hash, { signal: options.signal });
+      const got = hash.digest('hex');
+      if (got !== want.sha256.toLowerCase())
+        problems.push(`${rel}: sha256 ${got.slice(0, 12)}…, ${MANIFEST_FILE} says ${want.sha256.slice(0, 12)}… (modified or corrupt)`);
+    }
+  }
+  return problems;
 }
 
 /** Checks a parsed manifest; relative files resolve against the manifest's folder. Does not touch the disk. */

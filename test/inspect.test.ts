@@ -1,4 +1,5 @@
-import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -254,8 +255,26 @@ describe('inspect: folders', () => {
     expect(r.format).toBe('animatorch-model');
     expect(r.metadata).toMatchObject({ name: 'toon-v3', dtype: 'float16', motionModuleVersion: 'v3', scheduler: 'DDIMScheduler' });
     expect(r.components[0]).toMatchObject({ type: 'unet-motion', motionVersion: 'v3' });
-    expect(r.warnings).toEqual(['vae/model.pt: 5 bytes, model.yaml says 6 (modified or truncated?)']);
+    expect(r.warnings).toEqual(['vae/model.pt: 5 bytes, model.yaml says 6 (truncated or replaced?)']);
+    expect(r.verified).toBeUndefined();
     expect(formatInspectResult(r)).toMatch(/unet\/model\.pt {2}10 B {2}sha256 aaaaaaaaaaaaaaaa…/);
+
+    // --verify hashes: the unet's recorded sha256 is right, the vae's size is already wrong.
+    const yaml = readFileSync(path.join(dir, 'model.yaml'), 'utf8');
+    const sha = createHash('sha256').update('u'.repeat(10)).digest('hex');
+    writeFileSync(path.join(dir, 'model.yaml'), yaml.replace('a'.repeat(64), sha));
+    const v = await inspectPath(dir, { verify: true });
+    expect(v.verified).toBe(false);
+    expect(v.warnings).toEqual(['vae/model.pt: 5 bytes, model.yaml says 6 (truncated or replaced?)']);
+    writeFileSync(path.join(dir, 'vae', 'model.pt'), 'v'.repeat(6));
+    const w = await inspectPath(dir, { verify: true });
+    expect(w.verified).toBe(false);
+    expect(w.warnings).toEqual([`vae/model.pt: sha256 ${createHash('sha256').update('v'.repeat(6)).digest('hex').slice(0, 12)}…, model.yaml says bbbbbbbbbbbb… (modified or corrupt)`]);
+    writeFileSync(path.join(dir, 'model.yaml'), yaml.replace('a'.repeat(64), sha).replace('b'.repeat(64), createHash('sha256').update('v'.repeat(6)).digest('hex')));
+    const ok = await inspectPath(dir, { verify: true });
+    expect(ok.verified).toBe(true);
+    expect(ok.warnings).toEqual([]);
+    expect(ok.notes).toContain("Verified: all 2 files match model.yaml's sha256.");
   });
 
   it('a diffusers MotionAdapter folder and a diffusers pipeline folder', async () => {

@@ -61,7 +61,7 @@ describe('loadModule and forward', () => {
     // message, and leave the thread serving the rest.
     const m = await loadModule(path.join(dir, 'conv_attn.pt'));
     const inputs = Array.from({ length: 6 }, (_, i) => randn([1, 32, 8, 8], { generator: createGenerator(i) }));
-    const want = [];
+    const want: unknown[] = [];
     for (const x of inputs) want.push(await ((await m.forward(x)) as Tensor).toArray());
     const settled = await Promise.allSettled(
       inputs.flatMap((x) => [m.forward(x).then((y) => (y as Tensor).toArray()), m.forward(randn([1, 3, 8, 8]))]),

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { exportedModel, python } from './utils/fixtures';
 import { memoryStats } from '../lib/device';
 import { AbortError, InvalidParameterError } from '../lib/errors';
 import { createGenerator } from '../lib/generator';
-import { ModelManifestError, readModelManifest } from '../lib/model-manifest';
+import { checkModelFiles, ModelManifestError, readModelManifest } from '../lib/model-manifest';
 import { type AnimateDiffPipeline, type GenerateOptions, loadPipeline } from '../lib/pipelines/animatediff';
 import { type AnimateDiffLatentsOutput, type AnimateDiffPipelineOutput, VaeDecodeError } from '../lib/pipelines/pipeline-output';
 import type { ProgressEvent } from '../lib/pipelines/progress';
@@ -79,6 +79,30 @@ describe('model manifest', () => {
     await check(src, /unet\.file: file '.*unet\/model\.pt' does not exist/); // files are not next to this copy
     await check('just: [unclosed', /invalid YAML/);
     await expect(readModelManifest(path.join(tmp, 'nope'))).rejects.toThrow(/model\.yaml: no such file/);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('loadPipeline refuses a folder whose files differ from model.yaml: sizes always, contents with verify', async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'animatorch-verify-'));
+    cpSync(await exportedModel(), tmp, { recursive: true });
+    expect(await checkModelFiles(await readModelManifest(tmp), { sha256: true })).toEqual([]);
+    (await loadPipeline(tmp, { verify: true })).dispose();
+
+    // Same size, one byte changed: only the hash sees it.
+    const vae = path.join(tmp, 'vae', 'decoder.pt');
+    const bytes = readFileSync(vae);
+    bytes[bytes.length - 100] ^= 0xff;
+    writeFileSync(vae, bytes);
+    expect(await checkModelFiles(await readModelManifest(tmp))).toEqual([]);
+    const changed = await loadPipeline(tmp, { verify: true }).catch((e) => e);
+    expect(changed).toBeInstanceOf(ModelManifestError);
+    expect(changed.message).toMatch(/model\.yaml: files: the folder does not match it; re-copy or re-export the model:\n {2}vae\/decoder\.pt: sha256 [0-9a-f]{12}…, model\.yaml says [0-9a-f]{12}… \(modified or corrupt\)$/);
+
+    // An interrupted copy: the size check catches it without verify, before torch reads a broken archive.
+    const unet = path.join(tmp, 'unet', 'model.pt');
+    truncateSync(unet, 1000);
+    await expect(loadPipeline(tmp)).rejects.toThrow(/unet\/model\.pt: 1000 bytes, model\.yaml says \d+ \(truncated or replaced\?\)/);
+    await expect(loadPipeline(tmp, { verify: 'yes' as unknown as boolean })).rejects.toThrow(/verify: expected a boolean, got "yes"/);
     rmSync(tmp, { recursive: true, force: true });
   });
 });

@@ -11,7 +11,7 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
-import { validateModelManifest } from '../model-manifest';
+import { checkModelFiles, validateModelManifest } from '../model-manifest';
 
 export interface TensorInfo {
   dtype: string;
@@ -73,6 +73,8 @@ export interface InspectResult {
   warnings: string[];
   /** Inspections of sub-components (diffusers folders). */
   children?: InspectResult[];
+  /** With `verify` on an animatorch model folder: whether every file matched model.yaml. */
+  verified?: boolean;
 }
 
 // ------------------------------------------------------------------ safetensors
@@ -961,7 +963,7 @@ async function inspectDiffusersModel(dir: string, config: Record<string, unknown
   return result;
 }
 
-async function inspectFolder(dir: string): Promise<InspectResult> {
+async function inspectFolder(dir: string, options: InspectOptions): Promise<InspectResult> {
   const yamlPath = path.join(dir, 'model.yaml');
   if (await exists(yamlPath)) {
     const result: InspectResult = { path: dir, kind: 'folder', format: 'animatorch-model', components: [], notes: [], warnings: [] };
@@ -988,13 +990,14 @@ async function inspectFolder(dir: string): Promise<InspectResult> {
       parts: ['unet', 'vae', ...(m.textEncoder ? ['text_encoder'] : [])],
     });
     let total = 0;
-    for (const [rel, info] of Object.entries(m.files)) {
-      const st = await stat(path.join(dir, rel)).catch(() => undefined);
-      if (!st) result.warnings.push(`${rel}: listed in model.yaml but missing`);
-      else if (info.bytes && st.size !== info.bytes) result.warnings.push(`${rel}: ${st.size} bytes, model.yaml says ${info.bytes} (modified or truncated?)`);
-      total += st?.size ?? 0;
-    }
+    for (const rel of Object.keys(m.files)) total += (await stat(path.join(dir, rel)).catch(() => undefined))?.size ?? 0;
     result.bytes = total;
+    const problems = await checkModelFiles(m, { sha256: options.verify === true });
+    result.warnings.push(...problems);
+    if (options.verify) {
+      result.verified = problems.length === 0;
+      if (result.verified) result.notes.push(`Verified: all ${Object.keys(m.files).length} files match model.yaml's sha256.`);
+    }
     result.notes.push('Render with: animatorch render --model FOLDER --prompt "..."');
     return result;
   }
@@ -1056,12 +1059,17 @@ async function inspectFolder(dir: string): Promise<InspectResult> {
 }
 
 /** What a checkpoint file or model folder is, without loading its weights. */
-export async function inspectPath(fileOrDir: string): Promise<InspectResult> {
+export interface InspectOptions {
+  /** For an animatorch model folder: hash every file against model.yaml's sha256 (sizes are always compared). */
+  verify?: boolean;
+}
+
+export async function inspectPath(fileOrDir: string, options: InspectOptions = {}): Promise<InspectResult> {
   const abs = path.resolve(fileOrDir);
   const st = await stat(abs).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`${fileOrDir}: ${err.code === 'ENOENT' ? 'no such file or folder' : err.message}`);
   });
-  return st.isDirectory() ? inspectFolder(abs) : inspectFile(abs);
+  return st.isDirectory() ? inspectFolder(abs, options) : inspectFile(abs);
 }
 
 const human = (n: number): string =>

@@ -10,9 +10,10 @@
  * decoding, progress events with latent previews, AbortSignal support, and
  * several videos (one per seed/prompt) rendered one after another.
  */
+import path from 'node:path';
 import { AbortError, InvalidParameterError, throwIfAborted } from '../errors';
 import { createGenerator, type Generator, parseSeed, randomSeed, type Seed } from '../generator';
-import { readModelManifest, type ModelManifest, type SchedulerConfig } from '../model-manifest';
+import { checkModelFiles, MANIFEST_FILE, ModelManifestError, readModelManifest, type ModelManifest, type SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
 import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils';
 import { assertDevice, assertDtype, cat, type Device, type DType, full, randn, Tensor, tensor, tidy } from '../tensor';
@@ -48,6 +49,11 @@ export interface LoadPipelineOptions {
   dtype?: DType;
   /** Rejects with an AbortError if aborted before loading finishes. */
   signal?: AbortSignal;
+  /**
+   * Hash every file and compare with model.yaml's sha256 before loading (reads every byte once more:
+   * seconds for a full-size model). Presence and sizes are always checked. Default false.
+   */
+  verify?: boolean;
 }
 
 /** A scheduler by diffusers class name (configured from model.yaml's `scheduler`), with overrides, or an instance. */
@@ -797,8 +803,16 @@ export async function loadPipeline(modelDir: string, options: LoadPipelineOption
   const device = options.device ?? 'cpu';
   assertDevice('device', device);
   if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
+  if (options.verify !== undefined && typeof options.verify !== 'boolean') throw new InvalidParameterError('verify', 'a boolean', options.verify);
   throwIfAborted(options.signal);
   const manifest = await readModelManifest(modelDir);
+  const problems = await checkModelFiles(manifest, { sha256: options.verify === true, signal: options.signal });
+  if (problems.length)
+    throw new ModelManifestError(
+      path.join(manifest.dir, MANIFEST_FILE),
+      'files',
+      `the folder does not match it; re-copy or re-export the model:\n  ${problems.join('\n  ')}`,
+    );
   const dtype = options.dtype ?? (manifest.dtype as DType);
   const load = (file: string) => loadModule(file, { device, dtype: options.dtype, signal: options.signal });
   const settled = await Promise.allSettled([load(manifest.unet.file), load(manifest.vae.file), manifest.textEncoder ? load(manifest.textEncoder.file) : undefined]);

@@ -5,6 +5,7 @@ import { formatInspectResult, inspectPath, type InspectResult } from '../inspect
 export interface InspectArgs {
   paths: string[];
   json?: boolean;
+  verify?: boolean;
 }
 
 export interface InspectIO {
@@ -17,7 +18,7 @@ export async function inspect(args: InspectArgs, io: InspectIO = {}): Promise<In
   const paths = Array.isArray(args.paths) ? args.paths : [args.paths];
   if (paths.length === 0) throw new Error('inspect: give at least one file or folder');
   const results: InspectResult[] = [];
-  for (const p of paths) results.push(await inspectPath(p));
+  for (const p of paths) results.push(await inspectPath(p, { verify: args.verify === true }));
   if (args.json) print(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
   else print(results.map((r) => formatInspectResult(r)).join('\n\n'));
   return results;
@@ -29,8 +30,10 @@ export const InspectCommand: CommandModule<object, InspectArgs> = {
   builder: (yargs: Argv<object>) =>
     yargs
       .positional('paths', { type: 'string', array: true, demandOption: true, describe: 'files or folders' })
-      .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<InspectArgs>,
+      .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
+      .option('verify', { type: 'boolean', default: false, describe: 'model folders: check every file\'s sha256 against model.yaml' }) as unknown as Argv<InspectArgs>,
   handler: async (args) => {
-    await inspect(args);
+    const results = await inspect(args);
+    if (results.some((r) => r.verified === false)) process.exitCode = 1; // --verify found a mismatch
   },
 };

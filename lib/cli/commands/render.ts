@@ -45,6 +45,8 @@ export interface RenderArgs {
   dtype?: DType;
   /** CPU threads for libtorch (setNumThreads). Default: torch's, the number of physical cores. */
   threads?: number;
+  /** Hash the model's files against model.yaml before loading (loadPipeline's `verify`). */
+  verify?: boolean;
   contextLength?: number;
   contextOverlap?: number;
   /** .gif, .webp, .mp4, or a folder for PNG frames; with --config, the output folder. */
@@ -276,7 +278,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
       if (!loaded) {
         const manifest = await readModelManifest(job.model);
         log.write(`loading ${manifest.name} from ${manifest.dir} on ${device}\n`);
-        loaded = { manifest, pipeline: await loadPipeline(job.model, { device, dtype: args.dtype, signal: io.signal }) };
+        loaded = { manifest, pipeline: await loadPipeline(job.model, { device, dtype: args.dtype, signal: io.signal, verify: args.verify === true }) };
         pipelines.set(job.model, loaded);
       }
       const { pipeline, manifest } = loaded;
@@ -357,6 +359,7 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .option('device', { type: 'string', default: 'auto', describe: 'auto | cpu | cuda | cuda:N' })
       .option('dtype', { choices: ['float32', 'float16', 'bfloat16'] as const, describe: 'compute dtype (default: the model\'s)' })
       .option('threads', { type: 'number', describe: 'CPU threads for libtorch (default: torch\'s, the number of physical cores)' })
+      .option('verify', { type: 'boolean', describe: 'check every model file\'s sha256 against model.yaml before loading' })
       .option('context-length', { type: 'number', describe: 'frames per context window for long videos (default 16)' })
       .option('context-overlap', { type: 'number', describe: 'frames shared by neighbouring windows' })
       .option('out', { alias: 'o', type: 'string', describe: '.gif, .webp, .mp4, or a folder for PNG frames (with --config: the output folder)' })
