@@ -1,10 +1,11 @@
-// Text-to-video pipeline benchmark on a tiny random model: ms per denoising step,
+// Text-to-video pipeline benchmark (tiny random model, or BENCH_MODEL): ms per denoising step,
 // end-to-end seconds, and peak memory of the decode with and without VAE tiling.
 // Each configuration runs in its own child process so its peak RSS is its own.
 // Prints figures only; nothing here is a pass/fail test.
 //
 //   npm run build:ts && node --expose-gc bench/pipeline.mjs
 //   BENCH_SIZE=384 BENCH_FRAMES=8 BENCH_STEPS=4 BENCH_DEVICE=cuda node bench/pipeline.mjs
+//   BENCH_MODEL=/tmp/sd15-fp16 BENCH_SIZE=512 BENCH_FRAMES=16 BENCH_STEPS=25 BENCH_DEVICE=cuda node bench/pipeline.mjs
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -19,6 +20,8 @@ const decodeSize = Number(process.env.BENCH_DECODE_SIZE ?? 320);
 const numFrames = Number(process.env.BENCH_FRAMES ?? 8);
 const steps = Number(process.env.BENCH_STEPS ?? 4);
 const device = process.env.BENCH_DEVICE ?? 'cpu';
+// A model folder (e.g. a full-size random export for the GPU figures); default: the tiny random model.
+const model = () => process.env.BENCH_MODEL ?? exportedModel();
 
 const loadAt = () => {
   const at = require(path.join(root, 'dist', 'index.js'));
@@ -35,7 +38,7 @@ function pollHost(at) {
 /** Part A: a whole generate() (text encoder, CFG denoising, untiled decode). */
 async function generateChild() {
   const { at, loadPipeline } = loadAt();
-  const pipe = await loadPipeline(exportedModel(), { device });
+  const pipe = await loadPipeline(model(), { device });
   const base = { prompt: 'a lighthouse in a storm', width: genSize, height: genSize, numFrames, numInferenceSteps: steps, seed: 1 };
   await pipe.generate({ ...base, numInferenceSteps: 1, width: 64, height: 64 }); // warm-up
   const cuda = at.cuda.isAvailable() && device.startsWith('cuda');
@@ -68,7 +71,7 @@ async function generateChild() {
 /** Part B: decodeLatents alone, untiled or tiled, in a fresh process so max RSS is the decode's. */
 async function decodeChild(mode) {
   const { at, loadPipeline } = loadAt();
-  const pipe = await loadPipeline(exportedModel(), { device });
+  const pipe = await loadPipeline(model(), { device });
   const vaeTiling = mode === 'untiled' ? false : { tileSize: Number(mode), overlap: 0.25 };
   const warm = at.randn([1, 4, 1, 8, 8]);
   await pipe.decodeLatents(await warm.to({ device }));
@@ -109,8 +112,8 @@ if (process.argv[2] === '--child') {
   const out = process.argv[3] === 'generate' ? await generateChild() : await decodeChild(process.argv[4]);
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
-  exportedModel(); // export once, outside the timed children
-  console.log(`pipeline bench: tiny-v2 random model, device ${device}, ${os.availableParallelism()} cores`);
+  const dir = model(); // export once, outside the timed children
+  console.log(`pipeline bench: ${process.env.BENCH_MODEL ? dir : 'tiny-v2 random model'}, device ${device}, ${os.availableParallelism()} cores`);
   const g = runChild('generate');
   if (g) {
     console.log(`generate ${genSize}x${genSize}, ${numFrames} frames, ${steps} DDIM steps, CFG 7.5 (batch 2):`);

@@ -1,5 +1,6 @@
-// TorchThread: one thread of the process runs every piece of slow torch work
-// (load, forward, transfers, read-back), one at a time, in the order asked.
+// TorchThread: one thread of the process runs the slow torch compute (forward,
+// transfers, read-back) of every environment, one job at a time. Loads stay on
+// libuv's pool (worker.h).
 //
 // Why not libuv's pool directly: OpenMP keeps a team of threads per calling
 // thread, so forwards that land on different pool threads each wake their own

@@ -1,7 +1,7 @@
 // TorchWorker: runs slow torch work (load, forward, transfers, read-back) off
 // the event loop, by way of the libuv pool (and, for compute, the torch thread
-// of torch-thread.h), and settles a Promise. Execute never touches JS values; every c10/std
-// error becomes a rejection with a clear message.
+// of torch-thread.h), and settles a Promise. Execute never touches JS values;
+// every c10/std error becomes a rejection with a clear message.
 #pragma once
 
 #include "common.h"
