@@ -104,8 +104,10 @@ export async function readModelManifest(modelDir: string): Promise<ModelManifest
 }
 
 export interface CheckModelFilesOptions {
-  /** Also hash every file and compare its sha256 (reads every byte: seconds for a full-size model). Default false. */
+  /** Also hash the files and compare their sha256 (reads every byte: seconds for a full-size model). Default false. */
   sha256?: boolean;
+  /** Only these files (absolute paths, e.g. `manifest.unet.file`); default: every file model.yaml lists. */
+  files?: string[];
   signal?: AbortSignal;
 }
 
@@ -116,8 +118,10 @@ export interface CheckModelFilesOptions {
  */
 export async function checkModelFiles(manifest: ModelManifest, options: CheckModelFilesOptions = {}): Promise<string[]> {
   const problems: string[] = [];
+  const only = options.files && new Set(options.files.map((f) => path.resolve(f)));
   for (const [rel, want] of Object.entries(manifest.files)) {
     const file = path.resolve(manifest.dir, rel);
+    if (only && !only.has(file)) continue;
     const st = await stat(file).catch(() => undefined);
     if (!st?.isFile()) {
       problems.push(`${rel}: listed in ${MANIFEST_FILE} but missing`);

@@ -50,8 +50,9 @@ export interface LoadPipelineOptions {
   /** Rejects with an AbortError if aborted before loading finishes. */
   signal?: AbortSignal;
   /**
-   * Hash every file and compare with model.yaml's sha256 before loading (reads every byte once more:
-   * seconds for a full-size model). Presence and sizes are always checked. Default false.
+   * Hash the module files (UNet, VAE decoder, text encoder) and compare with model.yaml's sha256 before
+   * loading (reads every byte once more: seconds for a full-size model). Their sizes are always checked.
+   * Default false.
    */
   verify?: boolean;
 }
@@ -806,7 +807,8 @@ export async function loadPipeline(modelDir: string, options: LoadPipelineOption
   if (options.verify !== undefined && typeof options.verify !== 'boolean') throw new InvalidParameterError('verify', 'a boolean', options.verify);
   throwIfAborted(options.signal);
   const manifest = await readModelManifest(modelDir);
-  const problems = await checkModelFiles(manifest, { sha256: options.verify === true, signal: options.signal });
+  const modules = [manifest.unet.file, manifest.vae.file, ...(manifest.textEncoder ? [manifest.textEncoder.file] : [])];
+  const problems = await checkModelFiles(manifest, { files: modules, sha256: options.verify === true, signal: options.signal });
   if (problems.length)
     throw new ModelManifestError(
       path.join(manifest.dir, MANIFEST_FILE),
@@ -815,7 +817,7 @@ export async function loadPipeline(modelDir: string, options: LoadPipelineOption
     );
   const dtype = options.dtype ?? (manifest.dtype as DType);
   const load = (file: string) => loadModule(file, { device, dtype: options.dtype, signal: options.signal });
-  const settled = await Promise.allSettled([load(manifest.unet.file), load(manifest.vae.file), manifest.textEncoder ? load(manifest.textEncoder.file) : undefined]);
+  const settled = await Promise.allSettled(modules.map(load));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     for (const r of settled) if (r.status === 'fulfilled') r.value?.dispose();
