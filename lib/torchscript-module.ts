@@ -1,6 +1,7 @@
 /**
- * TorchScript modules. Loading, forward and moving run on the addon's torch
- * thread in inference mode, so the event loop stays free during a long forward.
+ * TorchScript modules. Loading (on libuv's pool), forward and moving (on the
+ * addon's torch thread) run off the event loop in inference mode, so it stays
+ * free during a long forward.
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';

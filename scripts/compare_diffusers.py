@@ -19,7 +19,7 @@ What it does:
    TorchScript file as the addon loads it (scripted, saved, ``torch.jit.load``ed), each the median
    of ``--reps`` calls after warm-up, with peak CUDA memory per runner on a GPU.
 
-The Node side of the same TorchScript file is ``npm run bench -- unet-step``.
+The addon side (the exported file, Node against Python) is ``bench/unet-step.mjs``.
 """
 
 from __future__ import annotations

@@ -1058,12 +1058,12 @@ async function inspectFolder(dir: string, options: InspectOptions): Promise<Insp
   };
 }
 
-/** What a checkpoint file or model folder is, without loading its weights. */
 export interface InspectOptions {
   /** For an animatorch model folder: hash every file against model.yaml's sha256 (sizes are always compared). */
   verify?: boolean;
 }
 
+/** What a checkpoint file or model folder is, without loading its weights. */
 export async function inspectPath(fileOrDir: string, options: InspectOptions = {}): Promise<InspectResult> {
   const abs = path.resolve(fileOrDir);
   const st = await stat(abs).catch((err: NodeJS.ErrnoException) => {
