@@ -44,8 +44,8 @@ from animatorch_export.export import parse_dtype, randomize_weights_, script  # 
 from animatorch_export.unet3d import UNet3DConditionModel  # noqa: E402
 from animatorch_export.weights import format_keys  # noqa: E402
 
-_TO_2D = {"CrossAttnDownBlock3D": "CrossAttnDownBlock2D", "DownBlock3D": "DownBlock2D",
-          "CrossAttnUpBlock3D": "CrossAttnUpBlock2D", "UpBlock3D": "UpBlock2D"}
+# our block names -> UNet2DConditionModel's: the inverse of the importer's mapping
+_TO_2D = {ours: theirs for theirs, ours in cd._BLOCK_TYPES.items() if theirs.endswith("2D")}
 
 
 def import_diffusers():

@@ -90,12 +90,11 @@ compare() {
     | grep -v "were passed to UNetMotionModel" | tee "$OUT/compare.txt"
 }
 
-for stage in "${@:-build tests export bench compare}"; do
-  for s in $stage; do
-    case $s in
-      build | tests | bench | compare) "$s" ;;
-      export) export_models ;;
-      *) echo "unknown stage '$s' (build, tests, export, bench, compare)" >&2; exit 2 ;;
-    esac
-  done
+[ $# -gt 0 ] || set -- build tests export bench compare
+for s in "$@"; do
+  case $s in
+    build | tests | bench | compare) "$s" ;;
+    export) export_models ;;
+    *) echo "unknown stage '$s' (build, tests, export, bench, compare)" >&2; exit 2 ;;
+  esac
 done
