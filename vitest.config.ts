@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: ['test/package/**', '**/node_modules/**'],
     pool: 'forks',
     poolOptions: { forks: { singleFork: true, execArgv: ['--expose-gc'] } },
     testTimeout: 120_000,

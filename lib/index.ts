@@ -27,6 +27,8 @@ export { Module, loadModule } from './torchscript-module';
 export type { LoadModuleOptions, ModuleInput, ModuleOutput, ParameterInfo } from './torchscript-module';
 export { cuda, memoryStats, setNumThreads, getNumThreads, versions } from './device';
 export type { MemoryStats } from './device';
+export { addonInfo } from './native/binding';
+export type { AddonChoice, PrebuildMeta } from './native/prebuilds';
 export { CLIPTokenizer, loadClipTokenizer } from './tokenizers/clip';
 export {
   createScheduler,

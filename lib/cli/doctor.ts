@@ -28,6 +28,8 @@ export interface AddonProbe {
   libtorchSource?: string;
   cudaBuild?: boolean;
   cxx11Abi?: boolean;
+  /** Which addon file was loaded (local build or prebuild) and why, with the prebuilds passed over. */
+  loaded?: { path: string; kind: string; reason: string; rejected: Array<{ file: string; why: string }> };
   cudaAvailable?: boolean;
   cudaDeviceCount?: number;
   threads?: number;
@@ -98,6 +100,7 @@ try {
   const a = require(entry);
   const v = a.versions();
   const out = { ok: true, ...v };
+  try { const c = a.addonInfo(); out.loaded = { path: c.path, kind: c.kind, reason: c.reason, rejected: c.rejected }; } catch {}
   try { out.cudaAvailable = a.cuda.isAvailable(); out.cudaDeviceCount = a.cuda.deviceCount(); } catch (e) { out.cudaError = String(e && e.message || e); }
   try { out.threads = a.getNumThreads(); } catch {}
   out.memory = [];
@@ -189,6 +192,10 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   if (addon.ok) {
     checks.push({ name: 'addon', status: 'ok', detail: `loaded; libtorch ${addon.libtorch} (${addon.cudaBuild ? 'CUDA' : 'CPU'} build, cxx11 ABI ${addon.cxx11Abi ? 'on' : 'off'}${addon.threads ? `, ${addon.threads} threads` : ''})` });
     checks.push({ name: 'libtorch', status: 'ok', detail: `${addon.libtorch} from ${addon.libtorchSource}` });
+    if (addon.loaded) {
+      const passedOver = addon.loaded.rejected.map((r) => `${r.file}: ${r.why}`);
+      checks.push({ name: 'addon file', status: 'ok', detail: `${addon.loaded.kind} ${path.relative(packageRoot, addon.loaded.path)}: ${addon.loaded.reason}${passedOver.length ? `; passed over ${passedOver.join('; ')}` : ''}` });
+    }
   } else {
     const explained = addon.error && !/TypeScript build is missing|probe process/.test(addon.error) ? explainLoadFailure(new Error(addon.error)) : undefined;
     checks.push({

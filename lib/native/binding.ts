@@ -1,27 +1,37 @@
 /**
- * Loads the compiled addon (build/Release or prebuilds/<platform>-<arch>, via
- * node-gyp-build). When loading fails, one Error explains the likely cause and
- * how to fix it, as sharp's loader does.
+ * Loads the compiled addon: a local build, or the prebuild that fits the libtorch on this
+ * machine (./prebuilds.ts). When loading fails, one Error explains the likely cause and how
+ * to fix it, as sharp's loader does.
  */
 import path from 'node:path';
 import { NativeLoadError } from '../errors';
+import { chooseAddon, type AddonChoice } from './prebuilds';
 import type { NativeBinding } from './types';
 
 /** The package root: lib/native and dist/native are both two levels down. */
 export const packageRoot = path.resolve(__dirname, '..', '..');
 
 let cached: NativeBinding | undefined;
+let chosen: AddonChoice | undefined;
 
 export function binding(): NativeBinding {
   if (!cached) cached = load();
   return cached;
 }
 
+/** Which addon file this process loaded (a local build or a prebuild) and why; loads it if needed. */
+export function addonInfo(): AddonChoice {
+  binding();
+  return chosen!;
+}
+
 function load(): NativeBinding {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
   try {
-    return nodeGypBuild(packageRoot) as NativeBinding;
+    const choice = chooseAddon(packageRoot);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const addon = require(choice.path) as NativeBinding;
+    chosen = choice;
+    return addon;
   } catch (err) {
     throw new NativeLoadError(explainLoadFailure(err), { cause: err });
   }
@@ -33,8 +43,10 @@ export function explainLoadFailure(err: unknown): string {
   const lines = [`Could not load the animatorch native addon for ${process.platform}-${process.arch}, Node ${process.version}.`, '', text.split('\n')[0] ?? text, ''];
   const solutions: string[] = [];
   if (/No native build was found/.test(text)) {
-    lines.push('The addon has not been built for this platform.');
-    solutions.push('Build it from source: npm rebuild animatorch (needs cmake, g++ and libtorch; see below).');
+    lines.splice(lines.length - 1, 0, ...text.split('\n').slice(1));
+    lines.push('The addon has not been built for this platform and libtorch.');
+    solutions.push('Install the libtorch a prebuild was made for (Debian/Ubuntu: apt-get install libtorch1.13 for the linux-x64 CPU prebuild).');
+    solutions.push('Or build it from source against your libtorch: npm rebuild animatorch (needs cmake, g++ and libtorch; see below).');
   }
   if (/lib(torch|c10|torch_cpu|torch_cuda)[\w.]*\.so/.test(text) && /cannot open shared object/.test(text)) {
     lines.push('A libtorch library the addon was built against cannot be found (moved, uninstalled, or a different Python environment).');
