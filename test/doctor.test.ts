@@ -25,6 +25,8 @@ describe('doctor', () => {
     expect(report.addon.libtorchSource).toBeTruthy();
     expect(typeof report.addon.cudaAvailable).toBe('boolean');
     expect(names).toContain('cuda');
+    // which addon file the child loaded, and why (a local build here, a prebuild in an installed package)
+    expect(report.checks.find((c) => c.name === 'addon file')?.detail).toMatch(/^(local build build\/Release\/animatorch\.node: compiled in this package|prebuild prebuilds\/linux-x64\/animatorch\.libtorch-[\d_]+\.\w+\.napi\.glibc\.node: prebuilt for libtorch)/);
     expect(report.sharp?.version).toMatch(/^\d+\.\d+/);
     for (const c of report.checks) if (c.status !== 'ok') expect(c.fix, `${c.name} has a fix`).toBeTruthy();
     expect(report.ok).toBe(report.checks.every((c) => c.status !== 'error'));

@@ -48,8 +48,11 @@ export function libtorchVersionAt(libDir: string): string | undefined {
   const up = path.dirname(libDir);
   const pyVersion = path.join(up, 'version.py');
   if (existsSync(pyVersion)) {
-    const m = /^__version__\s*=\s*['"]([^'"]+)['"]/m.exec(readFileSync(pyVersion, 'utf8'));
-    if (m) return m[1];
+    const text = readFileSync(pyVersion, 'utf8');
+    const m = /^__version__\s*=\s*['"]([^'"]+)['"]/m.exec(text);
+    // PyPI's default CUDA wheel has no '+cu128' in its version; its `cuda = '12.8'` line says it.
+    const cuda = /^cuda\s*(?::[^=]*)?=\s*['"](\d+)\.(\d+)/m.exec(text);
+    if (m) return m[1]!.includes('+') || !cuda ? m[1] : `${m[1]}+cu${cuda[1]}${cuda[2]}`;
   }
   const buildVersion = path.join(up, 'build-version');
   if (existsSync(buildVersion)) return readFileSync(buildVersion, 'utf8').trim();
@@ -67,7 +70,8 @@ export function libtorchVersionAt(libDir: string): string | undefined {
 export function libtorchTags(version: string, cuda: boolean): { version: string; flavour: string } {
   const [base, local] = version.split('+');
   const cu = /^cu\d+$/.test(local ?? '') ? local! : undefined;
-  return { version: (base ?? version).replace(/[^0-9]+/g, '_').replace(/^_|_$/g, ''), flavour: cuda ? (cu ?? 'cuda') : 'cpu' };
+  const numbers = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(base ?? version);
+  return { version: numbers ? [numbers[1], numbers[2], numbers[3] ?? '0'].join('_') : (base ?? version), flavour: cuda ? (cu ?? 'cuda') : 'cpu' };
 }
 
 function ldLibraryPath(): string[] {
@@ -86,7 +90,8 @@ export function matchLibtorch(meta: PrebuildMeta): { ok: true; dir: string } | {
     if (!meta.needed.every((lib) => existsSync(path.join(dir, lib)))) continue;
     const found = libtorchVersionAt(dir);
     // Versioned sonames (Debian's libtorch_cpu.so.1.13) already pin the version; unversioned ones (pip, zip) need the check.
-    if (found && libtorchTags(found, false).version !== libtorchTags(meta.libtorch, false).version)
+    const tags = found && libtorchTags(found, meta.flavour !== 'cpu');
+    if (tags && (tags.version !== libtorchTags(meta.libtorch, false).version || (found.includes('+') && tags.flavour !== meta.flavour)))
       return { ok: false, why: `built for ${label}; ${dir} holds libtorch ${found}` };
     if (!reachable.has(dir))
       return { ok: false, why: `built for ${label}, found in ${dir}, which the dynamic linker does not search (start node with LD_LIBRARY_PATH=${dir})` };
@@ -104,7 +109,7 @@ export function chooseAddon(root: string): AddonChoice {
   const gyp = require('node-gyp-build') as { parseTags(file: string): object | undefined; matchTags(runtime: string, abi: string): (tags: object | undefined) => boolean };
   const runtimeMatches = gyp.matchTags('node', process.versions.modules);
   const rejected: AddonChoice['rejected'] = [];
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.node')).sort().reverse() : [];
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.node')).sort((a, b) => b.localeCompare(a, 'en', { numeric: true })) : [];
   for (const file of files) {
     if (!runtimeMatches(gyp.parseTags(file))) {
       rejected.push({ file, why: 'built for another runtime or C library' });
