@@ -59,8 +59,12 @@ export type {
   FlowMatchEulerDiscreteSchedulerConfig,
   FlowMatchSetTimestepsOptions,
 } from './schedulers';
-export { AnimateDiffPipeline, loadPipeline, DEFAULT_FPS, GENERATE_DEFAULTS } from './pipelines/animatediff';
-export type { GenerateOptions, LoadPipelineOptions, DecodeLatentsOptions, EncodePromptOptions, SchedulerChoice, AnimateDiffComponents } from './pipelines/animatediff';
+export { AnimateDiffPipeline } from './pipelines/animatediff';
+export type { AnimateDiffComponents } from './pipelines/animatediff';
+export { DEFAULT_FPS, GENERATE_DEFAULTS } from './pipelines/animatediff-inputs';
+export type { GenerateOptions, DecodeLatentsOptions, EncodePromptOptions, SchedulerChoice } from './pipelines/animatediff-inputs';
+export { loadPipeline } from './pipelines/load-pipeline';
+export type { LoadPipelineOptions } from './pipelines/load-pipeline';
 export { VaeDecodeError } from './pipelines/pipeline-output';
 export type { AnimateDiffPipelineOutput, AnimateDiffLatentsOutput, VideoFrames, OutputType } from './pipelines/pipeline-output';
 export type { ProgressEvent, DenoiseProgress, DecodeProgress, ProgressCallback, LatentPreview } from './pipelines/progress';

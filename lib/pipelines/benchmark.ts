@@ -4,7 +4,8 @@
  * of 2 at the chosen size) and one VAE decode of all frames.
  */
 import { cuda } from '../device';
-import { loadPipeline, type AnimateDiffPipeline } from './animatediff';
+import type { AnimateDiffPipeline } from './animatediff';
+import { loadPipeline } from './load-pipeline';
 import { cat, type Device, type DType, full, randn, Tensor } from '../tensor';
 import { assertInteger } from '../validate';
 

@@ -5,7 +5,6 @@
  * and beside it as `<out>.json`; `render --recipe FILE` reads it back.
  */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { parseSeed, type Seed } from '../generator';
 import type { ModelManifest } from '../model-manifest';
 import { animatorchVersion } from '../version';
