@@ -61,8 +61,12 @@ export type {
   FlowMatchEulerDiscreteSchedulerConfig,
   FlowMatchSetTimestepsOptions,
 } from './schedulers';
-export { AnimateDiffPipeline, loadPipeline, DEFAULT_FPS, GENERATE_DEFAULTS } from './pipelines/animatediff';
-export type { GenerateOptions, LoadPipelineOptions, DecodeLatentsOptions, EncodePromptOptions, SchedulerChoice, AnimateDiffComponents } from './pipelines/animatediff';
+export { AnimateDiffPipeline } from './pipelines/animatediff';
+export type { AnimateDiffComponents } from './pipelines/animatediff';
+export { DEFAULT_FPS, GENERATE_DEFAULTS } from './pipelines/animatediff-inputs';
+export type { GenerateOptions, DecodeLatentsOptions, EncodePromptOptions, SchedulerChoice } from './pipelines/animatediff-inputs';
+export { loadPipeline } from './pipelines/load-pipeline';
+export type { LoadPipelineOptions } from './pipelines/load-pipeline';
 export { VaeDecodeError } from './pipelines/pipeline-output';
 export type { AnimateDiffPipelineOutput, AnimateDiffLatentsOutput, VideoFrames, OutputType } from './pipelines/pipeline-output';
 export type { ProgressEvent, DenoiseProgress, DecodeProgress, ProgressCallback, LatentPreview } from './pipelines/progress';
@@ -78,11 +82,11 @@ export { latentPreview } from './video/latent-preview';
 export { findTorchPython } from './python';
 export { writeVideo, writeGrid, composeGrid, videoFormatFor } from './video/writers';
 export type { WriteVideoOptions, GridOptions, GridVideo, VideoFormat } from './video/writers';
-export { createRecipe, readRecipe, writeRecipeSidecar, RecipeError, RECIPE_METADATA_KEY } from './cli/recipe';
-export type { Recipe } from './cli/recipe';
-export { readPromptConfig, parsePromptConfig, PromptConfigError } from './cli/prompt-config';
-export type { RenderJob } from './cli/prompt-config';
-export { inspectPath } from './cli/inspect';
-export type { InspectResult } from './cli/inspect';
-export { render } from './cli/commands/render';
-export type { RenderArgs, RenderedVideo } from './cli/commands/render';
+export { createRecipe, readRecipe, writeRecipeSidecar, RecipeError, RECIPE_METADATA_KEY } from './render/recipe';
+export type { Recipe } from './render/recipe';
+export { readPromptConfig, parsePromptConfig, PromptConfigError } from './render/prompt-config';
+export type { RenderJob } from './render/prompt-config';
+export { inspectPath } from './checkpoints/inspect';
+export type { InspectResult } from './checkpoints/inspect';
+export { render } from './render/render';
+export type { RenderArgs, RenderedVideo } from './render/render';

@@ -9,7 +9,8 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AnimateDiffPipeline, loadPipeline } from '../lib/pipelines/animatediff';
+import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
+import { loadPipeline } from '../lib/pipelines/load-pipeline';
 import type { AnimateDiffPipelineOutput } from '../lib/pipelines/pipeline-output';
 import { analyzeClip, drawDiscClip, type Motion, PALETTE } from './utils/clip-analyzer';
 

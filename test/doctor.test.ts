@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { doctor } from '../lib/cli/commands/doctor';
-import { formatDoctorReport, probeAddon, runDoctor } from '../lib/cli/doctor';
+import { formatDoctorReport, probeAddon, runDoctor } from '../lib/doctor';
 
 const distEntry = path.join(__dirname, '..', 'dist', 'index.js');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'animatorch-doctor-'));

@@ -4,7 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspect } from '../lib/cli/commands/inspect';
-import { classifyTensors, formatInspectResult, inspectPath, scanPickle, type TensorInfo } from '../lib/cli/inspect';
+import { classifyTensors } from '../lib/checkpoints/classify';
+import { formatInspectResult, inspectPath } from '../lib/checkpoints/inspect';
+import { scanPickle } from '../lib/checkpoints/pickle';
+import type { TensorInfo } from '../lib/checkpoints/types';
 import { python } from './utils/fixtures';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'animatorch-inspect-'));

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parsePromptConfig, PromptConfigError, readPromptConfig } from '../lib/cli/prompt-config';
+import { parsePromptConfig, PromptConfigError, readPromptConfig } from '../lib/render/prompt-config';
 
 // Shaped like AnimateDiff's configs/prompts/1-ToonYou.yaml (the original, mapping layout).
 

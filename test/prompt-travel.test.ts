@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportedModel } from './utils/fixtures';
-import { type AnimateDiffPipeline, loadPipeline } from '../lib/pipelines/animatediff';
+import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
+import { loadPipeline } from '../lib/pipelines/load-pipeline';
 import type { AnimateDiffPipelineOutput } from '../lib/pipelines/pipeline-output';
 import { frameEmbeddings, interpolateEmbeddings, keyframeMix, parsePromptMap } from '../lib/pipelines/prompt-travel';
 import { type Tensor, tensor } from '../lib/tensor';

@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  animatorchVersion,
   compareRecipeModel,
   createRecipe,
   readRecipe,
@@ -12,7 +11,8 @@ import {
   RecipeError,
   validateRecipe,
   writeRecipeSidecar,
-} from '../lib/cli/recipe';
+} from '../lib/render/recipe';
+import { animatorchVersion } from '../lib/version';
 import { validateModelManifest } from '../lib/model-manifest';
 
 

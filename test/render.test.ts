@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, getNumThreads, setNumThreads } from '../lib';
-import { render, type RenderArgs } from '../lib/cli/commands/render';
+import { render, type RenderArgs } from '../lib/render/render';
 import { exportedModel, repoRoot } from './utils/fixtures';
 
 const run = promisify(execFile);

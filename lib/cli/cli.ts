@@ -6,7 +6,7 @@ import { DoctorCommand } from './commands/doctor';
 import { ExportCommand } from './commands/export';
 import { InspectCommand } from './commands/inspect';
 import { RenderCommand } from './commands/render';
-import { animatorchVersion } from './recipe';
+import { animatorchVersion } from '../version';
 
 /** Runs the CLI with `argv` (without node and the script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {

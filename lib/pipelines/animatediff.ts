@@ -10,128 +10,33 @@
  * decoding, progress events with latent previews, AbortSignal support, and
  * several videos (one per seed/prompt) rendered one after another.
  */
-import path from 'node:path';
 import { AbortError, InvalidParameterError, throwIfAborted } from '../errors';
-import { createGenerator, type Generator, parseSeed, randomSeed, type Seed } from '../generator';
-import { checkModelFiles, MANIFEST_FILE, ModelManifestError, readModelManifest, type ModelManifest, type SchedulerConfig } from '../model-manifest';
+import { createGenerator, type Generator } from '../generator';
+import type { ModelManifest, SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
 import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils';
-import { assertDevice, assertDtype, cat, type Device, type DType, full, randn, Tensor, tensor, tidy } from '../tensor';
-import { type CLIPTokenizer, loadClipTokenizer } from '../tokenizers/clip';
-import { loadModule, type Module } from '../torchscript-module';
-import { assertInteger, assertNumber, assertOneOf, isPlainObject } from '../validate';
+import { cat, type Device, type DType, full, randn, Tensor, tidy } from '../tensor';
+import type { CLIPTokenizer } from '../tokenizers/clip';
+import type { Module } from '../torchscript-module';
+import { assertInteger, assertNumber, assertOneOf } from '../validate';
 import { FrameBuffer } from '../video/video-processor';
 import { latentPreview } from '../video/latent-preview';
-import { decodeFrames, resolveTilingOptions, type VaeTilingOptions } from '../video/vae-tiling';
+import { decodeFrames, resolveTilingOptions } from '../video/vae-tiling';
 import {
-  CONTEXT_SCHEDULES,
-  ContextFuser,
-  type ContextSchedule,
-  contextWindows,
-  FUSE_METHODS,
-  type FuseMethod,
-  gatherWindow,
-  resolveContextSettings,
-} from './context-windows';
-import type { AnimateDiffLatentsOutput, AnimateDiffPipelineOutput, OutputType, VideoFrames } from './pipeline-output';
+  checkInputs,
+  type CheckedInputs,
+  DEFAULT_FPS,
+  type DecodeLatentsOptions,
+  type EncodePromptOptions,
+  type GenerateOptions,
+  type SchedulerChoice,
+} from './animatediff-inputs';
+import { type Conditioning, disposeConditioning, encodePrompt, prepareConditioning } from './conditioning';
+import { ContextFuser, contextWindows, gatherWindow } from './context-windows';
+import type { AnimateDiffLatentsOutput, AnimateDiffPipelineOutput, VideoFrames } from './pipeline-output';
 import { VaeDecodeError } from './pipeline-output';
-import { emitProgress, type ProgressCallback, ProgressTracker } from './progress';
-import { interpolateEmbeddings, isPromptMap, type Keyframe, parsePromptMap, type PromptMap } from './prompt-travel';
-
-export const DEFAULT_FPS = 8;
-/** generate()'s defaults where neither the call nor the model sets them (diffusers' AnimateDiffPipeline and AnimateDiff's configs). */
-export const GENERATE_DEFAULTS = { numFrames: 16, numInferenceSteps: 25, guidanceScale: 7.5 } as const;
-
-export interface LoadPipelineOptions {
-  /** Where the models run. Default 'cpu'. */
-  device?: Device;
-  /** Weights dtype (e.g. 'float16' on CUDA). Default: as exported (model.yaml `dtype`). */
-  dtype?: DType;
-  /** Rejects with an AbortError if aborted before loading finishes. */
-  signal?: AbortSignal;
-  /**
-   * Hash the module files (UNet, VAE decoder, text encoder) and compare with model.yaml's sha256 before
-   * loading (reads every byte once more: seconds for a full-size model). Their sizes are always checked.
-   * Default false.
-   */
-  verify?: boolean;
-}
-
-/** A scheduler by diffusers class name (configured from model.yaml's `scheduler`), with overrides, or an instance. */
-export type SchedulerChoice = string | { className: string; config?: Record<string, unknown> } | Scheduler;
-
-export interface GenerateOptions {
-  /** A prompt, one per video, or a prompt-travel map { frameIndex: prompt }. Needed unless promptEmbeds is given. */
-  prompt?: string | string[] | PromptMap;
-  /** Default '' (encoded, as diffusers does) when guidance is on. One, or one per prompt. */
-  negativePrompt?: string | string[];
-  /** Precomputed text embeddings [N, 77, C] (one row per video) or a prompt-travel map { frameIndex: [1, 77, C] }; replaces `prompt`. Not consumed. */
-  promptEmbeds?: Tensor | Record<number | string, Tensor>;
-  /** [N or 1, 77, C]; with promptEmbeds and guidance > 1. Not consumed. */
-  negativePromptEmbeds?: Tensor;
-  /** Default: model.yaml sample_size × 8 (512 for SD1.5). Multiple of 8. */
-  width?: number;
-  height?: number;
-  /** Default 16. */
-  numFrames?: number;
-  /** Default 25 (AnimateDiff's configs). */
-  numInferenceSteps?: number;
-  /** Classifier-free guidance scale; guidance applies when > 1. Default 7.5. */
-  guidanceScale?: number;
-  /** One seed (BigInt/decimal string for 64-bit seeds). Default: a random seed, reported in the result. */
-  seed?: Seed;
-  /** One video per seed. */
-  seeds?: Seed[];
-  /** Draw the noise from this generator instead (all videos, in turn). */
-  generator?: Generator;
-  /** Where seeded noise is drawn: 'cpu' (diffusers; default) or 'cuda' (original AnimateDiff: torch.manual_seed + CUDA randn). */
-  generatorDevice?: 'cpu' | 'cuda';
-  /** Default: model.yaml's scheduler. */
-  scheduler?: SchedulerChoice;
-  /** DDIM's eta (noise weight); default 0. */
-  eta?: number;
-  /** Skip the last k CLIP layers (diffusers clip_skip; A1111 "CLIP skip N" = N − 1). Default 0. */
-  clipSkip?: number;
-  /** Initial noise [N or 1, 4, F, H/8, W/8] instead of drawing it (multiplied by the scheduler's initNoiseSigma). Not consumed. */
-  latents?: Tensor;
-  /** Frames per VAE call. Default 16. */
-  decodeChunkSize?: number;
-  /** Spatial tiles for the VAE: true (64-latent-pixel tiles, 0.25 overlap), { tileSize, overlap } or false (default). */
-  vaeTiling?: VaeTilingOptions | boolean;
-  /** Frames per context window; longer videos are denoised in overlapping windows. Default 16. */
-  contextLength?: number;
-  /** Frames shared by neighbouring windows. Default contextLength / 4. */
-  contextOverlap?: number;
-  /** Default 'uniform'. */
-  contextSchedule?: ContextSchedule;
-  /** How overlapping windows are averaged. Default 'pyramid'. */
-  contextFuseMethod?: FuseMethod;
-  onProgress?: ProgressCallback;
-  /** Attach a latent RGB preview to each denoise progress event. Default false. */
-  preview?: boolean;
-  /** Stops between steps: the promise rejects with an AbortError and every tensor is freed. */
-  signal?: AbortSignal;
-  /** 'uint8' (default), 'float' (0..1) or 'latents' (no decode). */
-  outputType?: OutputType;
-  /** Recorded in the output. Default 8. */
-  fps?: number;
-}
-
-export interface DecodeLatentsOptions {
-  decodeChunkSize?: number;
-  vaeTiling?: VaeTilingOptions | boolean;
-  outputType?: 'uint8' | 'float';
-  fps?: number;
-  signal?: AbortSignal;
-  onProgress?: ProgressCallback;
-}
-
-export interface EncodePromptOptions {
-  negativePrompt?: string | string[];
-  /** Also encode the negative prompt ('' by default). Default true. */
-  doClassifierFreeGuidance?: boolean;
-  clipSkip?: number;
-}
+import { emitProgress, ProgressTracker } from './progress';
+import { interpolateEmbeddings } from './prompt-travel';
 
 export interface AnimateDiffComponents {
   manifest: ModelManifest;
@@ -144,38 +49,6 @@ export interface AnimateDiffComponents {
 }
 
 type Result = AnimateDiffPipelineOutput<Uint8Array> | AnimateDiffPipelineOutput<Float32Array> | AnimateDiffLatentsOutput;
-
-/** Text conditioning of one video: a fixed embedding or keyframes to travel between. */
-interface Conditioning {
-  /** [1, T, C] */
-  cond?: Tensor;
-  keyframes?: Keyframe<Tensor>[];
-  /** [1, T, C], present when guidance is on. */
-  uncond?: Tensor;
-  /** [2, T, C] = [uncond, cond], precomputed for fixed prompts with guidance. */
-  pair?: Tensor;
-}
-
-interface Checked {
-  width: number;
-  height: number;
-  numFrames: number;
-  steps: number;
-  guidanceScale: number;
-  doCfg: boolean;
-  numVideos: number;
-  seeds: (bigint | undefined)[];
-  outputType: OutputType;
-  decodeChunkSize: number;
-  vaeTiling: Required<VaeTilingOptions> | false;
-  contextLength: number;
-  contextOverlap: number;
-  contextSchedule: ContextSchedule;
-  fuseMethod: FuseMethod;
-  clipSkip: number;
-  fps: number;
-  eta?: number;
-}
 
 export class AnimateDiffPipeline {
   readonly manifest: ModelManifest;
@@ -218,11 +91,11 @@ export class AnimateDiffPipeline {
   async generate(options: GenerateOptions = {}): Promise<Result | Result[]> {
     this.ensureNotDisposed();
     // 1. Check inputs. Raise error if not correct
-    const args = this.checkInputs(options);
+    const args = checkInputs(this, options);
     throwIfAborted(options.signal);
 
     // 2. Encode input prompt
-    const conditioning = await this.prepareConditioning(options, args);
+    const conditioning = await prepareConditioning(this, options, args);
     const results: Result[] = [];
     try {
       for (let v = 0; v < args.numVideos; v++) {
@@ -281,31 +154,7 @@ export class AnimateDiffPipeline {
    */
   async encodePrompt(prompt: string | string[], options: EncodePromptOptions = {}): Promise<{ promptEmbeds: Tensor; negativePromptEmbeds?: Tensor }> {
     this.ensureNotDisposed();
-    const prompts = typeof prompt === 'string' ? [prompt] : prompt;
-    if (!Array.isArray(prompts) || prompts.length === 0 || !prompts.every((p) => typeof p === 'string'))
-      throw new InvalidParameterError('prompt', 'a string or a non-empty array of strings', prompt);
-    const doCfg = options.doClassifierFreeGuidance ?? true;
-    const negatives = options.negativePrompt === undefined ? [''] : typeof options.negativePrompt === 'string' ? [options.negativePrompt] : options.negativePrompt;
-    if (!Array.isArray(negatives) || !negatives.every((p) => typeof p === 'string'))
-      throw new InvalidParameterError('negativePrompt', 'a string or an array of strings', options.negativePrompt);
-    if (negatives.length !== 1 && negatives.length !== prompts.length)
-      throw new InvalidParameterError('negativePrompt', `1 or ${prompts.length} prompts (as many as prompt)`, `${negatives.length} prompts`);
-    const clipSkip = options.clipSkip ?? 0;
-    this.checkClipSkip(clipSkip);
-    const promptEmbeds = await this.encodeTexts(prompts, clipSkip);
-    if (!doCfg) return { promptEmbeds };
-    try {
-      let negativePromptEmbeds = await this.encodeTexts(negatives, clipSkip);
-      if (negatives.length === 1 && prompts.length > 1) {
-        const expanded = negativePromptEmbeds.expand([prompts.length, ...negativePromptEmbeds.shape.slice(1)]).contiguous();
-        negativePromptEmbeds.dispose();
-        negativePromptEmbeds = expanded;
-      }
-      return { promptEmbeds, negativePromptEmbeds };
-    } catch (err) {
-      promptEmbeds.dispose();
-      throw err;
-    }
+    return encodePrompt(this, prompt, options);
   }
 
   /**
@@ -377,209 +226,15 @@ export class AnimateDiffPipeline {
   }
 
   // ---------------------------------------------------------------------------
-  // The numbered steps.
+  // The numbered steps (1. checkInputs and 2. prepareConditioning have their own files).
 
   /** 1. Validates every argument before any work, and resolves defaults. */
-  checkInputs(o: GenerateOptions): Checked {
-    if (!isPlainObject(o as unknown)) throw new InvalidParameterError('options', 'an options object', o);
-    const m = this.manifest;
-    const s = this.vaeScaleFactor;
-    const height = o.height ?? m.sampleSize[0] * s;
-    const width = o.width ?? m.sampleSize[1] * s;
-    for (const [name, v] of [['height', height], ['width', width]] as const) {
-      assertInteger(name, v, s);
-      if (v % s !== 0) throw new InvalidParameterError(name, `a multiple of ${s}`, v);
-    }
-    const numFrames = o.numFrames ?? GENERATE_DEFAULTS.numFrames;
-    assertInteger('numFrames', numFrames, 1);
-    const steps = o.numInferenceSteps ?? GENERATE_DEFAULTS.numInferenceSteps;
-    assertInteger('numInferenceSteps', steps, 1);
-    const guidanceScale = o.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
-    assertNumber('guidanceScale', guidanceScale, 0);
-    if (!Number.isFinite(guidanceScale)) throw new InvalidParameterError('guidanceScale', 'a finite number >= 0', guidanceScale);
-    const doCfg = guidanceScale > 1;
-    const outputType = o.outputType ?? 'uint8';
-    assertOneOf('outputType', outputType, ['uint8', 'float', 'latents'] as const);
-    const decodeChunkSize = o.decodeChunkSize ?? 16;
-    assertInteger('decodeChunkSize', decodeChunkSize, 1);
-    const vaeTiling = resolveTilingOptions(o.vaeTiling);
-    const ctx = resolveContextSettings({ contextLength: o.contextLength, contextOverlap: o.contextOverlap, contextSchedule: o.contextSchedule });
-    assertOneOf('contextSchedule', ctx.contextSchedule, CONTEXT_SCHEDULES);
-    const maxFrames = m.motionModule.maxFrames;
-    if (maxFrames !== undefined && ctx.contextLength > maxFrames && numFrames > maxFrames)
-      throw new InvalidParameterError('contextLength', `at most ${maxFrames} (the motion module's maximum frames)`, ctx.contextLength);
-    const fuseMethod = o.contextFuseMethod ?? 'pyramid';
-    assertOneOf('contextFuseMethod', fuseMethod, FUSE_METHODS);
-    const clipSkip = o.clipSkip ?? 0;
-    this.checkClipSkip(clipSkip);
-    const fps = o.fps ?? DEFAULT_FPS;
-    assertNumber('fps', fps, Number.MIN_VALUE);
-    if (o.eta !== undefined) assertNumber('eta', o.eta, 0);
-    if (o.generatorDevice !== undefined) {
-      assertOneOf('generatorDevice', o.generatorDevice, ['cpu', 'cuda'] as const);
-      if (o.generatorDevice === 'cuda' && !this.device.startsWith('cuda'))
-        throw new InvalidParameterError('generatorDevice', `'cpu' (the pipeline runs on '${this.device}')`, o.generatorDevice);
-    }
-    if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new InvalidParameterError('onProgress', 'a function', o.onProgress);
-    if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new InvalidParameterError('signal', 'an AbortSignal', o.signal);
-    if (o.scheduler !== undefined) this.checkSchedulerChoice(o.scheduler);
-
-    // Prompts and embeddings; each source says how many videos it describes (1 broadcasts).
-    const counts: [string, number][] = [];
-    const travel = isPromptMap(o.prompt) || isPromptMap(o.promptEmbeds);
-    if (o.promptEmbeds !== undefined) {
-      if (o.prompt !== undefined) throw new InvalidParameterError('prompt', 'to be left out when promptEmbeds is given', o.prompt);
-      if (o.promptEmbeds instanceof Tensor) {
-        this.checkEmbeds('promptEmbeds', o.promptEmbeds);
-        counts.push(['promptEmbeds', o.promptEmbeds.shape[0]!]);
-      } else if (isPlainObject(o.promptEmbeds)) {
-        const keys = parsePromptMap(Object.fromEntries(Object.keys(o.promptEmbeds).map((k) => [k, ''])), numFrames, 'promptEmbeds');
-        for (const k of keys) {
-          const t = (o.promptEmbeds as Record<string, unknown>)[String(k.frame)] ?? (o.promptEmbeds as Record<string, unknown>)[k.frame];
-          if (!(t instanceof Tensor)) throw new InvalidParameterError(`promptEmbeds[${k.frame}]`, 'a Tensor [1, T, C]', t);
-          this.checkEmbeds(`promptEmbeds[${k.frame}]`, t);
-          if (t.shape[0] !== 1) throw new InvalidParameterError(`promptEmbeds[${k.frame}]`, 'a Tensor [1, T, C]', t.shape);
-        }
-      } else throw new InvalidParameterError('promptEmbeds', 'a Tensor [N, T, C] or { frameIndex: Tensor [1, T, C] }', o.promptEmbeds);
-      if (doCfg && o.negativePromptEmbeds === undefined && o.negativePrompt === undefined && !this.textEncoder)
-        throw new InvalidParameterError('negativePromptEmbeds', 'a Tensor when guidanceScale > 1 and the model has no text encoder', undefined);
-    } else {
-      if (o.prompt === undefined) throw new InvalidParameterError('prompt', 'a string, an array of strings or { frameIndex: prompt } (or pass promptEmbeds)', undefined);
-      if (typeof o.prompt === 'string') counts.push(['prompt', 1]);
-      else if (Array.isArray(o.prompt)) {
-        if (o.prompt.length === 0 || !o.prompt.every((p) => typeof p === 'string'))
-          throw new InvalidParameterError('prompt', 'a non-empty array of strings', o.prompt);
-        counts.push(['prompt', o.prompt.length]);
-      } else if (isPromptMap(o.prompt)) parsePromptMap(o.prompt, numFrames);
-      else throw new InvalidParameterError('prompt', 'a string, an array of strings or { frameIndex: prompt }', o.prompt);
-      if (!this.textEncoder) throw new InvalidParameterError('prompt', `promptEmbeds: model '${m.name}' has no text encoder (exported without one)`, o.prompt);
-    }
-    const promptCount = counts.length ? counts[0]![1] : 1;
-    if (o.negativePrompt !== undefined) {
-      const negs = typeof o.negativePrompt === 'string' ? [o.negativePrompt] : o.negativePrompt;
-      if (!Array.isArray(negs) || negs.length === 0 || !negs.every((p) => typeof p === 'string'))
-        throw new InvalidParameterError('negativePrompt', 'a string or an array of strings', o.negativePrompt);
-      if (negs.length !== 1 && negs.length !== promptCount)
-        throw new InvalidParameterError('negativePrompt', `1 or ${promptCount} prompts (as many as prompt)`, `${negs.length} prompts`);
-      if (o.negativePromptEmbeds !== undefined) throw new InvalidParameterError('negativePrompt', 'to be left out when negativePromptEmbeds is given', o.negativePrompt);
-      if (!this.textEncoder) throw new InvalidParameterError('negativePrompt', `negativePromptEmbeds: model '${m.name}' has no text encoder`, o.negativePrompt);
-    }
-    if (o.negativePromptEmbeds !== undefined) {
-      this.checkEmbeds('negativePromptEmbeds', o.negativePromptEmbeds);
-      const n = o.negativePromptEmbeds.shape[0]!;
-      if (n !== 1 && n !== promptCount)
-        throw new InvalidParameterError('negativePromptEmbeds', `a batch of 1 or ${promptCount} (as promptEmbeds)`, o.negativePromptEmbeds.shape);
-      if (o.promptEmbeds instanceof Tensor && o.promptEmbeds.shape[1] !== o.negativePromptEmbeds.shape[1])
-        throw new InvalidParameterError('negativePromptEmbeds', `the same shape as promptEmbeds [${o.promptEmbeds.shape.join(', ')}]`, o.negativePromptEmbeds.shape);
-    }
-    if (travel && counts.some(([, n]) => n > 1)) throw new InvalidParameterError('prompt', 'a single prompt map (prompt travel renders one prompt per video)', o.prompt);
-
-    // Noise sources.
-    const sources = (['seed', 'seeds', 'generator'] as const).filter((k) => o[k] !== undefined);
-    if (sources.length > 1) throw new InvalidParameterError(sources.join(', '), 'only one of seed, seeds and generator to be given', undefined);
-    let seeds: (bigint | undefined)[] = [];
-    if (o.seeds !== undefined) {
-      if (!Array.isArray(o.seeds) || o.seeds.length === 0) throw new InvalidParameterError('seeds', 'a non-empty array of seeds', o.seeds);
-      seeds = o.seeds.map((sd, i) => parseSeed(sd, `seeds[${i}]`));
-      counts.push(['seeds', seeds.length]);
-    } else if (o.seed !== undefined) seeds = [parseSeed(o.seed)];
-    if (o.generator !== undefined) {
-      if (typeof o.generator !== 'object' || o.generator === null || !('native' in o.generator)) throw new InvalidParameterError('generator', 'a Generator', o.generator);
-    }
-    if (o.latents !== undefined) {
-      const shape = [this.manifest.inChannels, numFrames, height / s, width / s];
-      if (!(o.latents instanceof Tensor) || o.latents.disposed) throw new InvalidParameterError('latents', `a Tensor [N, ${shape.join(', ')}]`, o.latents);
-      if (o.latents.ndim !== 5 || o.latents.shape.slice(1).some((d, i) => d !== shape[i]))
-        throw new InvalidParameterError('latents', `shape [N, ${shape.join(', ')}] (from numFrames, height, width)`, o.latents.shape);
-      counts.push(['latents', o.latents.shape[0]!]);
-    }
-    const numVideos = Math.max(1, ...counts.map(([, n]) => n));
-    for (const [name, n] of counts)
-      if (n !== 1 && n !== numVideos)
-        throw new InvalidParameterError(name, `1 or ${numVideos} entries (to match ${counts.find(([, k]) => k === numVideos)![0]})`, `${n}`);
-    // With given latents a seed only feeds the stochastic schedulers' step noise.
-    if (o.generator === undefined) {
-      if (seeds.length === 0 && o.latents === undefined) seeds = [randomSeed()];
-      if (seeds.length > 0) seeds = Array.from({ length: numVideos }, (_, i) => seeds[seeds.length === 1 ? 0 : i]);
-    }
-
-    return {
-      width,
-      height,
-      numFrames,
-      steps,
-      guidanceScale,
-      doCfg,
-      numVideos,
-      seeds,
-      outputType,
-      decodeChunkSize,
-      vaeTiling,
-      ...ctx,
-      fuseMethod,
-      clipSkip,
-      fps,
-      eta: o.eta,
-    };
-  }
-
-  /** 2. Text conditioning per video (one entry broadcasts to all). */
-  private async prepareConditioning(o: GenerateOptions, args: Checked): Promise<Conditioning[]> {
-    const owned: Tensor[] = [];
-    const own = (t: Tensor): Tensor => (owned.push(t), t);
-    try {
-      let conds: Conditioning[];
-      let negative: Tensor | undefined; // [1 or N, T, C]
-      if (args.doCfg) {
-        if (o.negativePromptEmbeds) negative = o.negativePromptEmbeds;
-        else {
-          const negs = o.negativePrompt === undefined ? [''] : typeof o.negativePrompt === 'string' ? [o.negativePrompt] : o.negativePrompt;
-          negative = own(await this.encodeTexts(negs, args.clipSkip));
-        }
-      }
-      const rowOf = (t: Tensor, i: number): Tensor => own(t.shape[0] === 1 ? t.clone() : t.narrow(0, i, 1).clone());
-
-      if (isPromptMap(o.prompt) || (o.promptEmbeds !== undefined && !(o.promptEmbeds instanceof Tensor))) {
-        // Prompt travel: one conditioning, keyframes encoded together.
-        let keyframes: Keyframe<Tensor>[];
-        if (o.promptEmbeds !== undefined) {
-          const map = o.promptEmbeds as Record<string, Tensor>;
-          keyframes = Object.keys(map)
-            .map((k) => ({ frame: Number(k), value: own(map[k]!.clone()) }))
-            .sort((a, b) => a.frame - b.frame);
-        } else {
-          const parsed = parsePromptMap(o.prompt as PromptMap, args.numFrames);
-          const embeds = own(await this.encodeTexts(parsed.map((k) => k.value), args.clipSkip));
-          keyframes = parsed.map((k, i) => ({ frame: k.frame, value: own(embeds.narrow(0, i, 1).clone()) }));
-        }
-        conds = [{ keyframes, uncond: negative && rowOf(negative, 0) }];
-      } else {
-        let positive: Tensor;
-        if (o.promptEmbeds instanceof Tensor) positive = o.promptEmbeds;
-        else {
-          const prompts = typeof o.prompt === 'string' ? [o.prompt] : (o.prompt as string[]);
-          positive = own(await this.encodeTexts(prompts, args.clipSkip));
-        }
-        const n = Math.max(positive.shape[0]!, negative?.shape[0] ?? 1);
-        conds = Array.from({ length: n }, (_, i) => {
-          const cond = rowOf(positive, i);
-          const uncond = negative && rowOf(negative, i);
-          return { cond, uncond, pair: uncond && own(cat([uncond, cond], 0)) };
-        });
-      }
-      // Keep only what the conditionings reference.
-      const used = new Set<Tensor>();
-      for (const c of conds) for (const t of [c.cond, c.uncond, c.pair, ...(c.keyframes ?? []).map((k) => k.value)]) if (t) used.add(t);
-      for (const t of owned) if (!used.has(t)) t.dispose();
-      return conds;
-    } catch (err) {
-      for (const t of owned) t.dispose();
-      throw err;
-    }
+  checkInputs(o: GenerateOptions): CheckedInputs {
+    return checkInputs(this, o);
   }
 
   /** 4. Initial noise [1, 4, F, h, w] × initNoiseSigma, float32 on the pipeline's device. */
-  private async prepareLatents(args: Checked, scheduler: Scheduler, generator: Generator | undefined, given: Tensor | undefined, video: number): Promise<Tensor> {
+  private async prepareLatents(args: CheckedInputs, scheduler: Scheduler, generator: Generator | undefined, given: Tensor | undefined, video: number): Promise<Tensor> {
     const s = this.vaeScaleFactor;
     const shape = [1, this.manifest.inChannels, args.numFrames, args.height / s, args.width / s];
     let noise: Tensor;
@@ -610,7 +265,7 @@ export class AnimateDiffPipeline {
     latents: Tensor,
     scheduler: Scheduler,
     cond: Conditioning,
-    args: Checked,
+    args: CheckedInputs,
     generator: Generator | undefined,
     o: GenerateOptions,
     video: number,
@@ -650,7 +305,7 @@ export class AnimateDiffPipeline {
     stepIndex: number,
     cond: Conditioning,
     scheduler: Scheduler,
-    args: Checked,
+    args: CheckedInputs,
     signal: AbortSignal | undefined,
   ): Promise<Tensor> {
     const numFrames = latents.shape[2]!;
@@ -690,7 +345,7 @@ export class AnimateDiffPipeline {
   }
 
   /** One UNet call: batch [negative, positive] with guidance (eps = u + g (c − u)), else the positive alone. */
-  private async guidedUnet(x: Tensor, t: number, cond: Conditioning, window: number[], numFrames: number, args: Checked): Promise<Tensor> {
+  private async guidedUnet(x: Tensor, t: number, cond: Conditioning, window: number[], numFrames: number, args: CheckedInputs): Promise<Tensor> {
     const temp: Tensor[] = [];
     try {
       let positive = cond.cond;
@@ -725,60 +380,6 @@ export class AnimateDiffPipeline {
   // ---------------------------------------------------------------------------
   // Helpers.
 
-  private async encodeTexts(texts: string[], clipSkip: number): Promise<Tensor> {
-    if (!this.textEncoder || !this.tokenizer)
-      throw new InvalidParameterError('prompt', `promptEmbeds: model '${this.manifest.name}' has no text encoder (exported without one)`, texts);
-    // One text per call: a prompt's embedding then does not depend on the other prompts in the list
-    // (batched BLAS kernels differ in the last bits), so a video is the same alone or in a batch.
-    const rows: Tensor[] = [];
-    try {
-      for (const text of texts) rows.push(await this.encodeText(text, clipSkip));
-      return rows.length === 1 ? rows.pop()! : cat(rows, 0);
-    } finally {
-      for (const r of rows) r.dispose();
-    }
-  }
-
-  private async encodeText(text: string, clipSkip: number): Promise<Tensor> {
-    const maxLength = this.manifest.textMaxLength;
-    const { inputIds } = this.tokenizer!.encodeForModel(text, { maxLength });
-    const ids = tensor(inputIds.flat(), [1, maxLength], { dtype: 'int64', device: this.device });
-    try {
-      const out = await this.textEncoder!.forward(ids, clipSkip);
-      if (!(out instanceof Tensor)) throw new Error('text_encoder: expected forward to return a Tensor');
-      if (out.ndim !== 3 || out.shape[2] !== this.manifest.crossAttentionDim) {
-        const shape = out.shape;
-        out.dispose();
-        throw new Error(`text_encoder: expected [B, T, ${this.manifest.crossAttentionDim}] embeddings, got [${shape.join(', ')}]`);
-      }
-      return out;
-    } finally {
-      ids.dispose();
-    }
-  }
-
-  private checkEmbeds(name: string, t: unknown): asserts t is Tensor {
-    const c = this.manifest.crossAttentionDim;
-    if (!(t instanceof Tensor) || t.disposed) throw new InvalidParameterError(name, `a Tensor [N, T, ${c}]`, t);
-    if (t.ndim !== 3 || t.shape[2] !== c || t.shape[0]! < 1 || t.shape[1]! < 1)
-      throw new InvalidParameterError(name, `shape [N, T, ${c}] (cross_attention_dim ${c})`, t.shape);
-  }
-
-  private checkClipSkip(clipSkip: number): void {
-    const layers = this.manifest.textEncoder?.numLayers;
-    assertInteger('clipSkip', clipSkip, 0, layers !== undefined ? layers - 1 : Infinity);
-  }
-
-  private checkSchedulerChoice(choice: unknown): void {
-    if (typeof choice === 'string') return;
-    if (isPlainObject(choice) && typeof choice.className === 'string') {
-      if (choice.config !== undefined && !isPlainObject(choice.config)) throw new InvalidParameterError('scheduler.config', 'an object', choice.config);
-      return;
-    }
-    if (typeof choice === 'object' && choice !== null && typeof (choice as Scheduler).step === 'function' && typeof (choice as Scheduler).setTimesteps === 'function') return;
-    throw new InvalidParameterError('scheduler', 'a scheduler class name, { className, config } or a Scheduler', choice);
-  }
-
   private makeScheduler(choice: SchedulerChoice | undefined): Scheduler {
     const base = this.manifest.scheduler as SchedulerConfig;
     if (choice === undefined) return createScheduler(base._class_name, base);
@@ -796,42 +397,6 @@ export class AnimateDiffPipeline {
   }
 }
 
-/**
- * Loads an exported model folder (model.yaml + TorchScript files) onto `device`.
- * Folders exported with --no-text-encoder load too; pass promptEmbeds to them.
- */
-export async function loadPipeline(modelDir: string, options: LoadPipelineOptions = {}): Promise<AnimateDiffPipeline> {
-  const device = options.device ?? 'cpu';
-  assertDevice('device', device);
-  if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
-  if (options.verify !== undefined && typeof options.verify !== 'boolean') throw new InvalidParameterError('verify', 'a boolean', options.verify);
-  throwIfAborted(options.signal);
-  const manifest = await readModelManifest(modelDir);
-  const modules = [manifest.unet.file, manifest.vae.file, ...(manifest.textEncoder ? [manifest.textEncoder.file] : [])];
-  const problems = await checkModelFiles(manifest, { files: modules, sha256: options.verify === true, signal: options.signal });
-  if (problems.length)
-    throw new ModelManifestError(
-      path.join(manifest.dir, MANIFEST_FILE),
-      'files',
-      `the folder does not match it; re-copy or re-export the model:\n  ${problems.join('\n  ')}`,
-    );
-  const dtype = options.dtype ?? (manifest.dtype as DType);
-  const load = (file: string) => loadModule(file, { device, dtype: options.dtype, signal: options.signal });
-  const settled = await Promise.allSettled(modules.map(load));
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {
-    for (const r of settled) if (r.status === 'fulfilled') r.value?.dispose();
-    throw failed.reason;
-  }
-  const [unet, vae, textEncoder] = settled.map((r) => (r as PromiseFulfilledResult<Module | undefined>).value);
-  const tokenizer = textEncoder ? await loadClipTokenizer() : undefined;
-  return new AnimateDiffPipeline({ manifest, unet: unet!, vae: vae!, textEncoder, tokenizer, device, dtype });
-}
-
-function disposeConditioning(conds: Conditioning[]): void {
-  const seen = new Set<Tensor>();
-  for (const c of conds) for (const t of [c.cond, c.uncond, c.pair, ...(c.keyframes ?? []).map((k) => k.value)]) if (t && !seen.has(t)) (seen.add(t), t.dispose());
-}
 
 
 const sameDevice = (a: Device, b: Device): boolean => a === b || (a === 'cuda' && b === 'cuda:0') || (a === 'cuda:0' && b === 'cuda');

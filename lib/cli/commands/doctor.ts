@@ -1,6 +1,6 @@
 /** `animatorch doctor`: checks Node, the addon, libtorch, CUDA, Python+torch, ffmpeg and sharp. */
 import type { Argv, CommandModule } from 'yargs';
-import { type DoctorReport, formatDoctorReport, runDoctor } from '../doctor';
+import { type DoctorReport, formatDoctorReport, runDoctor } from '../../doctor';
 
 export interface DoctorArgs {
   json?: boolean;

@@ -1,6 +1,6 @@
 /** `animatorch inspect`: what a checkpoint or model folder is, without loading weights. */
 import type { Argv, CommandModule } from 'yargs';
-import { formatInspectResult, inspectPath, type InspectResult } from '../inspect';
+import { formatInspectResult, inspectPath, type InspectResult } from '../../checkpoints/inspect';
 
 export interface InspectArgs {
   paths: string[];

@@ -4,12 +4,10 @@
  * It is stored in each output (PNG text / GIF comment / WebP XMP / MP4 comment)
  * and beside it as `<out>.json`; `render --recipe FILE` reads it back.
  */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { parseSeed, type Seed } from '../generator';
 import type { ModelManifest } from '../model-manifest';
-import { packageRoot } from '../native/binding';
+import { animatorchVersion } from '../version';
 import { writeFileAtomic } from '../video/writers';
 
 /** The recipe format version this animatorch writes and reads. */
@@ -65,20 +63,6 @@ export interface CreateRecipeOptions extends RenderSettings {
   libtorchVersion?: string;
   extra?: Record<string, unknown>;
   createdAt?: Date | string | false;
-}
-
-let pkgVersion: string | undefined;
-
-/** animatorch's version from package.json. */
-export function animatorchVersion(): string {
-  if (pkgVersion === undefined) {
-    try {
-      pkgVersion = String(JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version ?? 'unknown');
-    } catch {
-      pkgVersion = 'unknown';
-    }
-  }
-  return pkgVersion;
 }
 
 function libtorchVersionFromAddon(): string {

@@ -7,9 +7,9 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { explainLoadFailure, packageRoot } from '../native/binding';
-import { findTorchPython } from '../python';
-import { animatorchVersion } from './recipe';
+import { explainLoadFailure, packageRoot } from './native/binding';
+import { findTorchPython } from './python';
+import { animatorchVersion } from './version';
 
 export type CheckStatus = 'ok' | 'warn' | 'error';
 

@@ -1,0 +1,55 @@
+/** .safetensors headers: tensor names, dtypes and shapes from the JSON header; no tensor data is read. */
+import { open } from 'node:fs/promises';
+import type { TensorInfo } from './types';
+
+export const MAX_HEADER = 100 * 1024 * 1024;
+
+/** Reads a .safetensors header: tensor name -> {dtype, shape}, plus __metadata__. Reads no tensor data. */
+export async function readSafetensorsHeader(file: string): Promise<{ tensors: Record<string, TensorInfo>; metadata?: Record<string, string>; headerBytes: number }> {
+  const fh = await open(file, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const lenBuf = Buffer.alloc(8);
+    if ((await fh.read(lenBuf, 0, 8, 0)).bytesRead !== 8) throw new Error('file is shorter than the 8-byte safetensors header length');
+    const len = lenBuf.readBigUInt64LE(0);
+    if (len > BigInt(Math.min(MAX_HEADER, size - 8))) throw new Error(`not a safetensors file (header length ${len} exceeds the file size or 100 MB)`);
+    const json = Buffer.alloc(Number(len));
+    await fh.read(json, 0, json.length, 8);
+    let header: Record<string, unknown>;
+    try {
+      header = JSON.parse(json.toString('utf8'));
+    } catch (err) {
+      throw new Error(`not a safetensors file (header is not JSON: ${(err as Error).message})`);
+    }
+    const tensors: Record<string, TensorInfo> = {};
+    let metadata: Record<string, string> | undefined;
+    for (const [k, v] of Object.entries(header)) {
+      if (k === '__metadata__') {
+        metadata = v as Record<string, string>;
+        continue;
+      }
+      const t = v as { dtype?: unknown; shape?: unknown };
+      if (typeof t?.dtype !== 'string' || !Array.isArray(t.shape)) throw new Error(`not a safetensors file (entry ${JSON.stringify(k)} has no dtype/shape)`);
+      tensors[k] = { dtype: SAFETENSORS_DTYPES[t.dtype] ?? t.dtype.toLowerCase(), shape: t.shape.map(Number) };
+    }
+    return { tensors, metadata, headerBytes: json.length + 8 };
+  } finally {
+    await fh.close();
+  }
+}
+
+const SAFETENSORS_DTYPES: Record<string, string> = {
+  F64: 'float64',
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  F8_E4M3: 'float8_e4m3fn',
+  F8_E5M2: 'float8_e5m2',
+  I64: 'int64',
+  I32: 'int32',
+  I16: 'int16',
+  I8: 'int8',
+  U8: 'uint8',
+  BOOL: 'bool',
+};
+

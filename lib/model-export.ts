@@ -1,0 +1,89 @@
+/**
+ * exportModel(): runs scripts/export_animatediff.py with a Python that
+ * imports torch (findTorchPython), passing the flags through.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { packageRoot } from './native/binding';
+import { findTorchPython } from './python';
+
+export interface ExportArgs {
+  base: string;
+  out: string;
+  motionModule?: string;
+  motionVersion?: 'v1' | 'v2' | 'v3';
+  /** PATH[:alpha], repeatable. */
+  motionLora?: string[];
+  /** PATH[:alpha], repeatable (kohya image LoRA). */
+  lora?: string[];
+  adapterLora?: string;
+  numerics?: 'animatediff' | 'diffusers';
+  dtype?: 'float32' | 'float16' | 'bfloat16';
+  device?: string;
+  attentionBackend?: 'auto' | 'math' | 'sdpa';
+  name?: string;
+  /** false = --no-verify. Default true. */
+  verify?: boolean;
+  quiet?: boolean;
+  debug?: boolean;
+}
+
+export interface ExportIO {
+  /** Where the exporter's output goes; default: inherited (straight to the terminal). */
+  onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
+  signal?: AbortSignal;
+}
+
+export const EXPORT_SCRIPT = path.join(packageRoot, 'scripts', 'export_animatediff.py');
+
+const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** The exporter's command-line arguments for `args` (after the script path). */
+export function buildExportArgs(args: ExportArgs): string[] {
+  if (typeof args.base !== 'string' || args.base === '') throw new Error('export: --base is required (a diffusers folder or an SD1.5 .safetensors/.ckpt)');
+  if (typeof args.out !== 'string' || args.out === '') throw new Error('export: --out is required (the model folder to write)');
+  const out = ['--base', args.base];
+  if (args.motionModule) out.push('--motion-module', args.motionModule);
+  if (args.motionVersion) out.push('--motion-version', args.motionVersion);
+  for (const m of asList(args.motionLora)) out.push('--motion-lora', checkWeighted('--motion-lora', m));
+  for (const l of asList(args.lora)) out.push('--lora', checkWeighted('--lora', l));
+  if (args.adapterLora) out.push('--adapter-lora', checkWeighted('--adapter-lora', args.adapterLora));
+  if (args.numerics) out.push('--numerics', args.numerics);
+  if (args.dtype) out.push('--dtype', args.dtype);
+  if (args.device) out.push('--device', args.device);
+  if (args.attentionBackend) out.push('--attention-backend', args.attentionBackend);
+  out.push('--out', args.out);
+  if (args.name) out.push('--name', args.name);
+  if (args.verify === false) out.push('--no-verify');
+  if (args.quiet) out.push('--quiet');
+  if (args.debug) out.push('--debug');
+  return out;
+}
+
+function checkWeighted(flag: string, value: string): string {
+  // The exporter parses PATH[:alpha] itself (and reports a bad alpha); only empty values are caught here.
+  if (typeof value !== 'string' || value === '') throw new Error(`export: ${flag} expects PATH[:alpha], got an empty value`);
+  return value;
+}
+
+/** Runs the exporter; resolves to its exit code. Throws when no Python with torch is found. */
+export async function exportModel(args: ExportArgs, io: ExportIO = {}): Promise<number> {
+  const argv = buildExportArgs(args);
+  let python;
+  try {
+    python = await findTorchPython();
+  } catch (err) {
+    throw new Error(`animatorch export needs Python with torch (and diffusers-format reading via safetensors).\n${(err as Error).message}`, { cause: err });
+  }
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn(python.executable, [EXPORT_SCRIPT, ...argv], {
+      stdio: io.onOutput ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+      signal: io.signal,
+      env: { ...process.env, PYTHONUNBUFFERED: '1' },
+    });
+    child.stdout?.on('data', (d: Buffer) => io.onOutput?.(d.toString(), 'stdout'));
+    child.stderr?.on('data', (d: Buffer) => io.onOutput?.(d.toString(), 'stderr'));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}

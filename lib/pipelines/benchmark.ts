@@ -1,0 +1,164 @@
+/**
+ * benchmarkPipeline(): loads a model folder and times each stage of a render
+ * separately: text encoding, one UNet step (the classifier-free-guidance batch
+ * of 2 at the chosen size) and one VAE decode of all frames.
+ */
+import { cuda } from '../device';
+import type { AnimateDiffPipeline } from './animatediff';
+import { loadPipeline } from './load-pipeline';
+import { cat, type Device, type DType, full, randn, Tensor } from '../tensor';
+import { assertInteger } from '../validate';
+
+export interface StageTiming {
+  stage: 'load' | 'text-encoder' | 'unet-step' | 'vae-decode';
+  /** Milliseconds of each timed run. */
+  times: number[];
+  meanMs: number;
+  minMs: number;
+}
+
+export interface BenchResult {
+  model: string;
+  device: string;
+  dtype: string;
+  width: number;
+  height: number;
+  frames: number;
+  stages: StageTiming[];
+  /** Estimated render time for `steps` steps: text + steps × unet + decode. */
+  estimate: { steps: number; ms: number };
+}
+
+export interface BenchmarkOptions {
+  device?: Device;
+  dtype?: DType;
+  width?: number;
+  height?: number;
+  frames?: number;
+  iterations?: number;
+  warmup?: number;
+  guidanceScale?: number;
+  /** Steps for the render estimate (default 25). */
+  steps?: number;
+  /** Reuse a loaded pipeline (load is then not timed). */
+  pipeline?: AnimateDiffPipeline;
+  onStage?: (stage: StageTiming['stage'], iteration: number) => void;
+}
+
+const sync = async (device: string): Promise<void> => {
+  if (device.startsWith('cuda')) await cuda.synchronize();
+};
+
+async function timeIt(device: string, fn: () => Promise<void>): Promise<number> {
+  await sync(device);
+  const t0 = process.hrtime.bigint();
+  await fn();
+  await sync(device);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+const stageOf = (stage: StageTiming['stage'], times: number[]): StageTiming => ({
+  stage,
+  times,
+  meanMs: times.reduce((a, b) => a + b, 0) / times.length,
+  minMs: Math.min(...times),
+});
+
+/** Times text encoding, one UNet step and one VAE decode with the pipeline's loaded modules. */
+export async function benchmarkPipeline(modelDir: string, options: BenchmarkOptions = {}): Promise<BenchResult> {
+  const iterations = options.iterations ?? 3;
+  const warmup = options.warmup ?? 2; // TorchScript's profiling executor optimises during the first runs
+  assertInteger('iterations', iterations, 1);
+  assertInteger('warmup', warmup, 0);
+  const stages: StageTiming[] = [];
+  let pipeline = options.pipeline;
+  if (!pipeline) {
+    const device = options.device ?? 'cpu';
+    const t0 = process.hrtime.bigint();
+    pipeline = await loadPipeline(modelDir, { device, ...(options.dtype ? { dtype: options.dtype } : {}) });
+    await sync(device);
+    stages.push(stageOf('load', [Number(process.hrtime.bigint() - t0) / 1e6]));
+  }
+  const owned = !options.pipeline;
+  try {
+    const p = pipeline;
+    const device = p.device;
+    const m = p.manifest;
+    const width = options.width ?? m.sampleSize[1] * 8;
+    const height = options.height ?? m.sampleSize[0] * 8;
+    const frames = options.frames ?? 16;
+    assertInteger('width', width, 8);
+    assertInteger('height', height, 8);
+    assertInteger('frames', frames, 1);
+    if (width % 8 || height % 8) throw new Error(`bench: width and height must be multiples of 8, got ${width}x${height}`);
+    const cfg = (options.guidanceScale ?? 7.5) > 1;
+    const run = async (stage: StageTiming['stage'], fn: () => Promise<void>): Promise<void> => {
+      for (let i = 0; i < warmup; i++) await fn();
+      const times: number[] = [];
+      for (let i = 0; i < iterations; i++) {
+        options.onStage?.(stage, i);
+        times.push(await timeIt(device, fn));
+      }
+      stages.push(stageOf(stage, times));
+    };
+
+    // 1. text encoder (prompt + the '' negative when guidance is on)
+    let embeds: { promptEmbeds: Tensor; negativePromptEmbeds?: Tensor } | undefined;
+    if (p.textEncoder) {
+      await run('text-encoder', async () => {
+        const e = await p.encodePrompt('a benchmark prompt, best quality', { doClassifierFreeGuidance: cfg });
+        embeds?.promptEmbeds.dispose();
+        embeds?.negativePromptEmbeds?.dispose();
+        embeds = e;
+      });
+    }
+    const c = m.crossAttentionDim;
+    const cond = embeds?.promptEmbeds ?? randn([1, m.textMaxLength, c], { device, dtype: p.dtype });
+    const context = cfg ? cat([embeds?.negativePromptEmbeds ?? cond, cond], 0) : cond;
+    const h = height / 8;
+    const w = width / 8;
+    const latents = randn([1, m.inChannels, frames, h, w], { device, dtype: p.dtype });
+    const input = cfg ? cat([latents, latents], 0) : latents;
+    const ts = full([cfg ? 2 : 1], 500, { device });
+    try {
+      // 2. one UNet step at this size
+      await run('unet-step', async () => {
+        const out = await p.unet.forward(input, ts, context);
+        if (out instanceof Tensor) out.dispose();
+      });
+      // 3. VAE decode of all frames
+      await run('vae-decode', async () => {
+        await p.decodeLatents(latents);
+      });
+    } finally {
+      for (const t of new Set([cond, context, latents, input, ts, embeds?.negativePromptEmbeds])) t?.dispose();
+    }
+    const steps = options.steps ?? 25;
+    const mean = (s: string): number => stages.find((x) => x.stage === s)?.meanMs ?? 0;
+    return {
+      model: m.name,
+      device,
+      dtype: p.dtype,
+      width,
+      height,
+      frames,
+      stages,
+      estimate: { steps, ms: mean('text-encoder') + steps * mean('unet-step') + mean('vae-decode') },
+    };
+  } finally {
+    if (owned) pipeline.dispose();
+  }
+}
+
+/** The result as an aligned table. */
+export function formatBenchTable(r: BenchResult): string {
+  const rows = [['stage', 'mean ms', 'min ms', 'runs'], ...r.stages.map((s) => [s.stage, s.meanMs.toFixed(1), s.minMs.toFixed(1), String(s.times.length)])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const fmt = (row: string[]): string => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  return [
+    `${r.model} on ${r.device} (${r.dtype}), ${r.width}x${r.height}, ${r.frames} frames`,
+    fmt(rows[0]!),
+    ...rows.slice(1).map(fmt),
+    `estimated render (${r.estimate.steps} steps): ${(r.estimate.ms / 1000).toFixed(1)} s`,
+  ].join('\n');
+}

@@ -1,0 +1,342 @@
+/**
+ * render(): prompt(s) → video file(s), through the programmatic API (`animatorch render` calls it).
+ * Jobs come from flags (prompt × seeds), an AnimateDiff-style YAML config, or a
+ * recipe of an earlier render. Every output is written atomically with its
+ * recipe inside (where the format allows) and beside it as `<out>.json`.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { cuda, setNumThreads } from '../device';
+import { AbortError, InvalidParameterError } from '../errors';
+import { parseSeed, randomSeed } from '../generator';
+import { readModelManifest, type ModelManifest } from '../model-manifest';
+import { packageRoot } from '../native/binding';
+import type { AnimateDiffPipeline } from '../pipelines/animatediff';
+import { DEFAULT_FPS, GENERATE_DEFAULTS, type GenerateOptions } from '../pipelines/animatediff-inputs';
+import { loadPipeline } from '../pipelines/load-pipeline';
+import type { ProgressEvent } from '../pipelines/progress';
+import { assertDevice, assertDtype, type DType } from '../tensor';
+import { assertInteger } from '../validate';
+import { type PromptConfigDefaults, readPromptConfig, type RenderJob } from './prompt-config';
+import { createRecipe, RECIPE_METADATA_KEY, readRecipe, writeRecipeSidecar, type Recipe } from './recipe';
+import { videoFormatFor, writeGrid, writeVideo } from '../video/writers';
+import { exportModel } from '../model-export';
+
+export const DEMO_MODEL_DIR = path.join(packageRoot, 'models', 'demo');
+
+export interface RenderArgs {
+  prompt?: string;
+  negativePrompt?: string;
+  /** An exported model folder (model.yaml). Default: the bundled demo model. */
+  model?: string;
+  steps?: number;
+  guidanceScale?: number;
+  frames?: number;
+  width?: number;
+  height?: number;
+  /** One video per seed; decimal strings keep 64-bit seeds exact. */
+  seed?: (string | number | bigint)[];
+  scheduler?: string;
+  fps?: number;
+  /** 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'. */
+  device?: string;
+  dtype?: DType;
+  /** CPU threads for libtorch (setNumThreads). Default: torch's, the number of physical cores. */
+  threads?: number;
+  /** Hash the model's files against model.yaml before loading (loadPipeline's `verify`). */
+  verify?: boolean;
+  contextLength?: number;
+  contextOverlap?: number;
+  /** .gif, .webp, .mp4, or a folder for PNG frames; with --config, the output folder. */
+  out?: string;
+  config?: string;
+  recipe?: string;
+}
+
+export interface RenderIO {
+  /** Progress and messages. Default process.stderr. */
+  log?: NodeJS.WritableStream & { isTTY?: boolean };
+  signal?: AbortSignal;
+}
+
+export interface RenderedVideo {
+  file: string;
+  recipe: Recipe;
+}
+
+interface Job {
+  prompt: string;
+  negativePrompt: string;
+  seed: bigint;
+  model: string;
+  steps?: number;
+  guidanceScale?: number;
+  frames?: number;
+  width?: number;
+  height?: number;
+  fps?: number;
+  scheduler?: string | { className: string; config: Record<string, unknown> };
+  contextLength?: number;
+  contextOverlap?: number;
+  out: string;
+  label: string;
+}
+
+/** The model's own defaults for render (model.yaml `defaults`), e.g. the demo model's frame count. */
+function manifestDefaults(manifest: ModelManifest): Record<string, number> {
+  const d = manifest.raw.defaults;
+  if (d === null || typeof d !== 'object') return {};
+  return Object.fromEntries(Object.entries(d as Record<string, unknown>).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+}
+
+/** The scheduler a job runs with: the manifest's config under the requested class, as the pipeline builds it. */
+function resolveScheduler(manifest: ModelManifest, choice: Job['scheduler']): { className: string; config: Record<string, unknown> } {
+  const { _class_name, ...base } = manifest.scheduler;
+  if (choice === undefined) return { className: _class_name, config: base };
+  if (typeof choice === 'string') return { className: choice, config: base };
+  return { className: choice.className, config: { ...base, ...choice.config } };
+}
+
+function slug(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 48) || 'video';
+}
+
+/** Output path of video k of n: the --out path itself when there is one video. */
+function outputFor(out: string, k: number, n: number, seed: bigint): string {
+  if (n === 1) return out;
+  const ext = path.extname(out);
+  return ext ? `${out.slice(0, -ext.length)}-${k}-${seed}${ext}` : path.join(out, `${k}-${seed}`);
+}
+
+function jobsFromFlags(args: RenderArgs): Job[] {
+  if (!args.prompt) throw new InvalidParameterError('--prompt', 'a prompt (or --config FILE, or --recipe FILE)');
+  const seeds = (args.seed?.length ? args.seed : [randomSeed()]).map((s) => parseSeed(s, '--seed'));
+  const out = args.out ?? 'animatorch.gif';
+  return seeds.map((seed, k) => ({
+    prompt: args.prompt!,
+    negativePrompt: args.negativePrompt ?? '',
+    seed,
+    model: args.model ?? DEMO_MODEL_DIR,
+    steps: args.steps,
+    guidanceScale: args.guidanceScale,
+    frames: args.frames,
+    width: args.width,
+    height: args.height,
+    fps: args.fps,
+    scheduler: args.scheduler,
+    contextLength: args.contextLength,
+    contextOverlap: args.contextOverlap,
+    out: outputFor(out, k, seeds.length, seed),
+    label: `seed ${seed}`,
+  }));
+}
+
+async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
+  const r = await readRecipe(file);
+  const extra = r.extra ?? {};
+  return [
+    {
+      prompt: r.prompt,
+      negativePrompt: r.negativePrompt,
+      seed: BigInt(r.seed),
+      model: args.model ?? r.model.dir ?? DEMO_MODEL_DIR,
+      steps: r.steps,
+      guidanceScale: r.guidanceScale,
+      frames: r.frames,
+      width: r.width,
+      height: r.height,
+      fps: r.fps,
+      scheduler: r.scheduler,
+      contextLength: typeof extra.contextLength === 'number' ? extra.contextLength : undefined,
+      contextOverlap: typeof extra.contextOverlap === 'number' ? extra.contextOverlap : undefined,
+      out: args.out ?? file.replace(/\.json$/, ''),
+      label: `recipe ${path.basename(file)}`,
+    },
+  ];
+}
+
+/**
+ * A config entry naming a base model and motion module (as AnimateDiff's configs do) is exported
+ * once into a cache folder keyed by its sources and LoRA weights, then reused.
+ */
+async function exportModelForJob(j: RenderJob, log: RenderIO['log'], signal?: AbortSignal): Promise<string> {
+  if (!j.base) throw new InvalidParameterError(`${j.source.file}: entry "${j.source.entry}": path`, 'a base model (path / dreambooth_path) to go with motion_module, or our key `model`');
+  const sources = { base: j.base, motionModule: j.motionModule, lora: j.lora, motionLoras: j.motionLoras, adapterLora: j.adapterLora };
+  const key = createHash('sha256').update(JSON.stringify(sources)).digest('hex').slice(0, 16);
+  const dir = path.join(process.env.ANIMATORCH_CACHE ?? path.join(os.homedir(), '.cache', 'animatorch'), 'models', key);
+  if (existsSync(path.join(dir, 'model.yaml'))) return dir;
+  log?.write(`exporting ${j.base} + ${j.motionModule ?? '(no motion module)'} to ${dir}\n`);
+  const weighted = (w: { path: string; alpha: number }) => `${w.path}:${w.alpha}`;
+  const code = await exportModel(
+    {
+      base: j.base,
+      out: dir,
+      motionModule: j.motionModule,
+      lora: j.lora ? [weighted(j.lora)] : undefined,
+      motionLora: j.motionLoras.map(weighted),
+      adapterLora: j.adapterLora ? weighted(j.adapterLora) : undefined,
+    },
+    { signal, onOutput: (chunk) => log?.write(chunk) },
+  );
+  if (code !== 0) throw new Error(`export of ${j.base} + ${j.motionModule} failed (exit code ${code}); see the output above`);
+  return dir;
+}
+
+/** model.yaml `defaults` in the prompt config's terms. */
+function promptConfigDefaults(manifest: ModelManifest): PromptConfigDefaults {
+  const d = manifestDefaults(manifest);
+  return { width: d.width, height: d.height, frames: d.num_frames, steps: d.num_inference_steps, guidanceScale: d.guidance_scale, fps: d.fps };
+}
+
+async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Promise<Job[]> {
+  // A key the file leaves out comes from the flags, then from the model's model.yaml `defaults`, then AnimateDiff's.
+  const defaults: PromptConfigDefaults = {
+    steps: args.steps,
+    guidanceScale: args.guidanceScale,
+    width: args.width,
+    height: args.height,
+    frames: args.frames,
+    fps: args.fps,
+  };
+  const defaultModel = path.resolve(args.model ?? DEMO_MODEL_DIR);
+  const models = new Set<string>();
+  await readPromptConfig(file, { defaults, randomSeed: () => 0n, modelDefaults: (m) => void models.add(m ?? defaultModel) });
+  const byModel = new Map<string, PromptConfigDefaults>();
+  for (const m of models) byModel.set(m, promptConfigDefaults(await readModelManifest(m)));
+  const parsed: RenderJob[] = await readPromptConfig(file, { defaults, modelDefaults: (m) => byModel.get(m ?? defaultModel) });
+  const outDir = args.out ?? path.join('samples', `${path.basename(file).replace(/\.ya?ml$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const jobs: Job[] = [];
+  for (const [k, j] of parsed.entries()) {
+    const model = j.model ?? (j.base || j.motionModule ? await exportModelForJob(j, io.log ?? process.stderr, io.signal) : args.model ?? DEMO_MODEL_DIR);
+    jobs.push({
+      prompt: j.prompt,
+      negativePrompt: j.negativePrompt,
+      seed: j.seed,
+      model,
+      steps: j.steps,
+      guidanceScale: j.guidanceScale,
+      frames: j.frames,
+      width: j.width,
+      height: j.height,
+      fps: j.fps,
+      scheduler: j.scheduler ?? args.scheduler,
+      contextLength: j.contextLength ?? args.contextLength,
+      contextOverlap: j.contextOverlap ?? args.contextOverlap,
+      out: path.join(outDir, `${k}-${slug(j.prompt)}.gif`),
+      label: `${j.source.entry} #${j.source.promptIndex}`,
+    });
+  }
+  return jobs;
+}
+
+function progressPrinter(log: RenderIO['log'], label: string): (e: ProgressEvent) => void {
+  const tty = !!log?.isTTY;
+  return (e) => {
+    if (!log) return;
+    const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+    const line = `${label} ${e.stage} ${e.step}/${e.total} ${secs(e.elapsedMs)} ETA ${secs(e.etaMs)}`;
+    if (!tty) {
+      log.write(`${line}\n`);
+      return;
+    }
+    const width = 24;
+    const filled = Math.round((e.step / e.total) * width);
+    log.write(`\r${label} ${e.stage} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${e.step}/${e.total} ${secs(e.elapsedMs)} ETA ${secs(e.etaMs)}   `);
+    if (e.step === e.total) log.write('\n');
+  };
+}
+
+function resolveDevice(device: string | undefined): string {
+  if (device === undefined || device === 'auto') return cuda.isAvailable() ? 'cuda' : 'cpu';
+  assertDevice('--device', device);
+  return device;
+}
+
+/** Renders every job; resolves to the files written. Rejects with AbortError when `io.signal` fires. */
+export async function render(args: RenderArgs, io: RenderIO = {}): Promise<RenderedVideo[]> {
+  const log = io.log ?? process.stderr;
+  const device = resolveDevice(args.device);
+  if (args.threads !== undefined) {
+    assertInteger('--threads', args.threads, 1);
+    setNumThreads(args.threads);
+  }
+  if (args.dtype !== undefined) assertDtype('--dtype', args.dtype);
+  if ([args.config, args.recipe, args.prompt].filter((x) => x !== undefined).length > 1)
+    throw new InvalidParameterError('--prompt/--config/--recipe', 'only one of them');
+  const jobs = args.config ? await jobsFromConfig(args.config, args, io) : args.recipe ? await jobsFromRecipe(args.recipe, args) : jobsFromFlags(args);
+  for (const j of jobs) videoFormatFor(j.out); // fail on a bad --out before any work
+
+  const done: RenderedVideo[] = [];
+  const videos: { frames: Uint8Array; shape: [number, number, number, 3] }[] = []; // for the config grid
+  const pipelines = new Map<string, { pipeline: AnimateDiffPipeline; manifest: ModelManifest }>();
+  try {
+    for (const job of jobs) {
+      if (io.signal?.aborted) throw new AbortError('render was aborted', { cause: io.signal.reason });
+      let loaded = pipelines.get(job.model);
+      if (!loaded) {
+        const manifest = await readModelManifest(job.model);
+        log.write(`loading ${manifest.name} from ${manifest.dir} on ${device}\n`);
+        loaded = { manifest, pipeline: await loadPipeline(job.model, { device, dtype: args.dtype, signal: io.signal, verify: args.verify === true }) };
+        pipelines.set(job.model, loaded);
+      }
+      const { pipeline, manifest } = loaded;
+      const defaults = manifestDefaults(manifest);
+      // Everything the recipe records is resolved here, so it says exactly what ran.
+      const scheduler = resolveScheduler(manifest, job.scheduler);
+      const options: GenerateOptions = {
+        prompt: job.prompt,
+        negativePrompt: job.negativePrompt,
+        seed: job.seed,
+        width: job.width ?? defaults.width,
+        height: job.height ?? defaults.height,
+        numFrames: job.frames ?? defaults.num_frames ?? GENERATE_DEFAULTS.numFrames,
+        numInferenceSteps: job.steps ?? defaults.num_inference_steps ?? GENERATE_DEFAULTS.numInferenceSteps,
+        guidanceScale: job.guidanceScale ?? defaults.guidance_scale ?? GENERATE_DEFAULTS.guidanceScale,
+        fps: job.fps ?? defaults.fps ?? DEFAULT_FPS,
+        scheduler,
+        contextLength: job.contextLength,
+        contextOverlap: job.contextOverlap,
+        onProgress: progressPrinter(log, job.label),
+        signal: io.signal,
+      };
+      const video = await pipeline.generate({ ...options, outputType: 'uint8' });
+      const v = Array.isArray(video) ? video[0]! : video;
+      const [frames, height, width] = v.shape;
+      const recipe = createRecipe({
+        prompt: job.prompt,
+        negativePrompt: job.negativePrompt,
+        seed: job.seed,
+        scheduler,
+        steps: options.numInferenceSteps!,
+        guidanceScale: options.guidanceScale!,
+        width,
+        height,
+        frames,
+        fps: v.fps,
+        model: manifest,
+        extra: {
+          device,
+          ...(job.contextLength !== undefined ? { contextLength: job.contextLength } : {}),
+          ...(job.contextOverlap !== undefined ? { contextOverlap: job.contextOverlap } : {}),
+        },
+      });
+      await mkdir(path.dirname(path.resolve(job.out)), { recursive: true });
+      await writeVideo(v.frames, v.shape, v.fps, job.out, { metadata: { [RECIPE_METADATA_KEY]: JSON.stringify(recipe) }, signal: io.signal });
+      await writeRecipeSidecar(job.out, recipe);
+      log.write(`wrote ${job.out} (${frames} frames, ${width}x${height}, seed ${job.seed})\n`);
+      done.push({ file: job.out, recipe });
+      if (args.config) videos.push(v);
+    }
+    if (args.config && done.length > 1) {
+      const grid = path.join(path.dirname(done[0]!.file), 'sample.gif');
+      await writeGrid(videos, Math.ceil(Math.sqrt(videos.length)), grid, { signal: io.signal });
+      log.write(`wrote ${grid} (grid of ${videos.length})\n`);
+    }
+    return done;
+  } finally {
+    for (const { pipeline } of pipelines.values()) pipeline.dispose();
+  }
+}
