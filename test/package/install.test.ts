@@ -3,10 +3,11 @@
  * scratch app with cmake, g++ and make replaced by traps, so a compile would fail the test.
  * Run by `npm run test:package` (after `npm run prebuilds`), in CI.
  */
-import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -20,17 +21,16 @@ const TOOLS = ['cmake', 'make', 'ninja', 'gcc', 'g++', 'cc', 'c++'];
 const env = { ...process.env, PATH: `${traps}${path.delimiter}${process.env.PATH}`, npm_config_audit: 'false', npm_config_fund: 'false' };
 let tarball = '';
 
-function run(cmd: string, args: string[], cwd: string): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
-  return r;
+// Asynchronous, so vitest's worker keeps answering its runner through minutes of npm.
+async function run(cmd: string, args: string[], cwd: string): Promise<{ stdout: string }> {
+  return promisify(execFile)(cmd, args, { cwd, env, encoding: 'utf8', timeout: 300_000, maxBuffer: 64 * 2 ** 20 });
 }
 
 function seconds(since: bigint): string {
   return (Number(process.hrtime.bigint() - since) / 1e9).toFixed(1);
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   const prebuilds = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
   if (!existsSync(prebuilds) || !readdirSync(prebuilds).some((f) => f.endsWith('.node')))
     throw new Error(`no prebuild in ${prebuilds}: run \`npm run prebuilds\` first (npm run test:package does)`);
@@ -41,7 +41,7 @@ beforeAll(() => {
     chmodSync(trap, 0o755);
   }
   let t = process.hrtime.bigint();
-  const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', tmp], { cwd: root, env, encoding: 'utf8' });
+  const { stdout: packed } = await run('npm', ['pack', '--silent', '--pack-destination', tmp], root);
   tarball = path.join(tmp, packed.trim().split('\n').pop()!);
   console.log(`npm pack: ${path.basename(tarball)}, ${(statSync(tarball).size / 2 ** 20).toFixed(1)} MiB, ${seconds(t)} s`);
 
@@ -50,12 +50,12 @@ beforeAll(() => {
   const warm = path.join(tmp, 'warm');
   mkdirSync(warm);
   writeFileSync(path.join(warm, 'package.json'), '{"name":"warm","version":"1.0.0","private":true}');
-  run('npm', ['install', '--ignore-scripts', tarball], warm);
+  await run('npm', ['install', '--ignore-scripts', tarball], warm);
 
   mkdirSync(app);
   writeFileSync(path.join(app, 'package.json'), '{"name":"scratch-app","version":"1.0.0","private":true}');
   t = process.hrtime.bigint();
-  const install = run('npm', ['install', '--offline', '--foreground-scripts', tarball], app);
+  const install = await run('npm', ['install', '--offline', '--foreground-scripts', tarball], app);
   console.log(`npm install --offline <tarball>: ${seconds(t)} s\n${install.stdout.split('\n').filter((l) => l.includes('animatorch:')).join('\n')}`);
 }, 600_000);
 
@@ -71,16 +71,16 @@ describe('the packed package in a scratch app, without a compiler', () => {
     expect(listing.some((f) => f.startsWith('package/build/'))).toBe(false);
   });
 
-  it('installed without calling a compiler, and chose the prebuild', () => {
+  it('installed without calling a compiler, and chose the prebuild', async () => {
     expect(existsSync(trapLog) ? readFileSync(trapLog, 'utf8') : '').toBe('');
     const installed = path.join(app, 'node_modules', 'animatorch');
     expect(existsSync(path.join(installed, 'build'))).toBe(false);
-    const doctor = run('npx', ['animatorch', 'doctor'], app).stdout;
+    const doctor = (await run('npx', ['animatorch', 'doctor'], app)).stdout;
     expect(doctor).toMatch(/\[ok {2}\] addon file: prebuild prebuilds\/linux-x64\/animatorch\.libtorch-[\d_]+\.cpu\.napi\.glibc\.node: prebuilt for libtorch/);
   });
 
   it('renders with the demo model through npx', async () => {
-    run('npx', ['animatorch', 'render', '--prompt', 'a red circle moving right', '--seed', '7', '--out', 'demo.gif'], app);
+    await run('npx', ['animatorch', 'render', '--prompt', 'a red circle moving right', '--seed', '7', '--out', 'demo.gif'], app);
     const meta = await sharp(path.join(app, 'demo.gif'), { pages: -1 }).metadata();
     expect(meta.pages).toBe(8);
     expect([meta.width, meta.pageHeight]).toEqual([64, 64]);
@@ -90,14 +90,14 @@ describe('the packed package in a scratch app, without a compiler', () => {
     expect(red).toBeGreaterThan(20); // the demo model draws the red circle it was asked for
   });
 
-  it('imports through ESM and through CommonJS, sharing one addon', () => {
-    const esm = run(process.execPath, ['--input-type=module', '-e', "import { addonInfo, tensor } from 'animatorch'; const t = tensor(new Float32Array([1, 2]), [2]); console.log(addonInfo().kind, (await t.mul(3).toArray()).join(','));"], app).stdout;
+  it('imports through ESM and through CommonJS, sharing one addon', async () => {
+    const esm = (await run(process.execPath, ['--input-type=module', '-e', "import { addonInfo, tensor } from 'animatorch'; const t = tensor(new Float32Array([1, 2]), [2]); console.log(addonInfo().kind, (await t.mul(3).toArray()).join(','));"], app)).stdout;
     expect(esm.trim()).toBe('prebuild 3,6');
-    const cjs = run(process.execPath, ['-e', "const a = require('animatorch'); a.tensor(new Float32Array([4]), [1]).add(1).toArray().then((v) => console.log(a.addonInfo().kind, v[0]));"], app).stdout;
+    const cjs = (await run(process.execPath, ['-e', "const a = require('animatorch'); a.tensor(new Float32Array([4]), [1]).add(1).toArray().then((v) => console.log(a.addonInfo().kind, v[0]));"], app)).stdout;
     expect(cjs.trim()).toBe('prebuild 5');
   });
 
-  it('type-checks an app that uses loadPipeline and generate with tsc --noEmit --strict', () => {
+  it('type-checks an app that uses loadPipeline and generate with tsc --noEmit --strict', async () => {
     writeFileSync(
       path.join(app, 'app.ts'),
       [
@@ -114,11 +114,14 @@ describe('the packed package in a scratch app, without a compiler', () => {
       ].join('\n'),
     );
     const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    run(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), 'app.ts'], app);
+    await run(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), 'app.ts'], app);
     // and the checker is real: a wrong option name fails
     writeFileSync(path.join(app, 'bad.ts'), "import { loadPipeline } from 'animatorch';\nvoid loadPipeline('m', { device: 'cpu', dtipe: 'float16' });\n");
-    const bad = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), 'bad.ts'], { cwd: app, env, encoding: 'utf8' });
-    expect(bad.status).not.toBe(0);
+    const bad = await run(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), 'bad.ts'], app).then(
+      () => ({ failed: false, stdout: '' }),
+      (err: { stdout: string }) => ({ failed: true, stdout: err.stdout }),
+    );
+    expect(bad.failed).toBe(true);
     expect(bad.stdout).toMatch(/dtipe/);
   });
 });
