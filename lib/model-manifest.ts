@@ -89,17 +89,18 @@ export async function readModelManifest(modelDir: string): Promise<ModelManifest
     throw new ModelManifestError(manifestPath, undefined, `invalid YAML: ${(err as Error).message}`);
   }
   const manifest = validateModelManifest(raw, manifestPath);
-  await Promise.all(
-    [manifest.unet.file, manifest.vae.file, manifest.textEncoder?.file].map(async (file, i) => {
-      if (file === undefined) return;
-      try {
-        await access(file);
-      } catch {
-        const key = ['unet.file', 'vae.file', 'text_encoder.file'][i];
-        throw new ModelManifestError(manifestPath, key, `file '${file}' does not exist`);
-      }
-    }),
-  );
+  // Checked side by side, reported in a fixed order (the first missing one), whichever stat returns first.
+  const files: Array<[string, string | undefined]> = [
+    ['unet.file', manifest.unet.file],
+    ['vae.file', manifest.vae.file],
+    ['text_encoder.file', manifest.textEncoder?.file],
+  ];
+  const present = await Promise.all(files.map(([, file]) => (file === undefined ? true : access(file).then(() => true, () => false))));
+  const missing = present.indexOf(false);
+  if (missing >= 0) {
+    const [key, file] = files[missing]!;
+    throw new ModelManifestError(manifestPath, key, `file '${file}' does not exist`);
+  }
   return manifest;
 }
 
