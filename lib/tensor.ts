@@ -7,35 +7,17 @@ import { InvalidParameterError } from './errors';
 import type { Generator } from './generator';
 import { binding } from './native/binding';
 import type { NativeTensor, NativeTypedArray } from './native/types';
+import { assertDevice, assertDtype, type Device, type DType, type TensorOptions } from './tensor-options';
 import { assertInteger, assertNumber, assertOneOf, assertShape } from './validate';
 
-export const DTYPES = ['float32', 'float16', 'bfloat16', 'float64', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'] as const;
-export type DType = (typeof DTYPES)[number];
-/** 'cpu', 'cuda' or 'cuda:N'. */
-export type Device = string;
+export { assertDevice, assertDtype, DTYPES, sameDevice } from './tensor-options';
+export type { Device, DType, TensorOptions } from './tensor-options';
 
 export type TypedArray = NativeTypedArray;
-
-export interface TensorOptions {
-  /** Default: float32 for factories; the data's own type for `tensor()` with a typed array. */
-  dtype?: DType;
-  /** Default: 'cpu'. */
-  device?: Device;
-}
 
 export type Scalar = number | boolean;
 export type TensorOrScalar = Tensor | Scalar;
 type Dims = number | number[];
-
-const DEVICE_RE = /^(cpu|cuda(:\d{1,3})?)$/;
-
-export function assertDevice(name: string, v: unknown): asserts v is Device {
-  if (typeof v !== 'string' || !DEVICE_RE.test(v)) throw new InvalidParameterError(name, "'cpu', 'cuda' or 'cuda:N'", v);
-}
-
-export function assertDtype(name: string, v: unknown): asserts v is DType {
-  assertOneOf(name, v, DTYPES);
-}
 
 // Tensors created inside tidy() are recorded here and disposed when it ends.
 const scopes: Set<Tensor>[] = [];

@@ -16,6 +16,8 @@ import type { ModelManifest, SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
 import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils';
 import { cat, type Device, type DType, full, randn, Tensor, tidy } from '../tensor';
+import { sameDevice } from '../tensor-options';
+
 import type { CLIPTokenizer } from '../tokenizers/clip';
 import type { Module } from '../torchscript-module';
 import { assertInteger, assertNumber, assertOneOf } from '../validate';
@@ -399,7 +401,6 @@ export class AnimateDiffPipeline {
 
 
 
-const sameDevice = (a: Device, b: Device): boolean => a === b || (a === 'cuda' && b === 'cuda:0') || (a === 'cuda:0' && b === 'cuda');
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);

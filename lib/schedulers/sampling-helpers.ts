@@ -5,7 +5,9 @@
  */
 import { InvalidParameterError } from '../errors';
 import { Generator } from '../generator';
-import { assertDevice, type Device, type DType, keep, randn, Tensor, tensor, tidy } from '../tensor';
+import { assertDevice, type DType, keep, randn, Tensor, tensor, tidy } from '../tensor';
+import { sameDevice } from '../tensor-options';
+
 import { assertInteger, assertNumber, isPlainObject } from '../validate';
 import { f32, type SchedulerOutput, sqrt32, type StepOptions } from './scheduling-utils';
 
@@ -129,7 +131,6 @@ export function requireTimestepIndex(timesteps: number[], t: number): number {
 // ---------------------------------------------------------------------------
 // Noise.
 
-const sameDevice = (a: Device, b: Device): boolean => a === b || (a === 'cuda' && b === 'cuda:0') || (a === 'cuda:0' && b === 'cuda');
 
 /**
  * `base + coef * noise` (then cast to `outDtype`), with noise drawn like
