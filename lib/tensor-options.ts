@@ -2,8 +2,30 @@
 import { InvalidParameterError } from './errors';
 import { assertOneOf } from './validate';
 
-export const DTYPES = ['float32', 'float16', 'bfloat16', 'float64', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'] as const;
-export type DType = (typeof DTYPES)[number];
+/** The dtypes animatorch supports, and libtorch's name for each (c10::toString, what the addon speaks). */
+const TORCH_NAMES = {
+  float32: 'Float',
+  float16: 'Half',
+  bfloat16: 'BFloat16',
+  float64: 'Double',
+  int64: 'Long',
+  int32: 'Int',
+  int16: 'Short',
+  int8: 'Char',
+  uint8: 'Byte',
+  bool: 'Bool',
+} as const;
+export type DType = keyof typeof TORCH_NAMES;
+export const DTYPES = Object.keys(TORCH_NAMES) as readonly DType[];
+/** Factories and host data of JS numbers make float32 tensors, as torch does. */
+export const DEFAULT_DTYPE: DType = 'float32';
+
+const FROM_TORCH = new Map<string, DType>(Object.entries(TORCH_NAMES).map(([ours, torch]) => [torch, ours as DType]));
+
+/** libtorch's name of a dtype, for the addon. */
+export const torchDtype = (dtype: DType): string => TORCH_NAMES[dtype];
+/** Our name of a dtype the addon reports (an unsupported one keeps libtorch's name, e.g. 'ComplexFloat'). */
+export const dtypeFromTorch = (name: string): DType => FROM_TORCH.get(name) ?? (name as DType);
 /** 'cpu', 'cuda' or 'cuda:N'. */
 export type Device = string;
 

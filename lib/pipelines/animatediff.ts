@@ -10,7 +10,7 @@
  * decoding, progress events with latent previews, AbortSignal support, and
  * several videos (one per seed/prompt) rendered one after another.
  */
-import { AbortError, InvalidParameterError, throwIfAborted } from '../errors';
+import { AbortError, DisposedError, InvalidParameterError, throwIfAborted } from '../errors';
 import { createGenerator, type Generator } from '../generator';
 import type { ModelManifest, SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
@@ -395,7 +395,7 @@ export class AnimateDiffPipeline {
   }
 
   private ensureNotDisposed(): void {
-    if (this.disposedFlag) throw new Error('AnimateDiffPipeline: used after dispose()');
+    if (this.disposedFlag) throw new DisposedError('AnimateDiffPipeline');
   }
 }
 
