@@ -11,17 +11,19 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportedModel, root } from './exported-model.mjs';
+import testing from '../scripts/testing/exported-model.js';
 
 const here = fileURLToPath(import.meta.url);
 const require = createRequire(import.meta.url);
+const root = testing.repoRoot;
 const genSize = Number(process.env.BENCH_SIZE ?? 128);
 const decodeSize = Number(process.env.BENCH_DECODE_SIZE ?? 320);
 const numFrames = Number(process.env.BENCH_FRAMES ?? 8);
 const steps = Number(process.env.BENCH_STEPS ?? 4);
 const device = process.env.BENCH_DEVICE ?? 'cpu';
 // A model folder (e.g. a full-size random export for the GPU figures); default: the tiny random model.
-const model = () => process.env.BENCH_MODEL ?? exportedModel();
+const { findTorchPython } = require(path.join(root, 'dist', 'python.js'));
+const model = async () => process.env.BENCH_MODEL ?? testing.exportedModel({ python: (await findTorchPython()).executable });
 
 const loadAt = () => {
   const at = require(path.join(root, 'dist', 'index.js'));
@@ -38,7 +40,7 @@ function pollHost(at) {
 /** Part A: a whole generate() (text encoder, CFG denoising, untiled decode). */
 async function generateChild() {
   const { at, loadPipeline } = loadAt();
-  const pipe = await loadPipeline(model(), { device });
+  const pipe = await loadPipeline(await model(), { device });
   const base = { prompt: 'a lighthouse in a storm', width: genSize, height: genSize, numFrames, numInferenceSteps: steps, seed: 1 };
   await pipe.generate({ ...base, numInferenceSteps: 1, width: 64, height: 64 }); // warm-up
   const cuda = at.cuda.isAvailable() && device.startsWith('cuda');
@@ -71,7 +73,7 @@ async function generateChild() {
 /** Part B: decodeLatents alone, untiled or tiled, in a fresh process so max RSS is the decode's. */
 async function decodeChild(mode) {
   const { at, loadPipeline } = loadAt();
-  const pipe = await loadPipeline(model(), { device });
+  const pipe = await loadPipeline(await model(), { device });
   const vaeTiling = mode === 'untiled' ? false : { tileSize: Number(mode), overlap: 0.25 };
   const warm = at.randn([1, 4, 1, 8, 8]);
   await pipe.decodeLatents(await warm.to({ device }));
@@ -112,7 +114,7 @@ if (process.argv[2] === '--child') {
   const out = process.argv[3] === 'generate' ? await generateChild() : await decodeChild(process.argv[4]);
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
-  const dir = model(); // export once, outside the timed children
+  const dir = await model(); // export once, outside the timed children
   console.log(`pipeline bench: ${process.env.BENCH_MODEL ? dir : 'tiny-v2 random model'}, device ${device}, ${os.availableParallelism()} cores`);
   const g = runChild('generate');
   if (g) {

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as at from '../dist/index.mjs';
-import { exportedModel } from './exported-model.mjs';
+import testing from '../scripts/testing/exported-model.js';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : dflt);
@@ -21,7 +21,7 @@ const cuda = device.startsWith('cuda');
 const python = (await at.findTorchPython()).executable;
 
 let modelDir = argv.find((a, i) => !a.startsWith('--') && !argv[i - 1]?.startsWith('--'));
-modelDir ??= exportedModel('tiny-v2', 0);
+modelDir ??= await testing.exportedModel({ python, preset: 'tiny-v2', seed: 0 });
 const manifest = await at.readModelManifest(modelDir);
 const unetFile = manifest.unet.file; // absolute: readModelManifest resolves file paths
 const dtype = manifest.dtype;

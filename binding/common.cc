@@ -33,30 +33,15 @@ void AdjustExternalMemory(napi_env env, int64_t delta) {
   napi_adjust_external_memory(env, delta, &total);  // status ignored on purpose
 }
 
-namespace {
-struct DtypeEntry {
-  const char* name;
-  at::ScalarType type;
-};
-const DtypeEntry kDtypes[] = {
-    {"float32", at::kFloat}, {"float16", at::kHalf},  {"bfloat16", at::kBFloat16},
-    {"float64", at::kDouble}, {"int64", at::kLong},   {"int32", at::kInt},
-    {"int16", at::kShort},   {"int8", at::kChar},     {"uint8", at::kByte},
-    {"bool", at::kBool},
-};
-}  // namespace
-
+// dtypes cross the boundary under libtorch's own names ("Float", "BFloat16", ...): lib/tensor-options.ts
+// holds the list animatorch supports and its names for them; here is only the conversion.
 at::ScalarType ParseDtype(Napi::Env env, const std::string& name) {
-  for (const auto& d : kDtypes)
-    if (name == d.name) return d.type;
-  ThrowType(env, "dtype: expected one of float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8, bool; got '" + name + "'");
+  for (int k = 0; k < static_cast<int>(at::ScalarType::NumOptions); k++)
+    if (name == c10::toString(static_cast<at::ScalarType>(k))) return static_cast<at::ScalarType>(k);
+  ThrowType(env, "dtype: expected a libtorch scalar type name such as 'Float'; got '" + name + "'");
 }
 
-std::string DtypeName(at::ScalarType type) {
-  for (const auto& d : kDtypes)
-    if (type == d.type) return d.name;
-  return c10::toString(type);
-}
+std::string DtypeName(at::ScalarType type) { return c10::toString(type); }
 
 at::Device ParseDevice(Napi::Env env, const std::string& name) {
   if (name == "cpu") return at::Device(at::kCPU);
@@ -139,7 +124,7 @@ std::optional<std::vector<int64_t>> ArgOptInts(const Napi::CallbackInfo& info, s
 }
 
 at::TensorOptions ArgTensorOptions(const Napi::CallbackInfo& info, size_t i) {
-  auto options = at::TensorOptions().dtype(at::kFloat);
+  auto options = at::TensorOptions();  // lib/ always names the dtype
   if (IsMissing(info, i)) return options;
   if (!info[i].IsObject()) ThrowType(info.Env(), "options: expected an object");
   auto o = info[i].As<Napi::Object>();

@@ -71,7 +71,7 @@ auto Guarded(Napi::Env env, F&& f) -> decltype(f()) {
   throw Napi::TypeError::New(env, message);
 }
 
-// dtype and device names as lib/ spells them ('float32', 'cuda:1', ...).
+// dtype names as libtorch spells them ('Float', 'Half', ...); device names as lib/ does ('cuda:1').
 at::ScalarType ParseDtype(Napi::Env env, const std::string& name);
 std::string DtypeName(at::ScalarType type);
 at::Device ParseDevice(Napi::Env env, const std::string& name);
@@ -88,7 +88,7 @@ std::optional<double> ArgOptDouble(const Napi::CallbackInfo& info, size_t i, con
 bool IsMissing(const Napi::CallbackInfo& info, size_t i);
 std::vector<int64_t> ToInts(Napi::Env env, const Napi::Value& v, const char* what);
 
-// Options { dtype?, device? } for factories; dtype defaults to float32.
+// Options { dtype?, device? } for factories (lib/ passes both).
 at::TensorOptions ArgTensorOptions(const Napi::CallbackInfo& info, size_t i);
 
 // A JS number or bigint as a 64-bit seed (bigints in [-2^63, 2^64) wrap as torch does).

@@ -150,8 +150,6 @@ Napi::Value ModuleWrap::Load(const Info& info) {
   return TorchWorker::Start(
       env, "cannot load TorchScript module '" + path + "'",
       [loaded, device, dtype] {
-        if (device.is_cuda() && !at::hasCUDA())
-          throw std::runtime_error("device: CUDA was requested but is not available (this libtorch has no CUDA, or no GPU is visible)");
         loaded->module = torch::jit::load(loaded->path, device);
         if (dtype) loaded->module.to(*dtype);
         loaded->module.eval();
@@ -236,8 +234,6 @@ Napi::Value ModuleWrap::To(const Info& info) {
   return TorchWorker::Start(
       env, "to() of '" + loaded->path + "' failed",
       [loaded, device, dtype] {
-        if (device && device->is_cuda() && !at::hasCUDA())
-          throw std::runtime_error("device: CUDA was requested but is not available (this libtorch has no CUDA, or no GPU is visible)");
         std::unique_lock<std::shared_mutex> lock(loaded->lock);
         if (device && dtype) loaded->module.to(*device, *dtype);
         else if (device) loaded->module.to(*device);

@@ -1,5 +1,7 @@
 /** Devices, threads and memory. */
+import { InvalidParameterError } from './errors';
 import { binding } from './native/binding';
+import type { Device } from './tensor-options';
 import { assertInteger } from './validate';
 
 export const cuda = {
@@ -35,3 +37,9 @@ export const getNumThreads = (): number => binding().getNumThreads();
 
 /** libtorch's version, where it was found at build time, and whether the addon is a CUDA build. */
 export const versions = (): { libtorch: string; libtorchSource: string; cudaBuild: boolean; cxx11Abi: boolean } => binding().versions;
+
+/** A CUDA device asked of a build or machine without one fails here, naming the option (the addon does not check). */
+export function assertDeviceAvailable(name: string, device: Device): void {
+  if (device.startsWith('cuda') && !cuda.isAvailable())
+    throw new InvalidParameterError(name, "'cpu': CUDA was requested but is not available (this libtorch has no CUDA, or no GPU is visible)", device);
+}

@@ -12,6 +12,14 @@ export class InvalidParameterError extends TypeError {
   }
 }
 
+/** A tensor, module or pipeline was used after dispose(). */
+export class DisposedError extends Error {
+  constructor(readonly what: string) {
+    super(`${what} was disposed; it cannot be used any more`);
+    this.name = 'DisposedError';
+  }
+}
+
 /** The native addon could not be loaded; the message lists likely causes and fixes. */
 export class NativeLoadError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

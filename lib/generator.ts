@@ -4,6 +4,7 @@
  * through a JS number.
  */
 import { randomBytes } from 'node:crypto';
+import { assertDeviceAvailable } from './device';
 import { InvalidParameterError } from './errors';
 import { binding } from './native/binding';
 import type { NativeGenerator } from './native/types';
@@ -73,5 +74,6 @@ export class Generator {
 export function createGenerator(seed: Seed, device: Device = 'cpu'): Generator {
   const value = parseSeed(seed);
   assertDevice('device', device);
+  assertDeviceAvailable('device', device);
   return new Generator(new (binding().NativeGenerator)(value, device));
 }

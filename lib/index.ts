@@ -1,5 +1,5 @@
 /** animatorch: text-to-video diffusion for Node.js on libtorch. Public exports only. */
-export { AbortError, InvalidParameterError, NativeLoadError } from './errors';
+export { AbortError, DisposedError, InvalidParameterError, NativeLoadError } from './errors';
 export {
   Tensor,
   DTYPES,

@@ -1,5 +1,5 @@
 /**
- * model.yaml: the manifest scripts/animatorch_export/export.py writes next to the
+ * model.yaml: the manifest scripts/animatorch_export/manifest.py writes next to the
  * exported TorchScript files. readModelManifest() parses and checks it and turns
  * every file it names into an absolute path; each error names the key at fault.
  */
@@ -13,7 +13,7 @@ import { InvalidParameterError } from './errors';
 
 export const MANIFEST_FILE = 'model.yaml';
 
-/** The export layout version this reader understands (export.py EXPORT_VERSION). */
+/** The export layout version this reader understands (manifest.py EXPORT_VERSION). */
 export const SUPPORTED_EXPORT_VERSION = 1;
 
 /** A scheduler config as in diffusers' scheduler_config.json: `_class_name` + snake_case constructor arguments. */

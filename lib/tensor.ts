@@ -3,39 +3,22 @@
  * PyTorch (on CUDA it only enqueues kernels); anything that moves data between
  * host and device is async: `toArray()`, `item()`, `to()`.
  */
-import { InvalidParameterError } from './errors';
 import type { Generator } from './generator';
 import { binding } from './native/binding';
 import type { NativeTensor, NativeTypedArray } from './native/types';
+import { DisposedError, InvalidParameterError } from './errors';
+import { nativeError } from './native/native-error';
+import { assertDevice, assertDtype, DEFAULT_DTYPE, type Device, dtypeFromTorch, type DType, type TensorOptions, torchDtype } from './tensor-options';
 import { assertInteger, assertNumber, assertOneOf, assertShape } from './validate';
 
-export const DTYPES = ['float32', 'float16', 'bfloat16', 'float64', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'] as const;
-export type DType = (typeof DTYPES)[number];
-/** 'cpu', 'cuda' or 'cuda:N'. */
-export type Device = string;
+export { assertDevice, assertDtype, DTYPES, sameDevice } from './tensor-options';
+export type { Device, DType, TensorOptions } from './tensor-options';
 
 export type TypedArray = NativeTypedArray;
-
-export interface TensorOptions {
-  /** Default: float32 for factories; the data's own type for `tensor()` with a typed array. */
-  dtype?: DType;
-  /** Default: 'cpu'. */
-  device?: Device;
-}
 
 export type Scalar = number | boolean;
 export type TensorOrScalar = Tensor | Scalar;
 type Dims = number | number[];
-
-const DEVICE_RE = /^(cpu|cuda(:\d{1,3})?)$/;
-
-export function assertDevice(name: string, v: unknown): asserts v is Device {
-  if (typeof v !== 'string' || !DEVICE_RE.test(v)) throw new InvalidParameterError(name, "'cpu', 'cuda' or 'cuda:N'", v);
-}
-
-export function assertDtype(name: string, v: unknown): asserts v is DType {
-  assertOneOf(name, v, DTYPES);
-}
 
 // Tensors created inside tidy() are recorded here and disposed when it ends.
 const scopes: Set<Tensor>[] = [];
@@ -54,7 +37,7 @@ export class Tensor {
     return this.native.shape;
   }
   get dtype(): DType {
-    return this.native.dtype as DType;
+    return dtypeFromTorch(this.native.dtype);
   }
   get device(): Device {
     return this.native.device;
@@ -79,244 +62,248 @@ export class Tensor {
 
   /** Copies the data to the host: Float32Array for float16/bfloat16, Uint8Array for bool, BigInt64Array for int64. */
   async toArray(): Promise<TypedArray> {
-    return this.native.toArray();
+    const caller = new Error();
+    return this.live().toArray().catch((err: unknown) => Promise.reject(nativeError(err, caller)));
   }
   /** The value of a one-element tensor. */
   async item(): Promise<number> {
-    return this.native.item();
+    const caller = new Error();
+    return this.live().item().catch((err: unknown) => Promise.reject(nativeError(err, caller)));
   }
   /** A copy on another device and/or dtype. */
   async to(options: TensorOptions): Promise<Tensor> {
     if (options.device !== undefined) assertDevice('device', options.device);
     if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
-    return new Tensor(await this.native.to(options.device, options.dtype));
+    const caller = new Error();
+    const native = this.live();
+    return new Tensor(await native.to(options.device, options.dtype && torchDtype(options.dtype)).catch((err: unknown) => Promise.reject(nativeError(err, caller))));
   }
   /** Same device, another dtype (synchronous, like `t.to(dtype)` in PyTorch). */
   astype(dtype: DType): Tensor {
     assertDtype('dtype', dtype);
-    return this.op('astype', dtype);
+    return this.wrap(this.live().astype(torchDtype(dtype)));
   }
 
   // Elementwise, with broadcasting and PyTorch's type promotion (numbers act as Python scalars).
   add(other: TensorOrScalar, alpha?: number): Tensor {
-    return this.op('add', other, alpha);
+    return this.wrap(this.live().add(other, alpha));
   }
   sub(other: TensorOrScalar, alpha?: number): Tensor {
-    return this.op('sub', other, alpha);
+    return this.wrap(this.live().sub(other, alpha));
   }
   mul(other: TensorOrScalar): Tensor {
-    return this.op('mul', other);
+    return this.wrap(this.live().mul(other));
   }
   div(other: TensorOrScalar): Tensor {
-    return this.op('div', other);
+    return this.wrap(this.live().div(other));
   }
   pow(exponent: TensorOrScalar): Tensor {
-    return this.op('pow', exponent);
+    return this.wrap(this.live().pow(exponent));
   }
   maximum(other: TensorOrScalar): Tensor {
-    return this.op('maximum', other);
+    return this.wrap(this.live().maximum(other));
   }
   minimum(other: TensorOrScalar): Tensor {
-    return this.op('minimum', other);
+    return this.wrap(this.live().minimum(other));
   }
   remainder(other: TensorOrScalar): Tensor {
-    return this.op('remainder', other);
+    return this.wrap(this.live().remainder(other));
   }
   atan2(other: TensorOrScalar): Tensor {
-    return this.op('atan2', other);
+    return this.wrap(this.live().atan2(other));
   }
   eq(other: TensorOrScalar): Tensor {
-    return this.op('eq', other);
+    return this.wrap(this.live().eq(other));
   }
   ne(other: TensorOrScalar): Tensor {
-    return this.op('ne', other);
+    return this.wrap(this.live().ne(other));
   }
   gt(other: TensorOrScalar): Tensor {
-    return this.op('gt', other);
+    return this.wrap(this.live().gt(other));
   }
   ge(other: TensorOrScalar): Tensor {
-    return this.op('ge', other);
+    return this.wrap(this.live().ge(other));
   }
   lt(other: TensorOrScalar): Tensor {
-    return this.op('lt', other);
+    return this.wrap(this.live().lt(other));
   }
   le(other: TensorOrScalar): Tensor {
-    return this.op('le', other);
+    return this.wrap(this.live().le(other));
   }
   logicalAnd(other: TensorOrScalar): Tensor {
-    return this.op('logicalAnd', other);
+    return this.wrap(this.live().logicalAnd(other));
   }
   logicalOr(other: TensorOrScalar): Tensor {
-    return this.op('logicalOr', other);
+    return this.wrap(this.live().logicalOr(other));
   }
   logicalNot(): Tensor {
-    return this.op('logicalNot');
+    return this.wrap(this.live().logicalNot());
   }
   neg(): Tensor {
-    return this.op('neg');
+    return this.wrap(this.live().neg());
   }
   abs(): Tensor {
-    return this.op('abs');
+    return this.wrap(this.live().abs());
   }
   sqrt(): Tensor {
-    return this.op('sqrt');
+    return this.wrap(this.live().sqrt());
   }
   rsqrt(): Tensor {
-    return this.op('rsqrt');
+    return this.wrap(this.live().rsqrt());
   }
   exp(): Tensor {
-    return this.op('exp');
+    return this.wrap(this.live().exp());
   }
   log(): Tensor {
-    return this.op('log');
+    return this.wrap(this.live().log());
   }
   sin(): Tensor {
-    return this.op('sin');
+    return this.wrap(this.live().sin());
   }
   cos(): Tensor {
-    return this.op('cos');
+    return this.wrap(this.live().cos());
   }
   tanh(): Tensor {
-    return this.op('tanh');
+    return this.wrap(this.live().tanh());
   }
   sigmoid(): Tensor {
-    return this.op('sigmoid');
+    return this.wrap(this.live().sigmoid());
   }
   sign(): Tensor {
-    return this.op('sign');
+    return this.wrap(this.live().sign());
   }
   floor(): Tensor {
-    return this.op('floor');
+    return this.wrap(this.live().floor());
   }
   ceil(): Tensor {
-    return this.op('ceil');
+    return this.wrap(this.live().ceil());
   }
   round(): Tensor {
-    return this.op('round');
+    return this.wrap(this.live().round());
   }
   square(): Tensor {
-    return this.op('square');
+    return this.wrap(this.live().square());
   }
   reciprocal(): Tensor {
-    return this.op('reciprocal');
+    return this.wrap(this.live().reciprocal());
   }
   isnan(): Tensor {
-    return this.op('isnan');
+    return this.wrap(this.live().isnan());
   }
   isfinite(): Tensor {
-    return this.op('isfinite');
+    return this.wrap(this.live().isfinite());
   }
   /** Clamps to [min, max]; either bound may be omitted (null/undefined). */
   clamp(min?: number | null, max?: number | null): Tensor {
-    return this.op('clamp', min ?? undefined, max ?? undefined);
+    return this.wrap(this.live().clamp(min ?? undefined, max ?? undefined));
   }
   /** torch.where(condition, this, other). */
   where(condition: Tensor, other: TensorOrScalar): Tensor {
-    return this.op('where', condition, other);
+    return this.wrap(this.live().where(condition, other));
   }
   /** this + weight * (end - this). */
   lerp(end: TensorOrScalar, weight: Tensor | number): Tensor {
-    return this.op('lerp', end, weight);
+    return this.wrap(this.live().lerp(end, weight));
   }
   matmul(other: Tensor): Tensor {
-    return this.op('matmul', other);
+    return this.wrap(this.live().matmul(other));
   }
 
   // Reductions: over all elements when `dim` is omitted.
   mean(dim?: Dims, keepdim = false): Tensor {
-    return this.op('mean', dim, keepdim);
+    return this.wrap(this.live().mean(dim, keepdim));
   }
   sum(dim?: Dims, keepdim = false): Tensor {
-    return this.op('sum', dim, keepdim);
+    return this.wrap(this.live().sum(dim, keepdim));
   }
   /** Standard deviation, unbiased (Bessel's correction) by default as in PyTorch. */
   std(dim?: Dims, options: { keepdim?: boolean; unbiased?: boolean } = {}): Tensor {
-    return this.op('std', dim, options.keepdim ?? false, options.unbiased ?? true);
+    return this.wrap(this.live().std(dim, options.keepdim ?? false, options.unbiased ?? true));
   }
   /** Maximum values over `dim` (torch.amax), or the overall maximum. */
   max(dim?: Dims, keepdim = false): Tensor {
-    return this.op('amax', dim, keepdim);
+    return this.wrap(this.live().amax(dim, keepdim));
   }
   min(dim?: Dims, keepdim = false): Tensor {
-    return this.op('amin', dim, keepdim);
+    return this.wrap(this.live().amin(dim, keepdim));
   }
   argmax(dim?: number, keepdim = false): Tensor {
-    return this.op('argmax', dim, keepdim);
+    return this.wrap(this.live().argmax(dim, keepdim));
   }
   cumsum(dim: number): Tensor {
-    return this.op('cumsum', dim);
+    return this.wrap(this.live().cumsum(dim));
   }
 
   // Shape and views.
   reshape(shape: number[]): Tensor {
-    return this.op('reshape', shape);
+    return this.wrap(this.live().reshape(shape));
   }
   view(shape: number[]): Tensor {
-    return this.op('view', shape);
+    return this.wrap(this.live().view(shape));
   }
   permute(dims: number[]): Tensor {
-    return this.op('permute', dims);
+    return this.wrap(this.live().permute(dims));
   }
   transpose(dim0: number, dim1: number): Tensor {
-    return this.op('transpose', dim0, dim1);
+    return this.wrap(this.live().transpose(dim0, dim1));
   }
   squeeze(dim?: number): Tensor {
-    return this.op('squeeze', dim);
+    return this.wrap(this.live().squeeze(dim));
   }
   unsqueeze(dim: number): Tensor {
-    return this.op('unsqueeze', dim);
+    return this.wrap(this.live().unsqueeze(dim));
   }
   flatten(startDim = 0, endDim = -1): Tensor {
-    return this.op('flatten', startDim, endDim);
+    return this.wrap(this.live().flatten(startDim, endDim));
   }
   expand(shape: number[]): Tensor {
-    return this.op('expand', shape);
+    return this.wrap(this.live().expand(shape));
   }
   repeat(repeats: number[]): Tensor {
-    return this.op('repeat', repeats);
+    return this.wrap(this.live().repeat(repeats));
   }
   repeatInterleave(repeats: number, dim?: number): Tensor {
-    return this.op('repeatInterleave', repeats, dim);
+    return this.wrap(this.live().repeatInterleave(repeats, dim));
   }
   narrow(dim: number, start: number, length: number): Tensor {
-    return this.op('narrow', dim, start, length);
+    return this.wrap(this.live().narrow(dim, start, length));
   }
   /** Python's t[..., start:end:step] along `dim`; negative indices count from the end. */
   slice(dim: number, start?: number, end?: number, step = 1): Tensor {
-    return this.op('slice', dim, start, end, step);
+    return this.wrap(this.live().slice(dim, start, end, step));
   }
   /** t.select(dim, index): removes `dim`. */
   select(dim: number, index: number): Tensor {
-    return this.op('select', dim, index);
+    return this.wrap(this.live().select(dim, index));
   }
   indexSelect(dim: number, index: Tensor | number[]): Tensor {
     const idx = Array.isArray(index) ? tensor(index, [index.length], { dtype: 'int64', device: this.device }) : index;
     try {
-      return this.op('indexSelect', dim, idx);
+      return this.wrap(this.live().indexSelect(dim, idx));
     } finally {
       if (idx !== index) idx.dispose();
     }
   }
   flip(dims: Dims): Tensor {
-    return this.op('flip', typeof dims === 'number' ? [dims] : dims);
+    return this.wrap(this.live().flip(typeof dims === 'number' ? [dims] : dims));
   }
   roll(shifts: Dims, dims: Dims): Tensor {
-    return this.op('roll', typeof shifts === 'number' ? [shifts] : shifts, typeof dims === 'number' ? [dims] : dims);
+    return this.wrap(this.live().roll(typeof shifts === 'number' ? [shifts] : shifts, typeof dims === 'number' ? [dims] : dims));
   }
   contiguous(): Tensor {
-    return this.op('contiguous');
+    return this.wrap(this.live().contiguous());
   }
   clone(): Tensor {
-    return this.op('clone');
+    return this.wrap(this.live().clone());
   }
   chunk(chunks: number, dim = 0): Tensor[] {
-    return this.ops('chunk', chunks, dim);
+    return this.live().chunk(chunks, dim).map((n) => new Tensor(n));
   }
   split(splitSize: number | number[], dim = 0): Tensor[] {
-    return this.ops('split', splitSize, dim);
+    return this.live().split(splitSize, dim).map((n) => new Tensor(n));
   }
   unbind(dim = 0): Tensor[] {
-    return this.ops('unbind', dim);
+    return this.live().unbind(dim).map((n) => new Tensor(n));
   }
   isContiguous(): boolean {
     return this.native.isContiguous();
@@ -329,7 +316,7 @@ export class Tensor {
   pad(pad: number[], options: { mode?: 'constant' | 'reflect' | 'replicate' | 'circular'; value?: number } = {}): Tensor {
     if (!Array.isArray(pad) || pad.length % 2 !== 0 || !pad.every(Number.isInteger))
       throw new InvalidParameterError('pad', 'an even-length array of integers', pad);
-    return this.op('pad', pad, options.mode ?? 'constant', options.value ?? 0);
+    return this.wrap(this.live().pad(pad, options.mode ?? 'constant', options.value ?? 0));
   }
 
   /**
@@ -349,7 +336,7 @@ export class Tensor {
       size = spatial.map((d, k) => Math.floor(d * factors[k]!));
     }
     assertShape('size', size);
-    return this.op('interpolate', size, mode, options.alignCorners ?? false);
+    return this.wrap(this.live().interpolate(size, mode, options.alignCorners ?? false));
   }
 
   toString(): string {
@@ -359,15 +346,17 @@ export class Tensor {
     return this.toString();
   }
 
-  private op(name: string, ...args: unknown[]): Tensor {
-    return new Tensor((this.native[name] as (...a: unknown[]) => NativeTensor).apply(this.native, args));
+  /** The native handle, or a DisposedError when the tensor was disposed. */
+  private live(): NativeTensor {
+    if (this.native.disposed) throw new DisposedError('Tensor');
+    return this.native;
   }
-  private ops(name: string, ...args: unknown[]): Tensor[] {
-    return ((this.native[name] as (...a: unknown[]) => NativeTensor[]).apply(this.native, args)).map((n) => new Tensor(n));
+  private wrap(native: NativeTensor): Tensor {
+    return new Tensor(native);
   }
 }
 
-const DEFAULT_DTYPE: Record<string, DType> = {
+const TYPED_ARRAY_DTYPE: Record<string, DType> = {
   Float32Array: 'float32',
   Float64Array: 'float64',
   Int32Array: 'int32',
@@ -391,29 +380,29 @@ export function tensor(data: TypedArray | Uint8ClampedArray | readonly number[] 
   if (Array.isArray(data)) {
     if (data.every((v) => typeof v === 'boolean')) {
       typed = Uint8Array.from(data as boolean[], (b) => (b ? 1 : 0));
-      dtype ??= data.length ? 'bool' : 'float32';
+      dtype ??= data.length ? 'bool' : DEFAULT_DTYPE;
     } else if (data.every((v) => typeof v === 'number')) {
       typed = Float64Array.from(data as number[]);
-      dtype ??= 'float32';
+      dtype ??= DEFAULT_DTYPE;
     } else {
       throw new InvalidParameterError('data', 'an array of numbers or of booleans', data);
     }
-  } else if (ArrayBuffer.isView(data) && DEFAULT_DTYPE[data.constructor.name]) {
+  } else if (ArrayBuffer.isView(data) && TYPED_ARRAY_DTYPE[data.constructor.name]) {
     typed = data instanceof Uint8ClampedArray ? new Uint8Array(data.buffer, data.byteOffset, data.length) : (data as TypedArray);
-    dtype ??= DEFAULT_DTYPE[data.constructor.name];
+    dtype ??= TYPED_ARRAY_DTYPE[data.constructor.name];
   } else {
     throw new InvalidParameterError('data', 'a typed array (Float32Array, Float64Array, Int32Array, Int16Array, Int8Array, Uint8Array, BigInt64Array) or an array of numbers', data);
   }
   const numel = shape.reduce((a, b) => a * b, 1);
   if (typed.length !== numel)
     throw new InvalidParameterError('data', `${numel} elements for shape [${shape.join(', ')}]`, `${typed.length} elements`);
-  return new Tensor(binding().fromData(typed, shape, dtype, options.device));
+  return new Tensor(binding().fromData(typed, shape, torchDtype(dtype!), options.device));
 }
 
-function factoryOptions(options: TensorOptions): { dtype?: string; device?: string } {
+function factoryOptions(options: TensorOptions): { dtype: string; device: string } {
   if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
   if (options.device !== undefined) assertDevice('device', options.device);
-  return { dtype: options.dtype, device: options.device };
+  return { dtype: torchDtype(options.dtype ?? DEFAULT_DTYPE), device: options.device ?? 'cpu' };
 }
 
 export function zeros(shape: number[], options: TensorOptions = {}): Tensor {
@@ -467,7 +456,8 @@ function random(kind: 'randn' | 'rand', shape: number[], options: RandomOptions)
   const { generator, ...rest } = options;
   if (generator && rest.device !== undefined && rest.device !== generator.device && !(rest.device === 'cuda' && generator.device === 'cuda:0'))
     throw new InvalidParameterError('device', `the generator's device '${generator.device}' (draw there, then await t.to({ device }))`, rest.device);
-  return new Tensor(binding()[kind](shape, factoryOptions(rest), generator?.native));
+  const b = binding();
+  return new Tensor((kind === 'randn' ? b.randn : b.rand).call(b, shape, factoryOptions(rest), generator?.native));
 }
 
 /** Standard normal samples (torch.randn). */

@@ -5,10 +5,13 @@
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidParameterError, throwIfAborted } from './errors';
+import { assertDeviceAvailable } from './device';
+import { DisposedError, InvalidParameterError, throwIfAborted } from './errors';
 import { binding } from './native/binding';
-import type { NativeModule, NativeTensor } from './native/types';
+import { nativeError } from './native/native-error';
+import type { NativeModule } from './native/types';
 import { assertDevice, assertDtype, type Device, type DType, Tensor } from './tensor';
+import { dtypeFromTorch, torchDtype } from './tensor-options';
 
 /** What forward resolves to: tensors, and tuples/lists/dicts of them, mapped to arrays and records. */
 export type ModuleOutput = Tensor | number | boolean | string | null | ModuleOutput[] | { [key: string]: ModuleOutput };
@@ -55,25 +58,33 @@ export class Module {
   /** Runs another method of the scripted module. */
   async call(method: string, ...inputs: ModuleInput[]): Promise<ModuleOutput> {
     if (typeof method !== 'string') throw new InvalidParameterError('method', 'a method name', method);
-    return wrapOutput(await this.native.call(method, inputs));
+    const caller = new Error();
+    const native = this.live();
+    return wrapOutput(await native.call(method, inputs).catch((err: unknown) => Promise.reject(nativeError(err, caller))));
   }
 
   /** Moves/casts parameters and buffers in place; waits for running forwards first. */
   async to(options: { device?: Device; dtype?: DType }): Promise<this> {
     if (options.device !== undefined) assertDevice('device', options.device);
     if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
-    await this.native.to(options.device, options.dtype);
+    if (options.device !== undefined) assertDeviceAvailable('device', options.device);
+    const caller = new Error();
+    await this.live()
+      .to(options.device, options.dtype && torchDtype(options.dtype))
+      .catch((err: unknown) => Promise.reject(nativeError(err, caller)));
     return this;
   }
 
   /** The scripted methods (forward and any exported ones). */
   methods(): string[] {
-    return this.native.methods();
+    return this.live().methods();
   }
 
   /** Parameters and buffers with their shapes, dtypes and devices. */
   parameters(): ParameterInfo[] {
-    return this.native.parameters() as ParameterInfo[];
+    return this.live()
+      .parameters()
+      .map((p) => ({ ...p, dtype: dtypeFromTorch(p.dtype) }));
   }
 
   /** Frees the module's weights (a forward in flight finishes first). Idempotent. */
@@ -83,10 +94,16 @@ export class Module {
   [Symbol.dispose](): void {
     this.dispose();
   }
+
+  /** The native handle, or a DisposedError when the module was disposed. */
+  private live(): NativeModule {
+    if (this.native.disposed) throw new DisposedError('Module');
+    return this.native;
+  }
 }
 
 function wrapOutput(value: unknown): ModuleOutput {
-  if (value instanceof (binding().NativeTensor as new () => NativeTensor)) return new Tensor(value as NativeTensor);
+  if (value instanceof binding().NativeTensor) return new Tensor(value);
   if (Array.isArray(value)) return value.map(wrapOutput);
   if (value !== null && typeof value === 'object') {
     const out: Record<string, ModuleOutput> = {};
@@ -109,6 +126,7 @@ export async function loadModule(modulePath: string, options: LoadModuleOptions 
   if (typeof modulePath !== 'string' || modulePath === '') throw new InvalidParameterError('path', 'a path to a TorchScript file', modulePath);
   if (options.device !== undefined) assertDevice('device', options.device);
   if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
+  if (options.device !== undefined) assertDeviceAvailable('device', options.device);
   throwIfAborted(options.signal);
   const resolved = unpackedPath(path.resolve(modulePath));
   try {
@@ -116,7 +134,10 @@ export async function loadModule(modulePath: string, options: LoadModuleOptions 
   } catch {
     throw new Error(`cannot load TorchScript module '${resolved}': no such file`);
   }
-  const native = await binding().loadModule(resolved, options.device, options.dtype);
+  const caller = new Error();
+  const native = await binding()
+    .loadModule(resolved, options.device, options.dtype && torchDtype(options.dtype))
+    .catch((err: unknown) => Promise.reject(nativeError(err, caller)));
   if (options.signal?.aborted) {
     native.dispose();
     throwIfAborted(options.signal);

@@ -40,7 +40,9 @@ import torch  # noqa: E402
 
 from animatorch_export import convert_diffusers as cd  # noqa: E402
 from animatorch_export.configs import ATTENTION_BACKENDS, PRESET_NAMES, UNet3DConfig, get_preset  # noqa: E402
-from animatorch_export.export import parse_dtype, randomize_weights_, script  # noqa: E402
+from animatorch_export.dtypes import parse_dtype  # noqa: E402
+from animatorch_export.reference import randomize_weights_  # noqa: E402
+from animatorch_export.torchscript_export import script  # noqa: E402
 from animatorch_export.unet3d import UNet3DConditionModel  # noqa: E402
 from animatorch_export.weights import format_keys  # noqa: E402
 

@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Export real AnimateDiff weights to an animatorch model folder (TorchScript + model.yaml).
+"""The export command (what ``animatorch export`` runs): checkpoint files -> an animatorch model
+folder (TorchScript + model.yaml). It reads and converts the weights; the library function it ends
+with, ``animatorch_export.torchscript_export.export_model``, scripts modules already holding them.
 
     /usr/bin/python3 scripts/export_animatediff.py \\
         --base runwayml-stable-diffusion-v1-5/        (diffusers folder, or single-file .safetensors/.ckpt) \\
@@ -14,7 +16,7 @@ Steps: read the base model (diffusers config.json, or SD1.5 presets + shapes inf
 single file), read the motion module and detect its version (v1/v2/v3), merge LoRAs in the
 original AnimateDiff order (image LoRA, adapter, MotionLoRAs: ``W += alpha * up @ down``), load
 everything STRICTLY into our modules (any missing/unexpected/mis-shaped key is an error that lists
-them), then script and write the folder with export.export_model.
+them), then script and write the folder with torchscript_export.export_model.
 
 Weight files are read with our safetensors reader or torch.load(weights_only=True): pickles that
 need anything but tensors are refused, never executed.
@@ -153,7 +155,8 @@ def build_models(ucfg, vcfg, tcfg, unet_sd, vae_sd, text_sd, device: str, dtype:
 
 
 def export_animatediff(args, log=None) -> Dict:
-    from animatorch_export.export import export_model, parse_dtype
+    from animatorch_export.dtypes import parse_dtype
+    from animatorch_export.torchscript_export import export_model
 
     log = log or _log(False)
     t0 = time.time()

@@ -6,7 +6,7 @@
 Writes the normal export layout (model.yaml, unet/model.pt, vae/decoder.pt, vae/encoder.pt,
 text_encoder/model.pt, scheduler/scheduler_config.json, */config.json) and ``reference.json``:
 fixed inputs and the outputs of the exported TorchScript files, so the Node tests can
-load the same files, feed the same inputs and compare (see export.compute_reference).
+load the same files, feed the same inputs and compare (see reference.compute_reference).
 Same preset + seed -> same weights and same reference on any machine (up to BLAS noise).
 """
 
@@ -20,13 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from animatorch_export.clip_text import CLIPTextModel  # noqa: E402
 from animatorch_export.configs import NUMERICS, PRESET_NAMES, get_preset  # noqa: E402
-from animatorch_export.export import (  # noqa: E402
-    atomic_write_json,
-    compute_reference,
-    export_model,
-    randomize_weights_,
-    reference_cases,
-)
+from animatorch_export.atomic_io import atomic_write_json  # noqa: E402
+from animatorch_export.reference import compute_reference, randomize_weights_, reference_cases  # noqa: E402
+from animatorch_export.torchscript_export import export_model  # noqa: E402
 from animatorch_export.unet3d import UNet3DConditionModel  # noqa: E402
 from animatorch_export.vae import AutoencoderKL  # noqa: E402
 

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cuda, getNumThreads, setNumThreads, versions } from '../lib';
 import { explainLoadFailure } from '../lib/native/binding';
@@ -7,12 +8,15 @@ describe('addon loading and environment', () => {
     const v = versions();
     expect(v.libtorch).toMatch(/^\d+\.\d+\.\d+/);
     expect(v.libtorchSource).toMatch(/LIBTORCH=|Python torch|system libtorch/);
-    expect(typeof v.cudaBuild).toBe('boolean');
+    // A CUDA build links libtorch's CUDA libraries: they are mapped into this process once the addon is loaded.
+    const maps = readFileSync('/proc/self/maps', 'utf8');
+    expect(v.cudaBuild).toBe(/libc10_cuda\.so|libtorch_cuda\.so/.test(maps));
+    expect(maps).toMatch(/libtorch_cpu\.so|libtorch\.so/);
   });
 
-  it('answers CUDA queries without a GPU', () => {
-    expect(typeof cuda.isAvailable()).toBe('boolean');
-    if (!cuda.isAvailable()) expect(cuda.deviceCount()).toBe(0);
+  it('answers CUDA queries: a GPU exactly when the build has CUDA and the machine a device node', () => {
+    expect(cuda.isAvailable()).toBe(versions().cudaBuild && existsSync('/dev/nvidia0'));
+    expect(cuda.deviceCount() > 0).toBe(cuda.isAvailable());
   });
 
   it('sets the intra-op thread count', () => {

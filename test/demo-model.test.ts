@@ -13,6 +13,7 @@ import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
 import { loadPipeline } from '../lib/pipelines/load-pipeline';
 import type { AnimateDiffPipelineOutput } from '../lib/pipelines/pipeline-output';
 import { analyzeClip, drawDiscClip, type Motion, PALETTE } from './utils/clip-analyzer';
+import { python, repoRoot } from './utils/fixtures';
 
 const MODEL_DIR = process.env.ANIMATORCH_DEMO_MODEL ?? path.resolve(__dirname, '..', 'models', 'demo');
 const SIZE = 64;
@@ -69,6 +70,36 @@ describe('clip analyzer', () => {
       }
     }
   });
+
+  // The analyzer exists twice: analyze() in scripts/demo/train.py judges training, this one the tests.
+  it('agrees with the training analyzer (scripts/demo/train.py) on every training clip combination', async () => {
+    const demo = path.join(repoRoot, 'scripts', 'demo');
+    const out = await python(`
+import base64, json, sys
+sys.path.insert(0, ${JSON.stringify(demo)})
+import clips, train
+n = len(clips.SHAPES) * len(clips.COLORS) * len(clips.MOTIONS)
+videos, _, specs = clips.make_dataset(n, 11)
+print(json.dumps({"palette": clips.COLORS, "clips": [
+    {"frames": base64.b64encode(v.tobytes()).decode(), "motion": s.motion, "analysis": train.analyze(v)} for v, s in zip(videos, specs)]}))
+`);
+    const ref = JSON.parse(out.trim().split('\n').pop()!) as {
+      palette: Record<string, number[]>;
+      clips: { frames: string; motion: Motion; analysis: { color: string | null; motion: Motion | null; dx?: number; dy?: number; area_ratio?: number } }[];
+    };
+    expect(ref.palette).toEqual(PALETTE);
+    expect(ref.clips.length).toBe(126);
+    let recognised = 0;
+    for (const [k, c] of ref.clips.entries()) {
+      const a = analyzeClip(new Uint8Array(Buffer.from(c.frames, 'base64')), FRAMES, SIZE, SIZE);
+      expect({ color: a.color, motion: a.motion }, `clip ${k}`).toEqual({ color: c.analysis.color, motion: c.analysis.motion });
+      for (const [ours, theirs] of [[a.dx, c.analysis.dx], [a.dy, c.analysis.dy], [a.areaRatio, c.analysis.area_ratio]] as const)
+        expect(Math.abs(ours! - theirs!), `clip ${k}`).toBeLessThan(1e-3);
+      if (a.motion === c.motion) recognised++;
+    }
+    // Both read the training clips' own motion almost always (they are drawn to be unambiguous).
+    expect(recognised).toBeGreaterThan(120);
+  }, 120_000);
 
   it('reports no object on an empty clip', () => {
     const a = analyzeClip(new Uint8Array(FRAMES * SIZE * SIZE * 3).fill(90), FRAMES, SIZE, SIZE);

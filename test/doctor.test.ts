@@ -3,7 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { doctor } from '../lib/cli/commands/doctor';
+import { cuda, versions } from '../lib/device';
 import { formatDoctorReport, probeAddon, runDoctor } from '../lib/doctor';
+import { addonInfo, packageRoot } from '../lib/native/binding';
+import { findTorchPython } from '../lib/python';
 
 const distEntry = path.join(__dirname, '..', 'dist', 'index.js');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'animatorch-doctor-'));
@@ -21,12 +24,16 @@ describe('doctor', () => {
     for (const n of ['node', 'addon', 'ffmpeg', 'sharp', 'python']) expect(names).toContain(n);
     // the addon loads in this checkout (the native tests need it too)
     expect(report.addon.ok, report.addon.error).toBe(true);
-    expect(report.addon.libtorch).toMatch(/^\d+\.\d+/);
-    expect(report.addon.libtorchSource).toBeTruthy();
-    expect(typeof report.addon.cudaAvailable).toBe('boolean');
-    expect(names).toContain('cuda');
-    // which addon file the child loaded, and why (a local build here, a prebuild in an installed package)
-    expect(report.checks.find((c) => c.name === 'addon file')?.detail).toMatch(/^(local build build\/Release\/animatorch\.node: compiled in this package|prebuild prebuilds\/linux-x64\/animatorch\.libtorch-[\d_]+\.\w+\.napi\.glibc\.node: prebuilt for libtorch)/);
+    // The child's view of the addon is this process's view.
+    const v = versions();
+    expect(report.addon).toMatchObject({ libtorch: v.libtorch, libtorchSource: v.libtorchSource, cudaBuild: v.cudaBuild, cxx11Abi: v.cxx11Abi });
+    expect(report.addon.cudaAvailable).toBe(cuda.isAvailable());
+    expect(report.addon.cudaDeviceCount).toBe(cuda.deviceCount());
+    expect(report.checks.find((c) => c.name === 'cuda')?.status).toBe(cuda.isAvailable() || !report.gpus.length ? 'ok' : 'warn');
+    expect(report.python?.torchVersion).toBe((await findTorchPython()).torchVersion);
+    // which addon file the child loaded, and why: the one this process loaded
+    const info = addonInfo();
+    expect(report.checks.find((c) => c.name === 'addon file')?.detail).toContain(`${info.kind} ${path.relative(packageRoot, info.path)}: ${info.reason}`);
     expect(report.sharp?.version).toMatch(/^\d+\.\d+/);
     for (const c of report.checks) if (c.status !== 'ok') expect(c.fix, `${c.name} has a fix`).toBeTruthy();
     expect(report.ok).toBe(report.checks.every((c) => c.status !== 'error'));

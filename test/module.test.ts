@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createGenerator, loadModule, memoryStats, Module, randn, tensor, Tensor } from '../lib';
+import { createGenerator, DisposedError, loadModule, memoryStats, Module, randn, tensor, Tensor } from '../lib';
 import { unpackedPath } from '../lib/torchscript-module';
 import { testModules } from './utils/fixtures';
 
@@ -127,6 +127,19 @@ describe('bad input never crashes the process', () => {
     m.dispose();
     expect(m.disposed).toBe(true);
     await expect(m.forward(randn([1, 32, 4, 4]))).rejects.toThrow(/Module was disposed/);
+    await expect(m.forward(randn([1, 32, 4, 4]))).rejects.toBeInstanceOf(DisposedError);
+    expect(() => m.parameters()).toThrow(DisposedError);
+  });
+
+  it("rejects with the JS caller's stack, the native error kept as its cause", async () => {
+    const m = await loadModule(path.join(dir, 'conv_attn.pt'));
+    const err = (await m.forward(randn([1, 3, 8, 8])).catch((e: Error) => e)) as Error;
+    expect(err.message).toContain('conv_attn.pt');
+    expect(err.stack).toContain('module.test.ts');
+    expect(err.stack!.split('\n')[0]).toContain(err.message.split('\n')[0]);
+    expect((err.cause as Error).message).toBe(err.message);
+    expect((err.cause as Error).stack ?? '').not.toContain('module.test.ts');
+    m.dispose();
   });
 
   it('honours an aborted signal', async () => {

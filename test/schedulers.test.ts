@@ -8,6 +8,9 @@ import { python } from './utils/fixtures';
 interface Run { timesteps: number[]; sigmas?: number[]; init_noise_sigma: number; final: number[]; error?: string }
 interface Case { class: string; config: Record<string, unknown>; generator_seed?: number; runs: Record<string, Run>; add_noise?: { t: number[]; noise: number[]; noisy: number[][]; alphas_cumprod_sample: number[] } }
 const golden = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'schedulers.json'), 'utf8')) as { x0: number[]; shape: number[]; cases: Record<string, Case> };
+// Cases the shared golden file lacks (DPM-Solver third order), same x0 and model:
+// written by scripts/reference/scheduler_trajectories.py from diffusers.
+const thirdOrder = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'schedulers-third-order.json'), 'utf8')) as { cases: Record<string, Case> };
 
 const ATOL = 1e-4, RTOL = 1e-4;
 function expectClose(what: string, got: ArrayLike<number> | BigInt64Array, want: number[]): void {
@@ -19,7 +22,7 @@ function expectClose(what: string, got: ArrayLike<number> | BigInt64Array, want:
 const t64 = (arr: number[]): Tensor => tensor(Float64Array.from(arr), golden.shape, { dtype: 'float64' });
 
 describe('golden trajectories (diffusers, float64)', () => {
-  for (const [name, c] of Object.entries(golden.cases)) {
+  for (const [name, c] of Object.entries({ ...golden.cases, ...thirdOrder.cases })) {
     for (const [steps, want] of Object.entries(c.runs)) {
       if (want.error) continue;
       it(`${name} steps=${steps}`, async () => {
@@ -101,6 +104,159 @@ describe('timestep tables', () => {
     s.setTimesteps(5);
     expect(s.timesteps).toEqual([801, 601, 601, 401, 201, 1]);
   });
+  it('PNDM with Runge-Kutta warm-up: 12 PRK timesteps then PLMS', () => {
+    const s = createScheduler('PNDMScheduler', { ...SD, steps_offset: 1 });
+    s.setTimesteps(25);
+    expect(s.prkTimesteps).toEqual([961, 941, 941, 921, 921, 901, 901, 881, 881, 861, 861, 841]);
+    expect(s.plmsTimesteps).toEqual(Array.from({ length: 22 }, (_, k) => 841 - 40 * k));
+    expect(s.timesteps).toHaveLength(34);
+  });
+  it('LCM picks evenly from the 50-step origin schedule [999, 979, ..., 19]', () => {
+    const s = createScheduler('LCMScheduler', {});
+    s.setTimesteps(4);
+    expect(s.timesteps).toEqual([999, 759, 499, 259]);
+    s.setTimesteps(1);
+    expect(s.timesteps).toEqual([999]);
+  });
+  it('DPM-Solver linspace drops the last of n + 1 points', () => {
+    const s = createScheduler('DPMSolverMultistepScheduler', SD);
+    s.setTimesteps(10);
+    // round(k * 99.9) for k = 10..1: 999, 899.1, 799.2, 699.3, 599.4, 499.5 (half to even: 500), ...
+    expect(s.timesteps).toEqual([999, 899, 799, 699, 599, 500, 400, 300, 200, 100]);
+  });
+  it('flow matching: shift 1 is linear in t, shift s maps sigma to s*sigma / (1 + (s-1)*sigma)', () => {
+    const a = createScheduler('FlowMatchEulerDiscreteScheduler', { shift: 1 });
+    a.setTimesteps(4);
+    // sigmas linspace(1, 0.001, 4)
+    closeArrays(a.sigmas, [1, 0.667, 0.334, 0.001, 0].map(f32), 1e-7);
+    const b = createScheduler('FlowMatchEulerDiscreteScheduler', { shift: 7 });
+    b.setTimesteps(4);
+    const smin = f32(f32(7 * 0.001) / f32(1 + f32(6 * 0.001)));
+    const raw = [1, 1 + (smin - 1) / 3, 1 + (2 * (smin - 1)) / 3, smin];
+    closeArrays(b.sigmas, [...raw.map((s) => (7 * s) / (1 + 6 * s)), 0].map(f32), 1e-7);
+    closeArrays(b.timesteps, b.sigmas.slice(0, 4).map((s) => f32(s * 1000)), 1e-7);
+  });
+});
+
+describe('beta schedules', () => {
+  it('linear and scaled_linear start and end at the configured betas', () => {
+    const lin = createScheduler('DDPMScheduler', { beta_start: 0.00085, beta_end: 0.012 });
+    expect(lin.alphasCumprod[0]).toBe(f32(1 - f32(0.00085)));
+    const sc = createScheduler('DDPMScheduler', SD);
+    expect(sc.alphasCumprod[0]).toBe(f32(1 - f32(f32(Math.sqrt(0.00085)) ** 2)));
+    expect(lin.alphasCumprod[999]).toBeLessThan(sc.alphasCumprod[999]!);
+  });
+  it('rescale_betas_zero_snr gives alphas_cumprod[-1] = 0 (and 2^-24 for the sigma schedulers)', () => {
+    const ddim = createScheduler('DDIMScheduler', { ...SD, rescale_betas_zero_snr: true });
+    expect(ddim.alphasCumprod[999]).toBe(0);
+    const plain = createScheduler('DDIMScheduler', SD);
+    // sqrt(alphas_cumprod[0]) is kept by the rescaling.
+    expect(Math.abs(Math.sqrt(ddim.alphasCumprod[0]!) - Math.sqrt(plain.alphasCumprod[0]!))).toBeLessThan(1e-6);
+    const euler = createScheduler('EulerDiscreteScheduler', { ...SD, rescale_betas_zero_snr: true });
+    expect(euler.alphasCumprod[999]).toBe(2 ** -24);
+    expect(Number.isFinite(euler.initNoiseSigma)).toBe(true);
+    expect(euler.initNoiseSigma).toBeCloseTo(4096, 0); // sqrt((1 - 2^-24) / 2^-24)
+  });
+  it('squaredcos_cap_v2 follows cos²((t/T + 0.008) / 1.008 · π/2)', () => {
+    const s = createScheduler('DDPMScheduler', { beta_schedule: 'squaredcos_cap_v2' });
+    const ab = (t: number) => Math.cos(((t + 0.008) / 1.008) * Math.PI / 2) ** 2;
+    expect(Math.abs(s.alphasCumprod[499]! - ab(0.5) / ab(0))).toBeLessThan(1e-5);
+  });
+  it('trained_betas are used as given', () => {
+    const s = createScheduler('DDIMScheduler', { num_train_timesteps: 4, trained_betas: [0.1, 0.2, 0.3, 0.4] });
+    closeArrays(s.alphasCumprod, [0.9, 0.72, 0.504, 0.3024], 1e-6);
+  });
+});
+
+describe('steps with few timesteps', () => {
+  const eps = (x: Tensor, t: number) => x.mul(0.3).add((0.01 * t) / 1000);
+
+  it('DDIM, 1 trailing step: the direct x0 prediction', async () => {
+    const s = createScheduler('DDIMScheduler', { ...SD, clip_sample: false, timestep_spacing: 'trailing' });
+    s.setTimesteps(1);
+    expect(s.timesteps).toEqual([999]);
+    const x = x0();
+    const e = eps(x, 999);
+    const out = await s.step(e, 999, x);
+    const a = s.alphasCumprod[999]!;
+    const [xs, es] = [await values(x), await values(e)];
+    const want = xs.map((v, i) => (v - f32(Math.sqrt(f32(1 - a))) * es[i]!) / f32(Math.sqrt(a)));
+    closeArrays(await values(out.prevSample), want);
+    closeArrays(await values(out.predOriginalSample!), want);
+  });
+
+  it('DDIM set_alpha_to_one: last step lands on x0, or on alphas_cumprod[0] without it', async () => {
+    const run = async (setAlphaToOne: boolean) => {
+      const s = createScheduler('DDIMScheduler', { ...SD, clip_sample: false, steps_offset: 1, set_alpha_to_one: setAlphaToOne });
+      s.setTimesteps(25);
+      const x = x0();
+      const out = await s.step(eps(x, 1), 1, x);
+      return { s, prev: await values(out.prevSample), x0: await values(out.predOriginalSample!), e: await values(eps(x, 1)) };
+    };
+    const one = await run(true);
+    closeArrays(one.prev, one.x0);
+    const zero = await run(false);
+    const a0 = zero.s.alphasCumprod[0]!;
+    closeArrays(zero.prev, zero.x0.map((v, i) => f32(Math.sqrt(a0)) * v + f32(Math.sqrt(f32(1 - a0))) * zero.e[i]!));
+  });
+
+  it('DDIM clip_sample clamps the x0 prediction to clip_sample_range', async () => {
+    for (const range of [1, 2]) {
+      const s = createScheduler('DDIMScheduler', { ...SD, clip_sample: true, clip_sample_range: range });
+      s.setTimesteps(10);
+      const x = x0().mul(10);
+      const out = await s.step(x.mul(0), s.timesteps[0]!, x);
+      const p = await values(out.predOriginalSample!);
+      expect(Math.max(...p.map(Math.abs))).toBe(range);
+    }
+  });
+
+  it('Euler, 1 trailing step: prevSample = x - sigma_max * eps = x0 prediction', async () => {
+    const s = createScheduler('EulerDiscreteScheduler', { ...SD, timestep_spacing: 'trailing' });
+    s.setTimesteps(1);
+    const sigma = s.sigmas[0]!;
+    expect(s.sigmas).toEqual([sigma, 0]);
+    const x = x0().mul(s.initNoiseSigma);
+    const e = eps(s.scaleModelInput(x, 999), 999);
+    const out = await s.step(e, 999, x);
+    const [xs, es] = [await values(x), await values(e)];
+    closeArrays(await values(out.prevSample), xs.map((v, i) => f32(v) - sigma * es[i]!), 1e-6);
+    closeArrays(await values(out.prevSample), await values(out.predOriginalSample!), 1e-6);
+  });
+
+  it('DPM-Solver++, 1 step: first order to sigma 0 returns the x0 prediction', async () => {
+    const s = createScheduler('DPMSolverMultistepScheduler', SD);
+    s.setTimesteps(1);
+    expect(s.timesteps).toEqual([999]);
+    const x = x0();
+    const e = eps(x, 999);
+    const out = await s.step(e, 999, x);
+    const sigma = s.sigmas[0]!;
+    const alpha = f32(1 / f32(Math.sqrt(f32(f32(sigma * sigma) + 1))));
+    const sigmaT = f32(sigma * alpha);
+    const [xs, es] = [await values(x), await values(e)];
+    closeArrays(await values(out.prevSample), xs.map((v, i) => (v - sigmaT * es[i]!) / alpha), 1e-6);
+  });
+
+  it('DPM-Solver++, 2 steps with lower_order_final: two first-order steps', async () => {
+    const s = createScheduler('DPMSolverMultistepScheduler', { ...SD, lower_order_final: true });
+    s.setTimesteps(2);
+    expect(s.timesteps).toEqual([999, 500]);
+    let x = x0();
+    const xs: number[][] = [];
+    for (const t of s.timesteps) {
+      xs.push(await values(x));
+      x = (await s.step(eps(x, t), t, x)).prevSample;
+    }
+    // Last step: to sigma 0 the first-order update is the x0 prediction of the second point.
+    const sigma = s.sigmas[1]!;
+    const alpha = f32(1 / f32(Math.sqrt(f32(f32(sigma * sigma) + 1))));
+    const sigmaT = f32(sigma * alpha);
+    const x1 = xs[1]!;
+    const want = x1.map((v) => (v - sigmaT * (0.3 * v + 0.005)) / alpha);
+    closeArrays(await values(x), want, 1e-6);
+  });
+
   it('PNDM with Runge-Kutta warm-up: 12 PRK timesteps then PLMS', () => {
     const s = createScheduler('PNDMScheduler', { ...SD, steps_offset: 1 });
     s.setTimesteps(25);

@@ -3,6 +3,7 @@ import {
   arange,
   cat,
   full,
+  DisposedError,
   InvalidParameterError,
   keep,
   linspace,
@@ -184,6 +185,7 @@ describe('lifetime', () => {
     t.dispose();
     expect(t.disposed).toBe(true);
     expect(() => t.add(1)).toThrow(/Tensor was disposed/);
+    expect(() => t.reshape([2])).toThrow(DisposedError);
     await expect(t.toArray()).rejects.toThrow(/Tensor was disposed/);
     expect(String(t)).toBe('Tensor(disposed)');
     const u = ones([2]);

@@ -1,4 +1,8 @@
-/** The typed surface of the compiled addon (binding/*.cc). lib/ wraps all of it. */
+/**
+ * The typed surface of the compiled addon (binding/*.cc), as node-llama-cpp's AddonTypes.ts:
+ * every export and method, so lib/ calls them by name, never through a string. dtypes cross
+ * under libtorch's names ('Float', 'Half', ...); lib/tensor-options.ts translates.
+ */
 
 export type NativeTypedArray =
   | Float32Array
@@ -18,8 +22,12 @@ export interface NativeTensorOptions {
 export type TensorLike = NativeTensor | { readonly native: NativeTensor };
 export type TensorOrScalar = TensorLike | number | boolean;
 
+type Dims = number | number[];
+
+/** A tensor handle (binding/tensor.cc). Every method throws synchronously on bad arguments or a torch error. */
 export interface NativeTensor {
   readonly shape: number[];
+  /** libtorch's name of the scalar type ('Float', 'Half', ...); lib/tensor-options.ts maps it. */
   readonly dtype: string;
   readonly device: string;
   readonly disposed: boolean;
@@ -29,9 +37,82 @@ export interface NativeTensor {
   to(device?: string, dtype?: string): Promise<NativeTensor>;
   numel(): number;
   isContiguous(): boolean;
+  // Elementwise, with a tensor or a scalar on the right.
   add(other: TensorOrScalar, alpha?: number): NativeTensor;
   sub(other: TensorOrScalar, alpha?: number): NativeTensor;
-  [binary: string]: unknown;
+  mul(other: TensorOrScalar): NativeTensor;
+  div(other: TensorOrScalar): NativeTensor;
+  pow(exponent: TensorOrScalar): NativeTensor;
+  maximum(other: TensorOrScalar): NativeTensor;
+  minimum(other: TensorOrScalar): NativeTensor;
+  remainder(other: TensorOrScalar): NativeTensor;
+  atan2(other: TensorOrScalar): NativeTensor;
+  eq(other: TensorOrScalar): NativeTensor;
+  ne(other: TensorOrScalar): NativeTensor;
+  gt(other: TensorOrScalar): NativeTensor;
+  ge(other: TensorOrScalar): NativeTensor;
+  lt(other: TensorOrScalar): NativeTensor;
+  le(other: TensorOrScalar): NativeTensor;
+  logicalAnd(other: TensorOrScalar): NativeTensor;
+  logicalOr(other: TensorOrScalar): NativeTensor;
+  // Unary.
+  logicalNot(): NativeTensor;
+  neg(): NativeTensor;
+  abs(): NativeTensor;
+  sqrt(): NativeTensor;
+  rsqrt(): NativeTensor;
+  exp(): NativeTensor;
+  log(): NativeTensor;
+  sin(): NativeTensor;
+  cos(): NativeTensor;
+  tanh(): NativeTensor;
+  sigmoid(): NativeTensor;
+  sign(): NativeTensor;
+  floor(): NativeTensor;
+  ceil(): NativeTensor;
+  round(): NativeTensor;
+  square(): NativeTensor;
+  reciprocal(): NativeTensor;
+  isnan(): NativeTensor;
+  isfinite(): NativeTensor;
+  contiguous(): NativeTensor;
+  clone(): NativeTensor;
+  clamp(min?: number, max?: number): NativeTensor;
+  where(condition: TensorLike, other: TensorOrScalar): NativeTensor;
+  lerp(end: TensorOrScalar, weight: TensorLike | number): NativeTensor;
+  /** dtype: libtorch's name ('Float', ...). */
+  astype(dtype: string): NativeTensor;
+  matmul(other: TensorLike): NativeTensor;
+  // Reductions: a missing dim reduces over all dims.
+  mean(dim?: Dims, keepdim?: boolean): NativeTensor;
+  sum(dim?: Dims, keepdim?: boolean): NativeTensor;
+  std(dim: Dims | undefined, keepdim: boolean, unbiased: boolean): NativeTensor;
+  amax(dim?: Dims, keepdim?: boolean): NativeTensor;
+  amin(dim?: Dims, keepdim?: boolean): NativeTensor;
+  argmax(dim?: number, keepdim?: boolean): NativeTensor;
+  cumsum(dim: number): NativeTensor;
+  // Shape and indexing.
+  reshape(shape: number[]): NativeTensor;
+  view(shape: number[]): NativeTensor;
+  permute(dims: number[]): NativeTensor;
+  transpose(dim0: number, dim1: number): NativeTensor;
+  squeeze(dim?: number): NativeTensor;
+  unsqueeze(dim: number): NativeTensor;
+  flatten(startDim?: number, endDim?: number): NativeTensor;
+  expand(shape: number[]): NativeTensor;
+  repeat(repeats: number[]): NativeTensor;
+  repeatInterleave(repeats: number, dim?: number): NativeTensor;
+  narrow(dim: number, start: number, length: number): NativeTensor;
+  slice(dim: number, start?: number, end?: number, step?: number): NativeTensor;
+  select(dim: number, index: number): NativeTensor;
+  indexSelect(dim: number, index: TensorLike): NativeTensor;
+  flip(dims: number[]): NativeTensor;
+  roll(shifts: number[], dims: number[]): NativeTensor;
+  pad(pad: number[], mode: string, value: number): NativeTensor;
+  interpolate(size: number[], mode: string, alignCorners: boolean): NativeTensor;
+  chunk(chunks: number, dim?: number): NativeTensor[];
+  split(splitSize: number | number[], dim?: number): NativeTensor[];
+  unbind(dim?: number): NativeTensor[];
 }
 
 export interface NativeGenerator {
@@ -53,6 +134,7 @@ export interface NativeParameterInfo {
 export interface NativeModule {
   readonly path: string;
   readonly disposed: boolean;
+  /** Runs a scripted method (forward, or another the module exports): TorchScript's own names. */
   call(method: string, inputs: unknown[]): Promise<unknown>;
   to(device?: string, dtype?: string): Promise<void>;
   methods(): string[];
@@ -66,8 +148,9 @@ export interface NativeMemoryStats {
 }
 
 export interface NativeBinding {
-  NativeTensor: Function;
-  NativeModule: Function;
+  /** Constructed only by the addon; lib/ uses them for instanceof. */
+  NativeTensor: abstract new () => NativeTensor;
+  NativeModule: abstract new () => NativeModule;
   NativeGenerator: new (seed: bigint, device?: string) => NativeGenerator;
   versions: { libtorch: string; libtorchSource: string; cudaBuild: boolean; cxx11Abi: boolean };
   fromData(data: NativeTypedArray, shape: number[], dtype?: string, device?: string): NativeTensor;

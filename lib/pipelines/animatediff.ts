@@ -10,12 +10,14 @@
  * decoding, progress events with latent previews, AbortSignal support, and
  * several videos (one per seed/prompt) rendered one after another.
  */
-import { AbortError, InvalidParameterError, throwIfAborted } from '../errors';
+import { AbortError, DisposedError, InvalidParameterError, throwIfAborted } from '../errors';
 import { createGenerator, type Generator } from '../generator';
 import type { ModelManifest, SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
 import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils';
 import { cat, type Device, type DType, full, randn, Tensor, tidy } from '../tensor';
+import { sameDevice } from '../tensor-options';
+
 import type { CLIPTokenizer } from '../tokenizers/clip';
 import type { Module } from '../torchscript-module';
 import { assertInteger, assertNumber, assertOneOf } from '../validate';
@@ -393,13 +395,12 @@ export class AnimateDiffPipeline {
   }
 
   private ensureNotDisposed(): void {
-    if (this.disposedFlag) throw new Error('AnimateDiffPipeline: used after dispose()');
+    if (this.disposedFlag) throw new DisposedError('AnimateDiffPipeline');
   }
 }
 
 
 
-const sameDevice = (a: Device, b: Device): boolean => a === b || (a === 'cuda' && b === 'cuda:0') || (a === 'cuda:0' && b === 'cuda');
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);

@@ -3,29 +3,9 @@ import { cfg, resolveConfig, type ConfigOf } from '../config';
 import { InvalidParameterError } from '../errors';
 import { type Tensor, tidy } from '../tensor';
 import { assertNumber } from '../validate';
-import {
-  addNoiseAlphas,
-  betaSpec,
-  checkStepArgs,
-  f32,
-  makeAlphasCumprod,
-  notThresholding,
-  predictEpsilon,
-  predictOriginalSample,
-  rejectUnsupported,
-  type Scheduler,
-  type SchedulerOutput,
-  type SetTimestepsOptions,
-  setSpacedTimesteps,
-  sqrt32,
-  stepOutput,
-  type StepOptions,
-  TIMESTEP_SPACINGS,
-  trainIndex,
-  trainingTimesteps,
-  withNoise,
-  x0PredictionSpec,
-} from './scheduling-utils';
+import { addNoiseAlphas, checkStepArgs, predictEpsilon, predictOriginalSample, stepOutput, trainIndex, withNoise } from './sampling-helpers';
+import { makeAlphasCumprod, setSpacedTimesteps, trainingTimesteps } from './schedule-tables';
+import { betaSpec, f32, notThresholding, rejectUnsupported, type Scheduler, type SchedulerOutput, type SetTimestepsOptions, sqrt32, type StepOptions, TIMESTEP_SPACINGS, x0PredictionSpec } from './scheduling-utils';
 
 export const DDIM_CONFIG_SPEC = {
   ...betaSpec(),

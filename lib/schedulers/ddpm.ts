@@ -1,29 +1,9 @@
 /** DDPMScheduler (Ho et al., arXiv 2006.11239), numerically as diffusers' scheduling_ddpm.py. */
 import { cfg, resolveConfig, type ConfigOf } from '../config';
 import { type Tensor, tidy } from '../tensor';
-import {
-  addNoiseAlphas,
-  BETA_SCHEDULES,
-  betaSpec,
-  checkStepArgs,
-  f32,
-  makeAlphasCumprod,
-  notThresholding,
-  predictOriginalSample,
-  rejectUnsupported,
-  type Scheduler,
-  type SchedulerOutput,
-  type SetTimestepsOptions,
-  setSpacedTimesteps,
-  sqrt32,
-  stepOutput,
-  type StepOptions,
-  TIMESTEP_SPACINGS,
-  trainIndex,
-  trainingTimesteps,
-  withNoise,
-  x0PredictionSpec,
-} from './scheduling-utils';
+import { addNoiseAlphas, checkStepArgs, predictOriginalSample, stepOutput, trainIndex, withNoise } from './sampling-helpers';
+import { makeAlphasCumprod, setSpacedTimesteps, trainingTimesteps } from './schedule-tables';
+import { BETA_SCHEDULES, betaSpec, f32, notThresholding, rejectUnsupported, type Scheduler, type SchedulerOutput, type SetTimestepsOptions, sqrt32, type StepOptions, TIMESTEP_SPACINGS, x0PredictionSpec } from './scheduling-utils';
 
 const VARIANCE_TYPES = ['fixed_small', 'fixed_small_log', 'fixed_large', 'fixed_large_log', 'learned', 'learned_range'] as const;
 const SUPPORTED_VARIANCE_TYPES = ['fixed_small', 'fixed_small_log', 'fixed_large'];

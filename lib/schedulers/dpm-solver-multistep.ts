@@ -9,39 +9,10 @@
 import { cfg, resolveConfig, type ConfigOf } from '../config';
 import { InvalidParameterError } from '../errors';
 import { keep, type Tensor, tidy } from '../tensor';
-import {
-  assertSteps,
-  betaSpec,
-  castTo,
-  checkSetTimestepsOptions,
-  checkStepArgs,
-  disposeAll,
-  eulerAlphasCumprod,
-  f32,
-  indexForTimestep,
-  interpIndex,
-  karrasSigmas,
-  notThresholding,
-  npArange,
-  npLinspace,
-  predictEpsilon,
-  predictOriginalSample,
-  rejectUnsupported,
-  roundHalfEven,
-  type Scheduler,
-  type SchedulerOutput,
-  type SetTimestepsOptions,
-  sigmasFromAlphasCumprod,
-  sigmasToTimesteps,
-  sqrt32,
-  StepIndexScheduler,
-  stepOutput,
-  type StepOptions,
-  TIMESTEP_SPACINGS,
-  trainingTimesteps,
-  withFinalSigma,
-  withNoise,
-} from './scheduling-utils';
+import { assertSteps, castTo, checkSetTimestepsOptions, checkStepArgs, disposeAll, indexForTimestep, predictEpsilon, predictOriginalSample, stepOutput, withNoise } from './sampling-helpers';
+import { eulerAlphasCumprod, interpIndex, karrasSigmas, npArange, npLinspace, roundHalfEven, sigmasFromAlphasCumprod, sigmasToTimesteps, trainingTimesteps, withFinalSigma } from './schedule-tables';
+import { betaSpec, f32, notThresholding, rejectUnsupported, type Scheduler, type SchedulerOutput, type SetTimestepsOptions, sqrt32, type StepOptions, TIMESTEP_SPACINGS } from './scheduling-utils';
+import { StepIndexScheduler } from './step-index-scheduler';
 
 export const DPM_CONFIG_SPEC = {
   ...betaSpec(),

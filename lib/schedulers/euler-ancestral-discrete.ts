@@ -4,24 +4,9 @@
  */
 import { cfg, resolveConfig, type ConfigOf } from '../config';
 import { type Tensor, tidy } from '../tensor';
-import {
-  betaSpec,
-  castTo,
-  checkStepArgs,
-  EulerFamilyScheduler,
-  f32,
-  PREDICTION_TYPES,
-  rejectUnsupported,
-  type Scheduler,
-  type SchedulerOutput,
-  type SetTimestepsOptions,
-  sigmaPredictOriginalSample,
-  sqrt32,
-  stepOutput,
-  type StepOptions,
-  TIMESTEP_SPACINGS,
-  withNoise,
-} from './scheduling-utils';
+import { EulerFamilyScheduler } from './euler-family-scheduler';
+import { castTo, checkStepArgs, sigmaPredictOriginalSample, stepOutput, withNoise } from './sampling-helpers';
+import { betaSpec, f32, PREDICTION_TYPES, rejectUnsupported, type Scheduler, type SchedulerOutput, type SetTimestepsOptions, sqrt32, type StepOptions, TIMESTEP_SPACINGS } from './scheduling-utils';
 
 export const EULER_ANCESTRAL_CONFIG_SPEC = {
   ...betaSpec(),

@@ -4,24 +4,10 @@
  */
 import { cfg, resolveConfig, type ConfigOf } from '../config';
 import { type Tensor, tidy } from '../tensor';
-import {
-  betaSpec,
-  castTo,
-  checkStepArgs,
-  EulerFamilyScheduler,
-  f32,
-  karrasSigmas,
-  PREDICTION_TYPES,
-  rejectUnsupported,
-  type Scheduler,
-  type SchedulerOutput,
-  type SetTimestepsOptions,
-  sigmaPredictOriginalSample,
-  sigmasToTimesteps,
-  type StepOptions,
-  TIMESTEP_SPACINGS,
-  withFinalSigma,
-} from './scheduling-utils';
+import { EulerFamilyScheduler } from './euler-family-scheduler';
+import { castTo, checkStepArgs, sigmaPredictOriginalSample } from './sampling-helpers';
+import { karrasSigmas, sigmasToTimesteps, withFinalSigma } from './schedule-tables';
+import { betaSpec, f32, PREDICTION_TYPES, rejectUnsupported, type Scheduler, type SchedulerOutput, type SetTimestepsOptions, type StepOptions, TIMESTEP_SPACINGS } from './scheduling-utils';
 
 export const EULER_CONFIG_SPEC = {
   ...betaSpec(),

@@ -7,23 +7,10 @@
 import { cfg, resolveConfig, type ConfigOf } from '../config';
 import { InvalidParameterError } from '../errors';
 import { type Tensor, tidy } from '../tensor';
-import {
-  assertSteps,
-  castTo,
-  checkSetTimestepsOptions,
-  checkStepArgs,
-  f32,
-  karrasSigmas,
-  npLinspace,
-  rejectUnsupported,
-  type Scheduler,
-  type SchedulerOutput,
-  type SetTimestepsOptions,
-  stepOutput,
-  StepIndexScheduler,
-  type StepOptions,
-  withNoise,
-} from './scheduling-utils';
+import { assertSteps, castTo, checkSetTimestepsOptions, checkStepArgs, stepOutput, withNoise } from './sampling-helpers';
+import { karrasSigmas, npLinspace } from './schedule-tables';
+import { f32, rejectUnsupported, type Scheduler, type SchedulerOutput, type SetTimestepsOptions, type StepOptions } from './scheduling-utils';
+import { StepIndexScheduler } from './step-index-scheduler';
 
 export const FLOW_MATCH_CONFIG_SPEC = {
   num_train_timesteps: cfg.int(1000, 1),

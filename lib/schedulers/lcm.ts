@@ -8,30 +8,10 @@ import { cfg, resolveConfig, type ConfigOf } from '../config';
 import { InvalidParameterError } from '../errors';
 import { type Tensor, tidy } from '../tensor';
 import { assertInteger } from '../validate';
-import {
-  addNoiseAlphas,
-  betaSpec,
-  checkSetTimestepsOptions,
-  checkStepArgs,
-  f32,
-  makeAlphasCumprod,
-  notThresholding,
-  npLinspace,
-  predictOriginalSample,
-  PREDICTION_TYPES,
-  rejectUnsupported,
-  type Scheduler,
-  type SchedulerOutput,
-  type SetTimestepsOptions,
-  sqrt32,
-  StepIndexScheduler,
-  stepOutput,
-  type StepOptions,
-  TIMESTEP_SPACINGS,
-  trainIndex,
-  trainingTimesteps,
-  withNoise,
-} from './scheduling-utils';
+import { addNoiseAlphas, checkSetTimestepsOptions, checkStepArgs, predictOriginalSample, stepOutput, trainIndex, withNoise } from './sampling-helpers';
+import { makeAlphasCumprod, npLinspace, trainingTimesteps } from './schedule-tables';
+import { betaSpec, f32, notThresholding, PREDICTION_TYPES, rejectUnsupported, type Scheduler, type SchedulerOutput, type SetTimestepsOptions, sqrt32, type StepOptions, TIMESTEP_SPACINGS } from './scheduling-utils';
+import { StepIndexScheduler } from './step-index-scheduler';
 
 export const LCM_CONFIG_SPEC = {
   ...betaSpec({ beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear' }),

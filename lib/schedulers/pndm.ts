@@ -6,26 +6,9 @@
 import { cfg, resolveConfig, type ConfigOf } from '../config';
 import { InvalidParameterError } from '../errors';
 import { keep, type Tensor, tidy } from '../tensor';
-import {
-  addNoiseAlphas,
-  assertSteps,
-  betaSpec,
-  checkSetTimestepsOptions,
-  checkStepArgs,
-  disposeAll,
-  f32,
-  makeAlphasCumprod,
-  npArange,
-  npLinspace,
-  roundHalfEven,
-  type Scheduler,
-  type SchedulerOutput,
-  type SetTimestepsOptions,
-  sqrt32,
-  type StepOptions,
-  TIMESTEP_SPACINGS,
-  trainIndex,
-} from './scheduling-utils';
+import { addNoiseAlphas, assertSteps, checkSetTimestepsOptions, checkStepArgs, disposeAll, trainIndex } from './sampling-helpers';
+import { makeAlphasCumprod, npArange, npLinspace, roundHalfEven } from './schedule-tables';
+import { betaSpec, f32, type Scheduler, type SchedulerOutput, type SetTimestepsOptions, sqrt32, type StepOptions, TIMESTEP_SPACINGS } from './scheduling-utils';
 
 export const PNDM_CONFIG_SPEC = {
   ...betaSpec(),

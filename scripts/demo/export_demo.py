@@ -2,7 +2,7 @@
 
     /usr/bin/python3 scripts/demo/export_demo.py --ckpt /tmp/animatorch-demo-train/unet_ema.pt --out models/demo
 
-Writes, through ``animatorch_export.export.export_model``: model.yaml (name ``animatorch-demo``,
+Writes, through ``animatorch_export.torchscript_export.export_model``: model.yaml (name ``animatorch-demo``,
 the VAE scaling factor measured at training time, and a ``demo`` section with the training command,
 seed, steps and duration), unet/model.pt, vae/decoder.pt, vae/encoder.pt, text_encoder/model.pt and
 the scheduler config.
@@ -21,7 +21,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 import train  # noqa: E402
-from animatorch_export.export import export_model  # noqa: E402
+from animatorch_export.torchscript_export import export_model  # noqa: E402
 from animatorch_export.unet3d import UNet3DConditionModel  # noqa: E402
 
 

@@ -194,7 +194,7 @@ def decode_latents(vae: AutoencoderKL, latents: torch.Tensor) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# clip analyzer (mirrors test/utils/clip-analyzer.ts)
+# clip analyzer (mirrors test/utils/clip-analyzer.ts; test/demo-model.test.ts checks that both agree)
 
 
 def analyze(frames: np.ndarray) -> Dict[str, object]:

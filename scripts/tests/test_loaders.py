@@ -1108,7 +1108,7 @@ class ExportCLITests(TmpDirCase):
 
     def test_single_file_and_motion_adapter_in_process(self):
         import export_animatediff as E
-        from animatorch_export.export import read_manifest, verify_files
+        from animatorch_export.manifest import read_manifest, verify_files
 
         ucfg, vcfg, tcfg = tiny_cfgs("v3")
         ckpt, eu, ev, et = make_ldm(ucfg, vcfg, tcfg, seed=4)

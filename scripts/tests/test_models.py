@@ -25,16 +25,10 @@ from animatorch_export import attention as attn_mod  # noqa: E402
 from animatorch_export.attention import HAS_SDPA, BasicTransformerBlock, MathAttentionCore, make_attention_core  # noqa: E402
 from animatorch_export.clip_text import CLIPTextModel  # noqa: E402
 from animatorch_export.configs import CLIPTextConfig, UNet3DConfig, VAEConfig, get_preset  # noqa: E402
-from animatorch_export.export import (  # noqa: E402
-    SCHEDULER_CONFIG,
-    ExportError,
-    export_model,
-    randomize_weights_,
-    read_manifest,
-    script,
-    tensor_from_json,
-    verify_files,
-)
+from animatorch_export.errors import ExportError  # noqa: E402
+from animatorch_export.manifest import SCHEDULER_CONFIG, read_manifest, verify_files  # noqa: E402
+from animatorch_export.reference import randomize_weights_, tensor_from_json  # noqa: E402
+from animatorch_export.torchscript_export import export_model, script  # noqa: E402
 from animatorch_export.motion_module import VanillaTemporalModule, sinusoidal_table  # noqa: E402
 from animatorch_export.resnet import Downsample2D, FrameGroupNorm, fold_frames, unfold_frames  # noqa: E402
 from animatorch_export.unet3d import UNet3DConditionModel, count_motion_modules, motion_module_parameters  # noqa: E402

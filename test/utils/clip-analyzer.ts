@@ -1,7 +1,8 @@
 /**
  * A tiny analyzer for the demo model's clips (one flat-colored object on a flat background):
  * which palette color the object has, and how it moves between the first and the last frames
- * (centroid direction, or size change). Mirrors `analyze()` in scripts/demo/train.py.
+ * (centroid direction, or size change). Mirrors `analyze()` in scripts/demo/train.py; the
+ * "agrees with the training analyzer" test in test/demo-model.test.ts keeps the two equal.
  */
 
 export type Rgb = readonly [number, number, number];
