@@ -91,6 +91,7 @@ export class RenderWorker {
     });
     this.worker.on('error', (err) => {
       if (connectionErrors.test(err.message)) lost(err);
+      else if (err.message.startsWith('could not renew lock')) return; // logged once by lockRenewalFailed
       else this.log(`worker error: ${err.message}`);
     });
     void this.subscriber.subscribe(cancelChannel(this.worker)).catch(() => undefined);
@@ -99,6 +100,7 @@ export class RenderWorker {
       if (this.worker.cancelJob(jobId, reason)) this.log(`job ${jobId}: cancelling (${reason})`);
     });
 
+    this.worker.on('lockRenewalFailed', (ids) => this.log(`job(s) ${ids.join(', ')}: could not renew the lock; another worker may take the job over`));
     this.worker.on('active', (job) => this.log(`job ${job.id}: started (attempt ${job.attemptsMade + 1})`));
     this.worker.on('completed', (job, result) => this.log(`job ${job.id}: wrote ${result.file} in ${(result.renderMs / 1000).toFixed(1)} s`));
     this.worker.on('failed', (job, err) => {
