@@ -182,6 +182,18 @@ describe('render farm (several processes)', () => {
           expect(existsSync(done.returnvalue.file)).toBe(true);
         }
         expect(lines.filter((l) => l.startsWith('redis: cannot reach'))).toHaveLength(1); // one line per outage, not one per retry
+        // Restarted under a connected, idle worker: it reconnects and takes the next job.
+        await aof.kill();
+        await aof.restart();
+        const next = await queue.submit({ prompt: 'z', seed: 13, steps: 2, frames: 4 });
+        let state = '';
+        for (let t = 0; t < 600 && state !== 'completed'; t++) {
+          state = await queue.getJob(next.id!).then((x) => x?.getState() ?? 'missing');
+          if (state !== 'completed') await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(state).toBe('completed');
+        expect(lines.filter((l) => l.startsWith('redis: cannot reach'))).toHaveLength(2);
+        expect(lines.filter((l) => l.startsWith('redis: reconnected'))).toHaveLength(2);
       } finally {
         await worker.close();
       }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { submit } from '../lib/cli/commands/submit';
 import { createRenderQueue, memoryStats, runRenderWorker, type RenderProgress, type RenderQueue, type RenderWorker } from '../lib';
 import { RedisServer } from './utils/redis-server';
 
@@ -57,6 +58,33 @@ describe('render farm (one process)', () => {
       for (const p of progress) for (const [k, v] of Object.entries(p)) expect(k === 'stage' ? typeof v : [k, typeof v]).toEqual(k === 'stage' ? 'string' : [k, 'number']);
       // The job's data is the request, small: no model, no frames.
       expect(JSON.stringify((await queue.getJob(job.id!))!.data).length).toBeLessThan(400);
+    } finally {
+      await close();
+    }
+  });
+
+  it('submit() takes an AnimateDiff-style config (one job per prompt x seed) and a recipe (the same video again)', async () => {
+    const { queue, close } = await farm('submit');
+    try {
+      const config = path.join(out, 'prompts.yaml');
+      writeFileSync(config, ['Demo:', '  steps: 2', '  L: 4', '  seed: [5, 6]', '  prompt:', '    - "a red circle moving right"', '    - "a blue square moving up"'].join('\n'));
+      const ids: string[] = [];
+      const stdout = { write: (s: string) => ids.push(...s.trim().split('\n')) } as unknown as NodeJS.WritableStream;
+      const logged: string[] = [];
+      const log = { write: (s: string) => logged.push(s) } as unknown as NodeJS.WritableStream;
+      const r = await submit({ redis: redis.url, queue: 'submit', config, out: 'demo.gif', wait: true }, { stdout, log });
+      expect(r).toEqual({ jobIds: ids, failed: 0 });
+      const results = await Promise.all(ids.map(async (id) => (await queue.getJob(id))!.returnvalue));
+      expect(results.map((x) => [path.basename(x.file), x.recipe.prompt, x.recipe.seed, x.recipe.frames, x.recipe.width])).toEqual([
+        ['demo-0-5.gif', 'a red circle moving right', '5', 4, 64],
+        ['demo-1-6.gif', 'a blue square moving up', '6', 4, 64],
+      ]);
+      expect(logged.join('')).toMatch(/100%  2\/2 done/);
+      const again = await submit({ redis: redis.url, queue: 'submit', recipe: results[1]!.recipeFile, out: 'again.gif', wait: true }, { stdout, log });
+      const rerun = (await queue.getJob(again.jobIds[0]!))!.returnvalue;
+      expect(rerun.recipe.seed).toBe('6');
+      const pixels = async (f: string) => (await import('sharp')).default(f, { pages: -1 }).raw().toBuffer();
+      expect((await pixels(rerun.file)).equals(await pixels(results[1]!.file))).toBe(true);
     } finally {
       await close();
     }

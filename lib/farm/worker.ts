@@ -85,6 +85,8 @@ export class RenderWorker {
       this.log(`redis: cannot reach ${where} (${err.message}); jobs wait, retrying until it is back`);
     };
     this.subscriber.on('error', lost);
+    // A short outage can end in a reconnect without any error event.
+    this.subscriber.on('reconnecting', () => lost(new Error('connection closed')));
     this.subscriber.on('ready', () => {
       if (this.redisDown) this.log(`redis: reconnected to ${where}`);
       this.redisDown = false;
