@@ -221,6 +221,9 @@ describe('render farm (several processes)', () => {
     expect(q.stdout).toMatch(/completed\s+2\n/);
     expect(q.stdout).toMatch(/failed\s+1\n/);
     expect(q.stdout).toContain(`${bad.stdout.trim()}  after 1 try: unknown model "nope"`);
+    const down = await run(process.execPath, [cli, 'queue', '--redis', 'redis://127.0.0.1:1']).catch((e) => e);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/^animatorch: cannot reach redis:\/\/127\.0\.0\.1:1 \(.*ECONNREFUSED.*\); is redis-server running\?/);
     const exited = new Promise((r) => w.child.once('exit', (code) => r(code)));
     w.child.kill('SIGTERM');
     expect(await exited).toBe(0);

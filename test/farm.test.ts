@@ -175,6 +175,14 @@ describe('render farm (one process)', () => {
       expect(memoryStats().hostBytes).toBeLessThanOrEqual(baseline);
       expect(readdirSync(path.join(out, 'cancel'))).toHaveLength(2); // the warm-up's video and recipe only
       expect(await queue.cancel(job.id!)).toBe('finished');
+      // A job taken by a worker between cancel()'s look and its removal: the worker finds the cancel key first.
+      await worker.worker.pause();
+      const raced = await queue.submit({ prompt: 'z', seed: 4, ...small });
+      const client = new Redis(redis.port, '127.0.0.1');
+      await client.set(`${queue.queue.qualifiedName}:animatorch:cancel:${raced.id}`, 'raced');
+      client.disconnect();
+      worker.worker.resume();
+      await expect(queue.result(raced)).rejects.toThrow('cancelled: raced');
       expect(await queue.cancel('nope')).toBe('missing');
       expect(worker.device).toBe('cpu');
     } finally {

@@ -44,3 +44,18 @@ export function createRedisClient(options: RedisOptions): Redis {
 
 /** The same options typed for BullMQ (its RedisOptions type is its own, the values are ioredis's). */
 export const bullConnection = (options: RedisOptions): ConnectionOptions => options as unknown as ConnectionOptions;
+
+/** Rejects with a clear error when Redis does not answer: commands fail fast where a worker would wait. */
+export async function assertReachable(options: RedisOptions, timeoutMs = 5000): Promise<void> {
+  const client = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  let cause: Error | undefined; // the socket's error (ECONNREFUSED...), not ioredis' "Connection is closed."
+  client.on('error', (err: Error) => (cause ??= err));
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    throw new Error(`cannot reach ${describeRedis(options)} (${(cause ?? (err as Error)).message || 'no answer'}); is redis-server running?`);
+  } finally {
+    client.disconnect();
+  }
+}

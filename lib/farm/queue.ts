@@ -3,8 +3,9 @@
  * QueueEvents for progress/completed/failed, and cancellation of running jobs.
  */
 import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
 import { Queue, QueueEvents, type Job, type JobsOptions, type KeepJobs } from 'bullmq';
-import { bullConnection, createRedisClient, redisOptions, type FarmConnection } from './connection';
+import { assertReachable, bullConnection, createRedisClient, redisOptions, type FarmConnection } from './connection';
 import { CANCELLED_PREFIX, cancelChannel, cancelKey, DEFAULT_QUEUE_NAME } from './protocol';
 import { toJobData, type Recipe, type RenderJobData, type RenderProgress, type RenderRequest, type RenderResult } from './render-job';
 
@@ -45,11 +46,14 @@ export const isCancelledReason = (reason: string | undefined): boolean => !!reas
 export class RenderQueue extends EventEmitter<RenderQueueEvents> {
   readonly queue: Queue<RenderJobData, RenderResult>;
   readonly events: QueueEvents;
-  private readonly publisher;
+  private readonly publisher: Redis;
+
+  private readonly connection;
 
   constructor(options: RenderQueueOptions) {
     super();
     const connection = redisOptions(options.connection);
+    this.connection = connection;
     const name = options.name ?? DEFAULT_QUEUE_NAME;
     this.queue = new Queue<RenderJobData, RenderResult>(name, {
       connection: bullConnection(connection),
@@ -76,8 +80,9 @@ export class RenderQueue extends EventEmitter<RenderQueueEvents> {
     return this.queue.name;
   }
 
-  /** Resolves once the queue and its event listener are connected (their events start now). */
+  /** Resolves once the queue and its event listener are connected (their events start now); rejects at once when Redis does not answer. */
   async ready(): Promise<void> {
+    await assertReachable(this.connection);
     await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
   }
 

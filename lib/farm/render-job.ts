@@ -16,7 +16,7 @@ import type { ProgressEvent } from '../pipelines/progress';
 import { videoFormatFor, writeVideo } from '../video/writers';
 import { DEMO_MODEL_DIR } from '../cli/commands/render';
 import { readPromptConfig, PromptConfigError, type PromptConfigDefaults } from '../cli/prompt-config';
-import { createRecipe, readRecipe, RECIPE_METADATA_KEY, RecipeError, recipeSidecarPath, validateRecipe, writeRecipeSidecar, type Recipe } from '../cli/recipe';
+import { createRecipe, readRecipe, RECIPE_METADATA_KEY, RecipeError, validateRecipe, writeRecipeSidecar, type Recipe } from '../cli/recipe';
 import { describeModels, findModel, findModelByFiles, type KnownModel } from './models';
 
 export type { Recipe } from '../cli/recipe';
@@ -249,5 +249,5 @@ export async function renderPrepared(pipeline: AnimateDiffPipeline, job: Prepare
   await sweepTemps(file);
   await writeVideo(v.frames, v.shape, v.fps, file, { metadata: { [RECIPE_METADATA_KEY]: JSON.stringify(recipe) }, signal: opts.signal });
   const recipeFile = await writeRecipeSidecar(file, recipe);
-  return { file, recipeFile: recipeFile ?? recipeSidecarPath(file), files: [file, recipeFile], recipe };
+  return { file, recipeFile, files: [file, recipeFile], recipe };
 }

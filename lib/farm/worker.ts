@@ -5,6 +5,7 @@
  * loaded pipeline stays in memory from one job to the next.
  */
 import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
 import { UnrecoverableError, Worker, type Job, type KeepJobs } from 'bullmq';
 import { cuda, setNumThreads } from '../device';
 import { AbortError } from '../errors';
@@ -48,7 +49,10 @@ export class RenderWorker {
   readonly worker: Worker<RenderJobData, RenderResult>;
   readonly device: string;
   private readonly pipelines = new Map<string, Promise<AnimateDiffPipeline>>();
-  private readonly subscriber;
+  /** Subscribed to the cancel channel (only pub/sub commands there); also tells outages. */
+  private readonly subscriber: Redis;
+  /** For the cancel keys. */
+  private readonly commands: Redis;
   private models: Promise<KnownModel[]>;
   private redisDown = false;
   private readonly log: (line: string) => void;
@@ -79,6 +83,8 @@ export class RenderWorker {
 
     // Redis outages: one line when the connection goes, one when it is back; BullMQ and ioredis retry meanwhile.
     this.subscriber = createRedisClient(connection);
+    this.commands = createRedisClient(connection);
+    this.commands.on('error', () => undefined);
     const lost = (err: Error) => {
       if (this.redisDown) return;
       this.redisDown = true;
@@ -134,7 +140,7 @@ export class RenderWorker {
     const start = performance.now();
     const key = cancelKey(this.worker, job.id!);
     const cancelled = (reason: unknown) => new UnrecoverableError(`${CANCELLED_PREFIX}${typeof reason === 'string' ? reason : 'by request'}`);
-    const early = await this.subscriber.get(key).catch(() => null);
+    const early = await this.commands.get(key).catch(() => null);
     if (early !== null) throw cancelled(early);
     let prepared;
     try {
@@ -157,7 +163,7 @@ export class RenderWorker {
     } catch (err) {
       if (err instanceof AbortError && signal?.aborted) {
         if (this.device.startsWith('cuda')) cuda.emptyCache();
-        await this.subscriber.del(key).catch(() => undefined);
+        await this.commands.del(key).catch(() => undefined);
         throw cancelled(signal.reason);
       }
       if (isPermanentError(err)) throw new UnrecoverableError((err as Error).message);
@@ -174,7 +180,7 @@ export class RenderWorker {
   /** Stops taking jobs; waits for running ones unless `force` (their locks then lapse and another worker takes them). */
   async close(force = false): Promise<void> {
     await this.worker.close(force);
-    await this.subscriber.quit().catch(() => undefined);
+    await Promise.all([this.subscriber.quit().catch(() => undefined), this.commands.quit().catch(() => undefined)]);
     for (const p of this.pipelines.values()) await p.then((pl) => pl.dispose()).catch(() => undefined);
     this.pipelines.clear();
   }

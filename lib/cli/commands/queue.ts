@@ -1,5 +1,6 @@
 /** `animatorch queue`: the farm queue's job counts and its failed jobs with their reasons. */
 import type { Argv, CommandModule } from 'yargs';
+import { assertReachable, redisOptions } from '../../farm/connection';
 import { createRenderQueue, isCancelledReason } from '../../farm/queue';
 
 export interface QueueArgs {
@@ -17,6 +18,7 @@ export interface QueueReport {
 }
 
 export async function queueReport(args: QueueArgs): Promise<QueueReport> {
+  await assertReachable(redisOptions(args.redis, '--redis'));
   const q = createRenderQueue({ connection: args.redis, name: args.queue });
   try {
     const counts = await q.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed');

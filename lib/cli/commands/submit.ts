@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { InvalidParameterError } from '../../errors';
 import { parseSeed, randomSeed } from '../../generator';
+import { assertReachable, redisOptions } from '../../farm/connection';
 import { createRenderQueue, type RenderJob } from '../../farm/queue';
 import { requestFromRecipeFile, requestsFromConfig, type Recipe, type RenderRequest } from '../../farm/render-job';
 
@@ -78,6 +79,7 @@ export async function submit(args: SubmitArgs, io: SubmitIO = {}): Promise<{ job
   const stdout = io.stdout ?? process.stdout;
   const log = io.log ?? process.stderr;
   const items = await itemsFrom(args);
+  await assertReachable(redisOptions(args.redis, '--redis')); // fail at once rather than wait for Redis
   const queue = createRenderQueue({ connection: args.redis, name: args.queue });
   try {
     if (args.wait) await queue.ready(); // listen before submitting, so that no event is missed
