@@ -114,7 +114,7 @@ describe('render farm (several processes)', () => {
       a.child.kill('SIGTERM');
       await queue.close();
     }
-  });
+  }, 300_000);
 
   it('a worker killed with SIGKILL mid-render loses nothing: another finishes the job, same frames, one output', async () => {
     const name = 'kill';
@@ -150,7 +150,7 @@ describe('render farm (several processes)', () => {
     } finally {
       await queue.close();
     }
-  });
+  }, 300_000);
 
   it('waits for an unreachable Redis with a clear log line, reconnects, and jobs survive a restart with AOF', async () => {
     const aof = await RedisServer.start({ aof: true });

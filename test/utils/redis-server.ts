@@ -30,7 +30,7 @@ async function freePort(): Promise<number> {
 async function waitForPort(port: number, child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${output()}`);
+    if (child.exitCode !== null || (child.pid === undefined && output())) throw new Error(`redis-server exited with ${child.exitCode}: ${output()}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => {
         s.end();
@@ -79,6 +79,7 @@ export class RedisServer {
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d) => (this.out += d));
     child.stderr!.on('data', (d) => (this.out += d));
+    child.on('error', (err) => (this.out += `${err.message}${(err as NodeJS.ErrnoException).code === 'ENOENT' ? ' (install it: apt-get install redis-server)' : ''}`));
     this.child = child;
     await waitForPort(this.port, child, () => this.out);
   }
