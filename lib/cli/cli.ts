@@ -5,7 +5,10 @@ import { BenchCommand } from './commands/bench';
 import { DoctorCommand } from './commands/doctor';
 import { ExportCommand } from './commands/export';
 import { InspectCommand } from './commands/inspect';
+import { QueueCommand } from './commands/queue';
 import { RenderCommand } from './commands/render';
+import { SubmitCommand } from './commands/submit';
+import { WorkerCommand } from './commands/worker';
 import { animatorchVersion } from '../version';
 
 /** Runs the CLI with `argv` (without node and the script); resolves to the exit code. */
@@ -19,7 +22,10 @@ export async function main(argv: string[]): Promise<number> {
     .command(InspectCommand)
     .command(BenchCommand)
     .command(DoctorCommand)
-    .demandCommand(1, 'Name a command: render, export, inspect, bench or doctor.')
+    .command(WorkerCommand)
+    .command(SubmitCommand)
+    .command(QueueCommand)
+    .demandCommand(1, 'Name a command: render, export, inspect, bench, doctor, worker, submit or queue.')
     .strict()
     .recommendCommands()
     .fail((message, err, y) => {
