@@ -110,7 +110,7 @@ export class RenderWorker {
     });
 
     this.worker.on('lockRenewalFailed', (ids) => this.log(`job(s) ${ids.join(', ')}: could not renew the lock; another worker may take the job over`));
-    this.worker.on('active', (job) => this.log(`job ${job.id}: started (attempt ${job.attemptsMade + 1})`));
+    this.worker.on('active', (job) => this.log(`job ${job.id}: started (start ${job.attemptsStarted}${job.attemptsMade ? `, after ${job.attemptsMade} failed` : ''})`));
     this.worker.on('completed', (job, result) => this.log(`job ${job.id}: wrote ${result.file} in ${(result.renderMs / 1000).toFixed(1)} s`));
     this.worker.on('failed', (job, err) => {
       if (!job) return;
