@@ -81,7 +81,8 @@ describe('render farm (several processes)', () => {
     const name = 'lock';
     const queue = createRenderQueue({ connection: redis.url, name });
     await queue.ready();
-    const lockDuration = 1000;
+    // 2 s: BullMQ renews at half of it, so a renewal must be late by a whole second to lapse; 1 s lapsed on a machine at load 15.
+    const lockDuration = 2000;
     const a = spawnWorker({ connection: redis.url, queue: name, name: 'long', outDir: path.join(out, name), lockDuration, stalledInterval: 500, threads: 1 });
     const checker: string[] = [];
     try {
@@ -90,7 +91,7 @@ describe('render farm (several processes)', () => {
       queue.events.on('stalled', ({ jobId }) => stalled.push(jobId));
       const stepAt: number[] = [];
       queue.on('progress', (_id, p) => p.stage === 'denoise' && stepAt.push(Date.now()));
-      const job = await queue.submit({ prompt: 'a red circle', seed: 5, steps: 3, frames: 24, width: 256, height: 256 });
+      const job = await queue.submit({ prompt: 'a red circle', seed: 5, steps: 3, frames: 32, width: 256, height: 256 });
       await a.waitFor(/started/);
       // A second worker in this process checks for stalled jobs every 200 ms: a lapsed lock would hand it the job.
       const b = runRenderWorker({ connection: redis.url, queue: name, name: 'checker', outDir: path.join(out, name), stalledInterval: 200, lockDuration, log: (l) => checker.push(l) });
