@@ -110,6 +110,7 @@ describe('model manifest', () => {
     truncateSync(unet, 1000);
     await expect(loadPipeline(tmp)).rejects.toThrow(/unet\/model\.pt: 1000 bytes, model\.yaml says \d+ \(truncated or replaced\?\)/);
     await expect(loadPipeline(tmp, { verify: 'yes' as unknown as boolean })).rejects.toThrow(/verify: expected a boolean, got "yes"/);
+    await expect(loadPipeline(tmp, { devise: 'cpu' } as never)).rejects.toThrow("devise: unknown option of loadPipeline(); did you mean 'device'?");
     rmSync(tmp, { recursive: true, force: true });
   });
 });
@@ -172,6 +173,8 @@ describe('AnimateDiffPipeline', () => {
       ['scheduler', { scheduler: 'NoSuchScheduler' }, /className/],
       ['cuda noise on cpu', { generatorDevice: 'cuda' }, /generatorDevice/],
       ['clip skip', { clipSkip: 5 }, /clipSkip/],
+      ['misspelled option', { numInferenceStep: 2 }, /^numInferenceStep: unknown option of generate\(\); did you mean 'numInferenceSteps'\?$/],
+      ['fps 0', { fps: 0 }, /^fps: expected a number > 0, got 0$/],
     ];
     it.each(cases)('%s', async (_name, extra, message) => {
       const spy = spyUnet(pipe);

@@ -16,6 +16,12 @@ let model: string;
 let out: string;
 const quiet = { log: { write: () => true } as unknown as NodeJS.WritableStream };
 const small = { steps: 2, frames: 4, width: 64, height: 64 } satisfies Partial<RenderArgs>;
+/** The RenderArgs a few CLI flags stand for. */
+const argsOf = (flags: readonly string[]): Partial<RenderArgs> => {
+  const key = { '--steps': 'steps', '--frames': 'frames', '--guidance-scale': 'guidanceScale', '-W': 'width', '--scheduler': 'scheduler' } as const;
+  const name = key[flags[0] as keyof typeof key];
+  return { [name]: name === 'scheduler' ? flags[1] : Number(flags[1]) };
+};
 const gifPixels = async (file: string) => sharp(file, { pages: -1 }).raw().toBuffer();
 
 beforeAll(async () => {
@@ -125,9 +131,46 @@ describe('render', () => {
     expect(existsSync(file)).toBe(true);
     const err = await run(process.execPath, [cli, 'render', '--model', model, '--prompt', 'x', '--steps', '0', '--out', path.join(out, 'y.gif')]).catch((e) => e);
     expect(err.code).toBe(1);
-    expect(err.stderr).toMatch(/numInferenceSteps: expected an integer >= 1/);
+    expect(err.stderr).toBe('animatorch: --steps: expected an integer >= 1, got 0\n');
     const unknown = await run(process.execPath, [cli, 'render', '--bogus']).catch((e) => e);
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/Unknown argument: bogus/);
+    expect(unknown.stderr).toMatch(/^animatorch: Unknown argument: bogus\n/);
+  });
+
+  it('prints an error once, naming the flag, before loading; the stack only with --verbose or DEBUG=animatorch', async () => {
+    const cli = path.join(repoRoot, 'bin', 'animatorch.js');
+    const bad = ['render', '--model', model, '--prompt', 'x', '--fps', '0', '--out', path.join(out, 'never.gif')];
+    const plain = await run(process.execPath, [cli, ...bad]).catch((e) => e);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toBe('animatorch: --fps: expected a number > 0, got 0\n'); // no "loading ..." line: nothing loaded
+    const verbose = await run(process.execPath, [cli, ...bad, '--verbose']).catch((e) => e);
+    expect(verbose.stderr).toMatch(/^animatorch: --fps: expected a number > 0, got 0\nInvalidParameterError: --fps: [^\n]*\n\s+at /);
+    expect(verbose.stderr.match(/expected a number > 0/g)).toHaveLength(2); // the message, then the stack's first line
+    const debug = await run(process.execPath, [cli, ...bad], { env: { ...process.env, DEBUG: 'animatorch' } }).catch((e) => e);
+    expect(debug.stderr).toBe(verbose.stderr);
+    for (const [flags, message] of [
+      [['--steps', '0'], '--steps: expected an integer >= 1, got 0'],
+      [['--frames', '0'], '--frames: expected an integer >= 1, got 0'],
+      [['--guidance-scale', '-1'], '--guidance-scale: expected a number >= 0, got -1'],
+      [['-W', '65'], '--width: expected a multiple of 8, got 65'],
+      [['--scheduler', 'Nope'], '--scheduler: expected one of'],
+    ] as const) {
+      const err = await render({ model, prompt: 'x', ...small, ...argsOf(flags), out: path.join(out, 'never.gif') }, quiet).catch((e) => e);
+      expect(err.message).toContain(message);
+    }
+    expect(existsSync(path.join(out, 'never.gif'))).toBe(false);
+  });
+
+  it('suggests the command a misspelled one meant, in one message', async () => {
+    const err = await run(process.execPath, [path.join(repoRoot, 'bin', 'animatorch.js'), 'rendr']).catch((e) => e);
+    expect(err.code).toBe(1);
+    expect(err.stderr).toBe("animatorch: unknown command 'rendr'. Did you mean render?\nRun 'animatorch --help' (or 'animatorch <command> --help') for usage.\n");
+  });
+
+  it('takes --seed -1 as a random seed, as prompt configs do', async () => {
+    const a = await render({ ...small, steps: 1, model, prompt: 'x', seed: ['-1'], out: path.join(out, 'random-a.gif') }, quiet);
+    const b = await render({ ...small, steps: 1, model, prompt: 'x', seed: [-1], out: path.join(out, 'random-b.gif') }, quiet);
+    for (const r of [a[0]!, b[0]!]) expect(BigInt(r.recipe.seed)).toBeLessThan(1n << 63n);
+    expect(a[0]!.recipe.seed).not.toBe(b[0]!.recipe.seed);
   });
 });

@@ -8,26 +8,51 @@ import { InspectCommand } from './commands/inspect';
 import { RenderCommand } from './commands/render';
 import { animatorchVersion } from '../version';
 
+const COMMANDS = ['render', 'export', 'inspect', 'bench', 'doctor'];
+
+/** Stacks are for bug reports: shown with --verbose or DEBUG=animatorch (or DEBUG=*). */
+function wantsStack(argv: string[]): boolean {
+  const debug = (process.env.DEBUG ?? '').split(/[\s,]+/);
+  return argv.includes('--verbose') || debug.includes('animatorch') || debug.includes('animatorch*') || debug.includes('*');
+}
+
 /** Runs the CLI with `argv` (without node and the script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  let failed = false;
-  await yargs(argv)
+  // yargs reports a usage problem through fail() and may then also reject; only the first failure is printed.
+  let failure: { message?: string; err?: unknown } | undefined;
+  const suggestions: string[] = [];
+  const parser = yargs(argv)
     .scriptName('animatorch')
     .version(animatorchVersion())
+    .option('verbose', { type: 'boolean', describe: 'print the stack trace of an error (also DEBUG=animatorch)', global: true })
     .command(RenderCommand)
     .command(ExportCommand)
     .command(InspectCommand)
     .command(BenchCommand)
     .command(DoctorCommand)
-    .demandCommand(1, 'Name a command: render, export, inspect, bench or doctor.')
+    .demandCommand(1, `Name a command: ${COMMANDS.join(', ')}.`)
     .strict()
     .recommendCommands()
-    .fail((message, err, y) => {
-      failed = true;
-      if (err instanceof AbortError) console.error('aborted; nothing was written');
-      else if (err) console.error(`animatorch: ${err.message}`);
-      else console.error(`${y.help()}\n\n${message}`);
-    })
-    .parseAsync();
-  return failed ? (process.exitCode as number) || 1 : ((process.exitCode as number) ?? 0);
+    .fail((message, err) => {
+      if (!err && /^Did you mean /.test(message ?? '')) suggestions.push(message);
+      else failure ??= { message, err };
+    });
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    failure ??= { err };
+  }
+  if (!failure && suggestions.length === 0) return (process.exitCode as number) ?? 0;
+  const { message, err } = failure ?? {};
+  if (err instanceof AbortError) console.error(`animatorch: ${err.message}; nothing was written`);
+  else if (err) {
+    console.error(`animatorch: ${err instanceof Error ? err.message : String(err)}`);
+    if (wantsStack(argv) && err instanceof Error && err.stack) console.error(err.stack);
+  } else {
+    const first = argv.find((a) => !a.startsWith('-'));
+    const what = first !== undefined && message === `Unknown argument: ${first}` && !COMMANDS.includes(first) ? `unknown command '${first}'` : message;
+    const lines = [what, ...suggestions].filter(Boolean).join('. ');
+    console.error(`animatorch: ${lines}\nRun 'animatorch --help' (or 'animatorch <command> --help') for usage.`);
+  }
+  return (process.exitCode as number) || (err instanceof AbortError && err.message.includes('SIGTERM') ? 143 : 1);
 }

@@ -18,7 +18,7 @@ import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils'
 import { cat, type Device, type DType, full, randn, Tensor, tidy } from '../tensor';
 import type { CLIPTokenizer } from '../tokenizers/clip';
 import type { Module } from '../torchscript-module';
-import { assertInteger, assertNumber, assertOneOf } from '../validate';
+import { assertInteger, assertOneOf, assertPositive } from '../validate';
 import { FrameBuffer } from '../video/video-processor';
 import { latentPreview } from '../video/latent-preview';
 import { decodeFrames, resolveTilingOptions } from '../video/vae-tiling';
@@ -75,9 +75,9 @@ export class AnimateDiffPipeline {
     return this.disposedFlag;
   }
 
-  /** Image pixels per latent pixel (8 for the SD VAE). */
+  /** Image pixels per latent pixel (8 for the SD VAE), from the model's VAE. */
   get vaeScaleFactor(): number {
-    return 8;
+    return this.manifest.vae.scaleFactor;
   }
 
   /**
@@ -178,7 +178,7 @@ export class AnimateDiffPipeline {
       assertInteger('decodeChunkSize', chunkSize, 1);
       const tiling = resolveTilingOptions(options.vaeTiling);
       const fps = options.fps ?? DEFAULT_FPS;
-      assertNumber('fps', fps, Number.MIN_VALUE);
+      assertPositive('fps', fps);
       const [, c, f, h, w] = video.shape as number[] as [number, number, number, number, number];
       // diffusers: latents = 1 / scaling_factor * latents, then [B, C, F, h, w] -> [B·F, C, h, w]
       const frames = tidy(() =>

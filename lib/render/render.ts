@@ -15,7 +15,8 @@ import { parseSeed, randomSeed } from '../generator';
 import { readModelManifest, type ModelManifest } from '../model-manifest';
 import { packageRoot } from '../native/binding';
 import type { AnimateDiffPipeline } from '../pipelines/animatediff';
-import { DEFAULT_FPS, GENERATE_DEFAULTS, type GenerateOptions } from '../pipelines/animatediff-inputs';
+import { checkInputs, type CheckedInputs, type GenerateOptions, modelDefaults } from '../pipelines/animatediff-inputs';
+import { createScheduler } from '../schedulers';
 import { loadPipeline } from '../pipelines/load-pipeline';
 import type { ProgressEvent } from '../pipelines/progress';
 import { assertDevice, assertDtype, type DType } from '../tensor';
@@ -83,14 +84,44 @@ interface Job {
   contextOverlap?: number;
   out: string;
   label: string;
+  /** The user's name for a generate() option (`--steps` for numInferenceSteps), for error messages. */
+  nameOf: (option: string) => string;
 }
 
-/** The model's own defaults for render (model.yaml `defaults`), e.g. the demo model's frame count. */
-function manifestDefaults(manifest: ModelManifest): Record<string, number> {
-  const d = manifest.raw.defaults;
-  if (d === null || typeof d !== 'object') return {};
-  return Object.fromEntries(Object.entries(d as Record<string, unknown>).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
-}
+/** The flag each generate() option comes from. */
+const FLAG_NAMES: Record<string, string> = {
+  prompt: '--prompt',
+  negativePrompt: '--negative-prompt',
+  numInferenceSteps: '--steps',
+  guidanceScale: '--guidance-scale',
+  numFrames: '--frames',
+  width: '--width',
+  height: '--height',
+  seed: '--seed',
+  scheduler: '--scheduler',
+  className: '--scheduler',
+  fps: '--fps',
+  contextLength: '--context-length',
+  contextOverlap: '--context-overlap',
+};
+/** The prompt-config key each generate() option comes from. */
+const CONFIG_KEYS: Record<string, string> = {
+  prompt: 'prompt',
+  negativePrompt: 'n_prompt',
+  numInferenceSteps: 'steps',
+  guidanceScale: 'guidance_scale',
+  numFrames: 'L',
+  width: 'W',
+  height: 'H',
+  seed: 'seed',
+  scheduler: 'scheduler',
+  className: 'scheduler',
+  fps: 'fps',
+  contextLength: 'context_length',
+  contextOverlap: 'context_overlap',
+};
+const flagName = (option: string) => FLAG_NAMES[option] ?? option;
+
 
 /** The scheduler a job runs with: the manifest's config under the requested class, as the pipeline builds it. */
 function resolveScheduler(manifest: ModelManifest, choice: Job['scheduler']): { className: string; config: Record<string, unknown> } {
@@ -113,7 +144,8 @@ function outputFor(out: string, k: number, n: number, seed: bigint): string {
 
 function jobsFromFlags(args: RenderArgs): Job[] {
   if (!args.prompt) throw new InvalidParameterError('--prompt', 'a prompt (or --config FILE, or --recipe FILE)');
-  const seeds = (args.seed?.length ? args.seed : [randomSeed()]).map((s) => parseSeed(s, '--seed'));
+  // -1 asks for a random seed, as in prompt configs (AnimateDiff's torch.seed()).
+  const seeds = (args.seed?.length ? args.seed : [-1]).map((s) => (String(s).trim() === '-1' ? randomSeed() : parseSeed(s, '--seed')));
   const out = args.out ?? 'animatorch.gif';
   return seeds.map((seed, k) => ({
     prompt: args.prompt!,
@@ -131,6 +163,7 @@ function jobsFromFlags(args: RenderArgs): Job[] {
     contextOverlap: args.contextOverlap,
     out: outputFor(out, k, seeds.length, seed),
     label: `seed ${seed}`,
+    nameOf: flagName,
   }));
 }
 
@@ -154,6 +187,7 @@ async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
       contextOverlap: typeof extra.contextOverlap === 'number' ? extra.contextOverlap : undefined,
       out: args.out ?? file.replace(/\.json$/, ''),
       label: `recipe ${path.basename(file)}`,
+      nameOf: (option) => `${file}: ${CONFIG_KEYS[option] ?? option}`,
     },
   ];
 }
@@ -187,8 +221,8 @@ async function exportModelForJob(j: RenderJob, log: RenderIO['log'], signal?: Ab
 
 /** model.yaml `defaults` in the prompt config's terms. */
 function promptConfigDefaults(manifest: ModelManifest): PromptConfigDefaults {
-  const d = manifestDefaults(manifest);
-  return { width: d.width, height: d.height, frames: d.num_frames, steps: d.num_inference_steps, guidanceScale: d.guidance_scale, fps: d.fps };
+  const d = modelDefaults(manifest);
+  return { width: d.width, height: d.height, frames: d.numFrames, steps: d.numInferenceSteps, guidanceScale: d.guidanceScale, fps: d.fps };
 }
 
 async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Promise<Job[]> {
@@ -227,6 +261,7 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
       contextOverlap: j.contextOverlap ?? args.contextOverlap,
       out: path.join(outDir, `${k}-${slug(j.prompt)}.gif`),
       label: `${j.source.entry} #${j.source.promptIndex}`,
+      nameOf: (option) => `${j.source.file}: entry ${JSON.stringify(j.source.entry)}: ${CONFIG_KEYS[option] ?? option}`,
     });
   }
   return jobs;
@@ -255,6 +290,57 @@ function resolveDevice(device: string | undefined): string {
   return device;
 }
 
+interface CheckedJob {
+  job: Job;
+  manifest: ModelManifest;
+  /** generate()'s options (without progress and signal), as the recipe records them. */
+  options: GenerateOptions;
+  inputs: CheckedInputs;
+}
+
+/**
+ * Checks every job's options against its model's manifest before anything loads, with the pipeline's own
+ * checkInputs; defaults resolve there (flag → model.yaml `defaults` → AnimateDiff's), as in the API.
+ * Errors name the flag or config key the user wrote (--steps, not numInferenceSteps).
+ */
+async function checkJobs(jobs: Job[], device: string): Promise<CheckedJob[]> {
+  const manifests = new Map<string, ModelManifest>();
+  const checked: CheckedJob[] = [];
+  for (const job of jobs) {
+    let manifest = manifests.get(job.model);
+    if (!manifest) manifests.set(job.model, (manifest = await readModelManifest(job.model)));
+    const options: GenerateOptions = {
+      prompt: job.prompt,
+      negativePrompt: job.negativePrompt,
+      seed: job.seed,
+      width: job.width,
+      height: job.height,
+      numFrames: job.frames,
+      numInferenceSteps: job.steps,
+      guidanceScale: job.guidanceScale,
+      fps: job.fps,
+      // Everything the recipe records is resolved here, so it says exactly what ran.
+      scheduler: resolveScheduler(manifest, job.scheduler),
+      contextLength: job.contextLength,
+      contextOverlap: job.contextOverlap,
+    };
+    for (const k of Object.keys(options) as (keyof GenerateOptions)[]) if (options[k] === undefined) delete options[k];
+    try {
+      const { className, config } = options.scheduler as { className: string; config: Record<string, unknown> };
+      createScheduler(className, config).dispose?.();
+      const context = { manifest, device, vaeScaleFactor: manifest.vae.scaleFactor, textEncoder: manifest.textEncoder };
+      checked.push({ job, manifest, options, inputs: checkInputs(context, options) });
+    } catch (err) {
+      if (!(err instanceof InvalidParameterError)) throw err;
+      const top = err.parameter.split(/[.[]/)[0]!;
+      const renamed = new InvalidParameterError(job.nameOf(top) + err.parameter.slice(top.length), err.expected, err.actual);
+      if (err.message.startsWith(`${err.parameter}: `)) renamed.message = `${renamed.parameter}: ${err.message.slice(err.parameter.length + 2)}`;
+      throw renamed;
+    }
+  }
+  return checked;
+}
+
 /** Renders every job; resolves to the files written. Rejects with AbortError when `io.signal` fires. */
 export async function render(args: RenderArgs, io: RenderIO = {}): Promise<RenderedVideo[]> {
   const log = io.log ?? process.stderr;
@@ -268,41 +354,22 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
     throw new InvalidParameterError('--prompt/--config/--recipe', 'only one of them');
   const jobs = args.config ? await jobsFromConfig(args.config, args, io) : args.recipe ? await jobsFromRecipe(args.recipe, args) : jobsFromFlags(args);
   for (const j of jobs) videoFormatFor(j.out); // fail on a bad --out before any work
+  const checked = await checkJobs(jobs, device);
 
   const done: RenderedVideo[] = [];
   const videos: { frames: Uint8Array; shape: [number, number, number, 3] }[] = []; // for the config grid
-  const pipelines = new Map<string, { pipeline: AnimateDiffPipeline; manifest: ModelManifest }>();
+  const pipelines = new Map<string, AnimateDiffPipeline>();
   try {
-    for (const job of jobs) {
+    for (const { job, manifest, options, inputs } of checked) {
       if (io.signal?.aborted) throw new AbortError('render was aborted', { cause: io.signal.reason });
-      let loaded = pipelines.get(job.model);
-      if (!loaded) {
-        const manifest = await readModelManifest(job.model);
+      let pipeline = pipelines.get(job.model);
+      if (!pipeline) {
         log.write(`loading ${manifest.name} from ${manifest.dir} on ${device}\n`);
-        loaded = { manifest, pipeline: await loadPipeline(job.model, { device, dtype: args.dtype, signal: io.signal, verify: args.verify === true }) };
-        pipelines.set(job.model, loaded);
+        pipeline = await loadPipeline(job.model, { device, dtype: args.dtype, signal: io.signal, verify: args.verify === true });
+        pipelines.set(job.model, pipeline);
       }
-      const { pipeline, manifest } = loaded;
-      const defaults = manifestDefaults(manifest);
-      // Everything the recipe records is resolved here, so it says exactly what ran.
-      const scheduler = resolveScheduler(manifest, job.scheduler);
-      const options: GenerateOptions = {
-        prompt: job.prompt,
-        negativePrompt: job.negativePrompt,
-        seed: job.seed,
-        width: job.width ?? defaults.width,
-        height: job.height ?? defaults.height,
-        numFrames: job.frames ?? defaults.num_frames ?? GENERATE_DEFAULTS.numFrames,
-        numInferenceSteps: job.steps ?? defaults.num_inference_steps ?? GENERATE_DEFAULTS.numInferenceSteps,
-        guidanceScale: job.guidanceScale ?? defaults.guidance_scale ?? GENERATE_DEFAULTS.guidanceScale,
-        fps: job.fps ?? defaults.fps ?? DEFAULT_FPS,
-        scheduler,
-        contextLength: job.contextLength,
-        contextOverlap: job.contextOverlap,
-        onProgress: progressPrinter(log, job.label),
-        signal: io.signal,
-      };
-      const video = await pipeline.generate({ ...options, outputType: 'uint8' });
+      const scheduler = options.scheduler as { className: string; config: Record<string, unknown> };
+      const video = await pipeline.generate({ ...options, outputType: 'uint8', onProgress: progressPrinter(log, job.label), signal: io.signal });
       const v = Array.isArray(video) ? video[0]! : video;
       const [frames, height, width] = v.shape;
       const recipe = createRecipe({
@@ -310,8 +377,8 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
         negativePrompt: job.negativePrompt,
         seed: job.seed,
         scheduler,
-        steps: options.numInferenceSteps!,
-        guidanceScale: options.guidanceScale!,
+        steps: inputs.steps,
+        guidanceScale: inputs.guidanceScale,
         width,
         height,
         frames,
@@ -337,6 +404,6 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
     }
     return done;
   } finally {
-    for (const { pipeline } of pipelines.values()) pipeline.dispose();
+    for (const pipeline of pipelines.values()) pipeline.dispose();
   }
 }

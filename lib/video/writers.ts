@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AbortError, InvalidParameterError, throwIfAborted } from '../errors';
-import { assertInteger, assertNumber } from '../validate';
+import { assertInteger } from '../validate';
 import { addPngText } from './png-text';
 
 export type VideoShape = readonly [frames: number, height: number, width: number, channels: 3];
@@ -304,7 +304,7 @@ function encodeMp4(frames: Uint8Array, f: number, h: number, w: number, fps: num
  */
 export async function writeVideo(frames: Uint8Array, shape: readonly number[], fps: number, outPath: string, options: WriteVideoOptions = {}): Promise<void> {
   const [f, h, w] = checkFrames(frames, shape);
-  assertNumber('fps', fps, Number.MIN_VALUE, 1000);
+  if (typeof fps !== 'number' || !(fps > 0 && fps <= 1000)) throw new InvalidParameterError('fps', 'a number in (0, 1000]', fps);
   if (typeof outPath !== 'string' || outPath === '') throw new InvalidParameterError('outPath', 'a file or folder path', outPath);
   const format = videoFormatFor(outPath);
   if (options.metadata !== undefined) {
