@@ -80,7 +80,7 @@ export { tiledDecode, planTiles } from './video/vae-tiling';
 export type { VaeTilingOptions } from './video/vae-tiling';
 export { latentPreview } from './video/latent-preview';
 export { findTorchPython } from './python';
-export { writeVideo, writeGrid, composeGrid, videoFormatFor } from './video/writers';
+export { writeVideo, writeGrid, composeGrid, videoFormatFor, checkOutputPath } from './video/writers';
 export type { WriteVideoOptions, GridOptions, GridVideo, VideoFormat } from './video/writers';
 export { createRecipe, readRecipe, writeRecipeSidecar, RecipeError, RECIPE_METADATA_KEY } from './render/recipe';
 export type { Recipe } from './render/recipe';

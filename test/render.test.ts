@@ -1,7 +1,7 @@
 // `animatorch render` end to end on a tiny random model: files, recipes,
 // re-rendering from a recipe, YAML configs, abort and bad arguments.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -97,12 +97,29 @@ describe('render', () => {
   });
 
   it('rejects bad arguments before doing any work', async () => {
-    await expect(render({ model, prompt: 'x', out: path.join(out, 'x.avi') }, quiet)).rejects.toThrow(/\.avi|extension|format/);
+    await expect(render({ model, prompt: 'x', out: path.join(out, 'x.avi') }, quiet)).rejects.toThrow(/^--out: expected a \.gif, \.webp or \.mp4 file, or a folder \(no extension\) for PNG frames; '\.avi' is not a known format/);
     await expect(render({ model, out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/--prompt: expected a prompt/);
     await expect(render({ model, prompt: 'x', seed: [2 ** 60], out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/--seed/);
     await expect(render({ model, prompt: 'x', device: 'gpu', out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/--device/);
     await expect(render({ model, prompt: 'x', threads: 0, out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow('--threads: expected an integer >= 1, got 0');
     await expect(render({ ...small, model: path.join(out, 'nowhere'), prompt: 'x', out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/model\.yaml/);
+  });
+
+  it('finds a bad --out before loading anything, naming --out and not a temp file', async () => {
+    const logged: string[] = [];
+    const log = { write: (t: string) => logged.push(t) > 0 } as unknown as NodeJS.WritableStream;
+    const aFile = path.join(out, 'a-file');
+    writeFileSync(aFile, 'x');
+    await expect(render({ ...small, model, prompt: 'x', out: path.join(aFile, 'sub', 'v.gif') }, { log })).rejects.toThrow(`--out: expected a path in a folder, but ${aFile} is a file`);
+    await expect(render({ ...small, model, prompt: 'x', out: aFile }, { log })).rejects.toThrow(`--out: expected a folder for PNG frames, but ${aFile} is a file`);
+    const aFolder = path.join(out, 'folder.gif');
+    mkdirSync(aFolder);
+    await expect(render({ ...small, model, prompt: 'x', out: aFolder }, { log })).rejects.toThrow(`--out: expected a gif file, but ${aFolder} is a folder`);
+    // /proc takes no new files, even from root (permission bits would not stop root)
+    const err = await render({ ...small, model, prompt: 'x', out: '/proc/animatorch-out/v.gif' }, { log }).catch((e) => e);
+    expect(err.message).toMatch(/^--out: expected a writable location, but files cannot be created in \/proc \(E[A-Z]+\)/);
+    expect(err.message).not.toMatch(/\.tmp/);
+    expect(logged.join('')).not.toMatch(/loading/);
   });
 
   it('sets the CPU threads with --threads', async () => {

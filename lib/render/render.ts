@@ -23,7 +23,7 @@ import { assertDevice, assertDtype, type DType } from '../tensor';
 import { assertInteger } from '../validate';
 import { type PromptConfigDefaults, readPromptConfig, type RenderJob } from './prompt-config';
 import { createRecipe, RECIPE_METADATA_KEY, readRecipe, writeRecipeSidecar, type Recipe } from './recipe';
-import { videoFormatFor, writeGrid, writeVideo } from '../video/writers';
+import { checkOutputPath, videoFormatFor, writeGrid, writeVideo } from '../video/writers';
 import { exportModel } from '../model-export';
 
 export const DEMO_MODEL_DIR = path.join(packageRoot, 'models', 'demo');
@@ -353,7 +353,12 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
   if ([args.config, args.recipe, args.prompt].filter((x) => x !== undefined).length > 1)
     throw new InvalidParameterError('--prompt/--config/--recipe', 'only one of them');
   const jobs = args.config ? await jobsFromConfig(args.config, args, io) : args.recipe ? await jobsFromRecipe(args.recipe, args) : jobsFromFlags(args);
-  for (const j of jobs) videoFormatFor(j.out); // fail on a bad --out before any work
+  // A bad --out fails before any work: the format, and that its folder can take files.
+  for (const dir of new Set(jobs.map((j) => path.dirname(path.resolve(j.out))))) {
+    const first = jobs.find((j) => path.dirname(path.resolve(j.out)) === dir)!;
+    await checkOutputPath(first.out, '--out');
+  }
+  for (const j of jobs) videoFormatFor(j.out, '--out');
   const checked = await checkJobs(jobs, device);
 
   const done: RenderedVideo[] = [];

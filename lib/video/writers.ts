@@ -32,14 +32,44 @@ export type VideoFormat = 'gif' | 'webp' | 'mp4' | 'png';
 export const FFMPEG_MISSING_MESSAGE = 'ffmpeg was not found on PATH; install it (apt-get install ffmpeg) or write .gif/.webp/PNG frames';
 
 /** The format `writeVideo` picks for a path: by extension; a path without one (or ending in a separator) is a PNG folder. */
-export function videoFormatFor(outPath: string): VideoFormat {
+export function videoFormatFor(outPath: string, name = 'outPath'): VideoFormat {
   if (/[\\/]$/.test(outPath)) return 'png';
   const ext = path.extname(outPath).toLowerCase();
   if (ext === '') return 'png';
   if (ext === '.gif') return 'gif';
   if (ext === '.webp') return 'webp';
   if (ext === '.mp4') return 'mp4';
-  throw new InvalidParameterError('outPath', "a .gif, .webp or .mp4 file, or a folder (no extension) for PNG frames", outPath);
+  throw new InvalidParameterError(name, `a .gif, .webp or .mp4 file, or a folder (no extension) for PNG frames; '${ext}' is not a known format`, outPath);
+}
+
+/**
+ * Checks, before any work, that writeVideo can write `outPath`: a known format, no file where a folder
+ * must be (or the reverse), and a folder it can create files in (probed with a real file, so root on a
+ * read-only mount is caught too). Errors name `name` (the CLI passes '--out'). Creates nothing that stays.
+ */
+export async function checkOutputPath(outPath: string, name = 'outPath'): Promise<VideoFormat> {
+  if (typeof outPath !== 'string' || outPath === '') throw new InvalidParameterError(name, 'a file or folder path', outPath);
+  const format = videoFormatFor(outPath, name);
+  const target = path.resolve(outPath);
+  const existing = await stat(target).catch(() => undefined);
+  if (existing && format === 'png' && !existing.isDirectory()) throw new InvalidParameterError(name, `a folder for PNG frames, but ${target} is a file`, outPath);
+  if (existing?.isDirectory() && format !== 'png') throw new InvalidParameterError(name, `a ${format} file, but ${target} is a folder`, outPath);
+  // The nearest folder that exists: writeVideo creates the rest.
+  let dir = format === 'png' ? target : path.dirname(target);
+  let st = await stat(dir).catch(() => undefined);
+  while (!st && path.dirname(dir) !== dir) {
+    dir = path.dirname(dir);
+    st = await stat(dir).catch(() => undefined);
+  }
+  if (st && !st.isDirectory()) throw new InvalidParameterError(name, `a path in a folder, but ${dir} is a file`, outPath);
+  const probe = path.join(dir, `.animatorch-write-check-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await writeFile(probe, '', { flag: 'wx' });
+  } catch (err) {
+    throw new InvalidParameterError(name, `a writable location, but files cannot be created in ${dir} (${(err as NodeJS.ErrnoException).code ?? err})`, outPath);
+  }
+  await rm(probe, { force: true });
+  return format;
 }
 
 function checkFrames(frames: Uint8Array, shape: readonly number[]): [number, number, number] {
@@ -82,6 +112,9 @@ export async function atomicWrite(target: string, produce: (tempPath: string) =>
     await rename(temp, target);
   } catch (err) {
     await rm(temp, { force: true, recursive: true }).catch(() => undefined);
+    // A file-system error names our hidden temp file; say which output could not be written.
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e?.path === 'string' && e.path.startsWith(temp)) throw new Error(`cannot write ${target}: ${e.code ?? e.message}`, { cause: err });
     throw err;
   }
 }
