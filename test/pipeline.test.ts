@@ -257,14 +257,24 @@ describe('AnimateDiffPipeline', () => {
     });
 
     it('renders one video per seed, each equal to its single-seed run', async () => {
-      const many = (await pipe.generate({ ...BASE, seed: undefined, seeds: [42, 7] })) as AnimateDiffPipelineOutput[];
+      const many = await pipe.generateMany({ ...BASE, seed: undefined, seeds: [42, 7] });
       expect(many).toHaveLength(2);
       expect(many.map((v) => v.seed)).toEqual([42n, 7n]);
       expect(equalBytes(many[0]!.frames, frames(await pipe.generate(BASE)))).toBe(true);
       expect(equalBytes(many[1]!.frames, frames(await pipe.generate({ ...BASE, seed: 7 })))).toBe(true);
-      const perPrompt = (await pipe.generate({ ...BASE, prompt: [BASE.prompt, 'a blue bird'] })) as AnimateDiffPipelineOutput[];
+      const perPrompt = await pipe.generateMany({ ...BASE, prompt: [BASE.prompt, 'a blue bird'] });
       expect(perPrompt).toHaveLength(2);
       expect(equalBytes(perPrompt[0]!.frames, many[0]!.frames)).toBe(true);
+      // One call, one result type: generate() is one video, generateMany() always an array.
+      const one: AnimateDiffPipelineOutput[] = await pipe.generateMany(BASE);
+      expect(one).toHaveLength(1);
+      expect(equalBytes(one[0]!.frames, many[0]!.frames)).toBe(true);
+      const single: AnimateDiffPipelineOutput = await pipe.generate({ ...BASE, seed: undefined, seeds: [7] });
+      expect(equalBytes(single.frames, many[1]!.frames)).toBe(true);
+      await expect(pipe.generate({ ...BASE, seed: undefined, seeds: [42, 7] })).rejects.toThrow(
+        'seeds: expected one video per generate() call (generateMany() renders several and returns an array), got "2 videos"',
+      );
+      await expect(pipe.generate({ ...BASE, prompt: ['a', 'b'] })).rejects.toThrow(/^prompt: expected one video per generate\(\) call/);
     });
 
     it('draws the initial noise exactly as torch.randn(shape, generator=torch.Generator().manual_seed(seed))', async () => {

@@ -374,8 +374,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
         pipelines.set(job.model, pipeline);
       }
       const scheduler = options.scheduler as { className: string; config: Record<string, unknown> };
-      const video = await pipeline.generate({ ...options, outputType: 'uint8', onProgress: progressPrinter(log, job.label), signal: io.signal });
-      const v = Array.isArray(video) ? video[0]! : video;
+      const v = await pipeline.generate({ ...options, outputType: 'uint8', onProgress: progressPrinter(log, job.label), signal: io.signal });
       const [frames, height, width] = v.shape;
       const recipe = createRecipe({
         prompt: job.prompt,
