@@ -1,6 +1,6 @@
 // `animatorch render` end to end on a tiny random model: files, recipes,
 // re-rendering from a recipe, YAML configs, abort and bad arguments.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,6 +120,22 @@ describe('render', () => {
     expect(err.message).toMatch(/^--out: expected a writable location, but files cannot be created in \/proc \(E[A-Z]+\)/);
     expect(err.message).not.toMatch(/\.tmp/);
     expect(logged.join('')).not.toMatch(/loading/);
+  });
+
+  it('stops on SIGTERM as on Ctrl-C: a clear message, nothing written, exit code 143', async () => {
+    const dir = path.join(out, 'sigterm');
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'animatorch.js'), 'render', '--model', model, '--prompt', 'x', '--seed', '1', '--steps', '500', '-W', '64', '-H', '64', '--frames', '4', '--out', path.join(dir, 'v.gif')]);
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/denoise 1\//.test(stderr) && !child.killed) child.kill('SIGTERM');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(stderr).toMatch(/denoise 1\//);
+    expect(stderr).not.toMatch(/denoise 500\/500/);
+    expect(stderr).toMatch(/animatorch: terminated \(SIGTERM\); nothing was written\n$/);
+    expect(code).toBe(143);
+    expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
   });
 
   it('sets the CPU threads with --threads', async () => {

@@ -16,6 +16,13 @@ function wantsStack(argv: string[]): boolean {
   return argv.includes('--verbose') || debug.includes('animatorch') || debug.includes('animatorch*') || debug.includes('*');
 }
 
+/** Why an aborted render stopped: the signal's reason (e.g. 'terminated (SIGTERM)') rather than the generic message. */
+function abortReason(err: AbortError): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : err.message;
+}
+
 /** Runs the CLI with `argv` (without node and the script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   // yargs reports a usage problem through fail() and may then also reject; only the first failure is printed.
@@ -44,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (!failure && suggestions.length === 0) return (process.exitCode as number) ?? 0;
   const { message, err } = failure ?? {};
-  if (err instanceof AbortError) console.error(`animatorch: ${err.message}; nothing was written`);
+  if (err instanceof AbortError) console.error(`animatorch: ${abortReason(err)}; nothing was written`);
   else if (err) {
     console.error(`animatorch: ${err instanceof Error ? err.message : String(err)}`);
     if (wantsStack(argv) && err instanceof Error && err.stack) console.error(err.stack);
@@ -54,5 +61,5 @@ export async function main(argv: string[]): Promise<number> {
     const lines = [what, ...suggestions].filter(Boolean).join('. ');
     console.error(`animatorch: ${lines}\nRun 'animatorch --help' (or 'animatorch <command> --help') for usage.`);
   }
-  return (process.exitCode as number) || (err instanceof AbortError && err.message.includes('SIGTERM') ? 143 : 1);
+  return (process.exitCode as number) || 1;
 }

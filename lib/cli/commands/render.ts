@@ -29,17 +29,24 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .option('config', { type: 'string', describe: 'AnimateDiff-style prompt YAML: renders every prompt x seed and a sample grid' })
       .option('recipe', { type: 'string', describe: 'the .json recipe of an earlier render: renders it again' }) as unknown as Argv<RenderArgs>,
   handler: async (args) => {
+    // SIGINT (Ctrl-C) and SIGTERM (kill, docker stop, a job queue) stop the render the same way: the
+    // current step ends at the next UNet call, VAE chunk or tile, temp files go, nothing half-written stays.
+    // A second signal forces (the default handler). SIGTERM exits 143 (128 + 15), as shells expect.
     const ctrl = new AbortController();
-    const onSigint = () => {
-      process.stderr.write('\naborting (Ctrl-C again to force)...\n');
-      process.off('SIGINT', onSigint);
-      ctrl.abort(new AbortError('interrupted'));
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.stderr.write(`\naborting on ${signal} (${signal === 'SIGINT' ? 'Ctrl-C' : 'send it'} again to force)...\n`);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      if (signal === 'SIGTERM') process.exitCode = 143;
+      ctrl.abort(new AbortError(signal === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted (SIGINT)'));
     };
-    process.on('SIGINT', onSigint);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       await render(args, { signal: ctrl.signal });
     } finally {
-      process.off('SIGINT', onSigint);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   },
 };
