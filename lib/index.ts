@@ -68,6 +68,8 @@ export type { GenerateOptions, DecodeLatentsOptions, EncodePromptOptions, Schedu
 export { loadPipeline } from './pipelines/load-pipeline';
 export type { LoadPipelineOptions } from './pipelines/load-pipeline';
 export { VaeDecodeError } from './pipelines/pipeline-output';
+export { estimateRenderMemory, readArchitecture, availableMemory, MemoryLimitError } from './pipelines/memory-estimate';
+export type { MemoryEstimate, ModelArchitecture } from './pipelines/memory-estimate';
 export type { AnimateDiffPipelineOutput, AnimateDiffLatentsOutput, VideoFrames, OutputType } from './pipelines/pipeline-output';
 export type { ProgressEvent, DenoiseProgress, DecodeProgress, ProgressCallback, LatentPreview } from './pipelines/progress';
 export { contextWindows, contextWeights, ContextFuser, CONTEXT_SCHEDULES, FUSE_METHODS } from './pipelines/context-windows';

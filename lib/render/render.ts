@@ -15,12 +15,12 @@ import { parseSeed, randomSeed } from '../generator';
 import { readModelManifest, type ModelManifest } from '../model-manifest';
 import { packageRoot } from '../native/binding';
 import type { AnimateDiffPipeline } from '../pipelines/animatediff';
-import { checkInputs, type CheckedInputs, type GenerateOptions, modelDefaults } from '../pipelines/animatediff-inputs';
-import { createScheduler } from '../schedulers';
+import { modelDefaults } from '../pipelines/animatediff-inputs';
 import { loadPipeline } from '../pipelines/load-pipeline';
 import type { ProgressEvent } from '../pipelines/progress';
 import { assertDevice, assertDtype, type DType } from '../tensor';
 import { assertInteger } from '../validate';
+import { checkJobs, CONFIG_KEYS, flagName, type Job } from './check-jobs';
 import { type PromptConfigDefaults, readPromptConfig, type RenderJob } from './prompt-config';
 import { createRecipe, RECIPE_METADATA_KEY, readRecipe, writeRecipeSidecar, type Recipe } from './recipe';
 import { checkOutputPath, videoFormatFor, writeGrid, writeVideo } from '../video/writers';
@@ -51,6 +51,12 @@ export interface RenderArgs {
   verify?: boolean;
   contextLength?: number;
   contextOverlap?: number;
+  /** Decode in spatial tiles (less memory for large sizes). */
+  vaeTiling?: boolean;
+  /** Frames per VAE call (default 16). */
+  decodeChunkSize?: number;
+  /** The memory a render may use ('8GB', '512MiB', bytes) instead of the free host RAM / VRAM. */
+  maxMemory?: string | number;
   /** .gif, .webp, .mp4, or a folder for PNG frames; with --config, the output folder. */
   out?: string;
   config?: string;
@@ -66,69 +72,6 @@ export interface RenderIO {
 export interface RenderedVideo {
   file: string;
   recipe: Recipe;
-}
-
-interface Job {
-  prompt: string;
-  negativePrompt: string;
-  seed: bigint;
-  model: string;
-  steps?: number;
-  guidanceScale?: number;
-  frames?: number;
-  width?: number;
-  height?: number;
-  fps?: number;
-  scheduler?: string | { className: string; config: Record<string, unknown> };
-  contextLength?: number;
-  contextOverlap?: number;
-  out: string;
-  label: string;
-  /** The user's name for a generate() option (`--steps` for numInferenceSteps), for error messages. */
-  nameOf: (option: string) => string;
-}
-
-/** The flag each generate() option comes from. */
-const FLAG_NAMES: Record<string, string> = {
-  prompt: '--prompt',
-  negativePrompt: '--negative-prompt',
-  numInferenceSteps: '--steps',
-  guidanceScale: '--guidance-scale',
-  numFrames: '--frames',
-  width: '--width',
-  height: '--height',
-  seed: '--seed',
-  scheduler: '--scheduler',
-  className: '--scheduler',
-  fps: '--fps',
-  contextLength: '--context-length',
-  contextOverlap: '--context-overlap',
-};
-/** The prompt-config key each generate() option comes from. */
-const CONFIG_KEYS: Record<string, string> = {
-  prompt: 'prompt',
-  negativePrompt: 'n_prompt',
-  numInferenceSteps: 'steps',
-  guidanceScale: 'guidance_scale',
-  numFrames: 'L',
-  width: 'W',
-  height: 'H',
-  seed: 'seed',
-  scheduler: 'scheduler',
-  className: 'scheduler',
-  fps: 'fps',
-  contextLength: 'context_length',
-  contextOverlap: 'context_overlap',
-};
-const flagName = (option: string) => FLAG_NAMES[option] ?? option;
-
-
-/** The scheduler a job runs with: the manifest's config under the requested class, as the pipeline builds it. */
-function resolveScheduler(manifest: ModelManifest, choice: Job['scheduler']): { className: string; config: Record<string, unknown> } {
-  const { _class_name, ...base } = manifest.scheduler;
-  if (choice === undefined) return { className: _class_name, config: base };
-  if (typeof choice === 'string') return { className: choice, config: base };
-  return { className: choice.className, config: { ...base, ...choice.config } };
 }
 
 function slug(text: string): string {
@@ -290,57 +233,6 @@ function resolveDevice(device: string | undefined): string {
   return device;
 }
 
-interface CheckedJob {
-  job: Job;
-  manifest: ModelManifest;
-  /** generate()'s options (without progress and signal), as the recipe records them. */
-  options: GenerateOptions;
-  inputs: CheckedInputs;
-}
-
-/**
- * Checks every job's options against its model's manifest before anything loads, with the pipeline's own
- * checkInputs; defaults resolve there (flag → model.yaml `defaults` → AnimateDiff's), as in the API.
- * Errors name the flag or config key the user wrote (--steps, not numInferenceSteps).
- */
-async function checkJobs(jobs: Job[], device: string): Promise<CheckedJob[]> {
-  const manifests = new Map<string, ModelManifest>();
-  const checked: CheckedJob[] = [];
-  for (const job of jobs) {
-    let manifest = manifests.get(job.model);
-    if (!manifest) manifests.set(job.model, (manifest = await readModelManifest(job.model)));
-    const options: GenerateOptions = {
-      prompt: job.prompt,
-      negativePrompt: job.negativePrompt,
-      seed: job.seed,
-      width: job.width,
-      height: job.height,
-      numFrames: job.frames,
-      numInferenceSteps: job.steps,
-      guidanceScale: job.guidanceScale,
-      fps: job.fps,
-      // Everything the recipe records is resolved here, so it says exactly what ran.
-      scheduler: resolveScheduler(manifest, job.scheduler),
-      contextLength: job.contextLength,
-      contextOverlap: job.contextOverlap,
-    };
-    for (const k of Object.keys(options) as (keyof GenerateOptions)[]) if (options[k] === undefined) delete options[k];
-    try {
-      const { className, config } = options.scheduler as { className: string; config: Record<string, unknown> };
-      createScheduler(className, config).dispose?.();
-      const context = { manifest, device, vaeScaleFactor: manifest.vae.scaleFactor, textEncoder: manifest.textEncoder };
-      checked.push({ job, manifest, options, inputs: checkInputs(context, options) });
-    } catch (err) {
-      if (!(err instanceof InvalidParameterError)) throw err;
-      const top = err.parameter.split(/[.[]/)[0]!;
-      const renamed = new InvalidParameterError(job.nameOf(top) + err.parameter.slice(top.length), err.expected, err.actual);
-      if (err.message.startsWith(`${err.parameter}: `)) renamed.message = `${renamed.parameter}: ${err.message.slice(err.parameter.length + 2)}`;
-      throw renamed;
-    }
-  }
-  return checked;
-}
-
 /** Renders every job; resolves to the files written. Rejects with AbortError when `io.signal` fires. */
 export async function render(args: RenderArgs, io: RenderIO = {}): Promise<RenderedVideo[]> {
   const log = io.log ?? process.stderr;
@@ -359,7 +251,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
     await checkOutputPath(first.out, '--out');
   }
   for (const j of jobs) videoFormatFor(j.out, '--out');
-  const checked = await checkJobs(jobs, device);
+  const checked = await checkJobs(jobs, device, args);
 
   const done: RenderedVideo[] = [];
   const videos: { frames: Uint8Array; shape: [number, number, number, 3] }[] = []; // for the config grid

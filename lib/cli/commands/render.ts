@@ -25,6 +25,9 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .option('verify', { type: 'boolean', describe: 'check every model file\'s sha256 against model.yaml before loading' })
       .option('context-length', { type: 'number', describe: 'frames per context window for long videos (default 16)' })
       .option('context-overlap', { type: 'number', describe: 'frames shared by neighbouring windows' })
+      .option('vae-tiling', { type: 'boolean', describe: 'decode in spatial tiles: less memory for large sizes' })
+      .option('decode-chunk-size', { type: 'number', describe: 'frames per VAE call (default 16; fewer: less memory)' })
+      .option('max-memory', { type: 'string', describe: 'memory a render may use, e.g. 24GB (default: the free host RAM, or free VRAM on CUDA); renders estimated above it are refused before loading' })
       .option('out', { alias: 'o', type: 'string', describe: '.gif, .webp, .mp4, or a folder for PNG frames (with --config: the output folder)' })
       .option('config', { type: 'string', describe: 'AnimateDiff-style prompt YAML: renders every prompt x seed and a sample grid' })
       .option('recipe', { type: 'string', describe: 'the .json recipe of an earlier render: renders it again' }) as unknown as Argv<RenderArgs>,
