@@ -355,6 +355,28 @@ describe('AnimateDiffPipeline', () => {
     });
   });
 
+  it('stops within a step: between the UNet calls of context windows, and between VAE chunks', async () => {
+    const ac = new AbortController();
+    // 8 frames in windows of 4 (overlap 2): 3 UNet calls per step; abort during the first
+    const spy = spyUnet(pipe, () => void (spy?.calls.length === 1 && ac.abort()));
+    const err = await pipe.generate({ ...BASE, numFrames: 8, contextLength: 4, contextOverlap: 2, signal: ac.signal }).catch((e) => e);
+    spy.restore();
+    expect(err).toBeInstanceOf(AbortError);
+    expect(spy.calls).toHaveLength(1);
+
+    const ac2 = new AbortController();
+    const original = pipe.vae.forward;
+    let decodes = 0;
+    pipe.vae.forward = (...a: ModuleInput[]) => (++decodes === 1 && ac2.abort(), original.apply(pipe.vae, a));
+    try {
+      const err2 = await pipe.generate({ ...BASE, decodeChunkSize: 1, signal: ac2.signal }).catch((e) => e);
+      expect(err2).toBeInstanceOf(AbortError);
+      expect(decodes).toBe(1); // of 4 chunks
+    } finally {
+      pipe.vae.forward = original;
+    }
+  });
+
   describe('decoding', () => {
     it("outputType 'latents' + decodeLatents equals the full run", async () => {
       const full = frames(await pipe.generate(BASE));
