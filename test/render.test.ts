@@ -51,6 +51,34 @@ describe('render', () => {
     expect((await gifPixels(done[0]!.file)).equals(await gifPixels(done[1]!.file))).toBe(false);
   });
 
+  it('--recipe: points to the per-seed sidecars, never overwrites without --force, warns about every difference', async () => {
+    const dir = path.join(out, 'recipes');
+    const done = await render({ ...small, steps: 1, model, prompt: 'a dot', seed: ['7', '8'], out: path.join(dir, 'v.gif') }, quiet);
+    const names = done.map((d) => `${d.file}.json`);
+    await expect(render({ recipe: path.join(dir, 'v.gif.json') }, quiet)).rejects.toThrow(
+      `--recipe: expected one recipe file; a render of several seeds writes one per video: ${names.join(', ')}, got "${path.join(dir, 'v.gif.json')}"`,
+    );
+    const before = await gifPixels(done[0]!.file);
+    await expect(render({ recipe: names[0]! }, quiet)).rejects.toThrow(`--out: expected a path that does not exist yet (${done[0]!.file} exists; --force overwrites it)`);
+    const [again] = await render({ recipe: names[0]!, force: true }, quiet);
+    expect(again!.file).toBe(done[0]!.file);
+    expect((await gifPixels(again!.file)).equals(before)).toBe(true);
+
+    const changed = JSON.parse(readFileSync(names[1]!, 'utf8'));
+    changed.versions.libtorch = '9.9.9';
+    changed.extra.device = 'cuda';
+    changed.model.files['unet/model.pt'].sha256 = '0'.repeat(64);
+    const edited = path.join(dir, 'edited.json');
+    writeFileSync(edited, JSON.stringify(changed));
+    const logged: string[] = [];
+    await render({ recipe: edited, out: path.join(dir, 'edited.gif') }, { log: { write: (t: string) => logged.push(t) > 0 } as unknown as NodeJS.WritableStream });
+    const warnings = logged.join('').split('\n').filter((l) => l.startsWith('warning:'));
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toMatch(/^warning: recipe edited\.json: model file unet\/model\.pt: sha256 [0-9a-f]{12}… differs from the recipe's 000000000000…; the frames may differ$/);
+    expect(warnings[1]).toMatch(/^warning: recipe edited\.json: libtorch: the recipe has 9\.9\.9, this render \S+; the frames may differ$/);
+    expect(warnings[2]).toBe('warning: recipe edited.json: device: the recipe has cuda, this render cpu; the frames may differ');
+  });
+
   it('renders every prompt of an AnimateDiff-style YAML config and a sample grid', async () => {
     const config = path.join(out, 'prompts.yaml');
     writeFileSync(

@@ -16,6 +16,7 @@ import {
   readArchitecture,
 } from '../pipelines/memory-estimate';
 import { createScheduler } from '../schedulers';
+import type { Recipe } from './recipe';
 import type { RenderArgs } from './render';
 
 export interface Job {
@@ -34,6 +35,8 @@ export interface Job {
   contextOverlap?: number;
   out: string;
   label: string;
+  /** The recipe a --recipe job re-renders (its differences from this render are warned about). */
+  recipe?: Recipe;
   /** The user's name for a generate() option (`--steps` for numInferenceSteps), for error messages. */
   nameOf: (option: string) => string;
 }

@@ -5,11 +5,11 @@
  * recipe inside (where the format allows) and beside it as `<out>.json`.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { cuda, setNumThreads } from '../device';
+import { cuda, setNumThreads, versions } from '../device';
 import { AbortError, InvalidParameterError } from '../errors';
 import { parseSeed, randomSeed } from '../generator';
 import { readModelManifest, type ModelManifest } from '../model-manifest';
@@ -22,7 +22,8 @@ import { assertDevice, assertDtype, type DType } from '../tensor';
 import { assertInteger } from '../validate';
 import { checkJobs, CONFIG_KEYS, flagName, type Job } from './check-jobs';
 import { type PromptConfigDefaults, readPromptConfig, type RenderJob } from './prompt-config';
-import { createRecipe, RECIPE_METADATA_KEY, readRecipe, writeRecipeSidecar, type Recipe } from './recipe';
+import { createRecipe, RECIPE_METADATA_KEY, readRecipe, recipeDifferences, writeRecipeSidecar, type Recipe } from './recipe';
+import { animatorchVersion } from '../version';
 import { checkOutputPath, videoFormatFor, writeGrid, writeVideo } from '../video/writers';
 import { exportModel } from '../model-export';
 
@@ -57,6 +58,8 @@ export interface RenderArgs {
   decodeChunkSize?: number;
   /** The memory a render may use ('8GB', '512MiB', bytes) instead of the free host RAM / VRAM. */
   maxMemory?: string | number;
+  /** With --recipe: replace an existing output. */
+  force?: boolean;
   /** .gif, .webp, .mp4, or a folder for PNG frames; with --config, the output folder. */
   out?: string;
   config?: string;
@@ -110,8 +113,24 @@ function jobsFromFlags(args: RenderArgs): Job[] {
   }));
 }
 
+/** A render of several seeds writes one sidecar per video (out-0-42.gif.json): point there when out.gif.json is asked for. */
+async function readRecipeOrExplain(file: string): Promise<Recipe> {
+  if (existsSync(file)) return readRecipe(file);
+  const m = /^(.*?)(\.[^./\\]+)?\.json$/.exec(path.basename(file));
+  const dir = path.dirname(file);
+  if (m) {
+    const [, stem, ext = ''] = m;
+    const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const sibling = new RegExp(`^${escape(stem!)}-\\d+-\\d+${escape(ext)}\\.json$`);
+    const found = existsSync(dir) ? readdirSync(dir).filter((f) => sibling.test(f)).sort() : [];
+    if (found.length)
+      throw new InvalidParameterError('--recipe', `one recipe file; a render of several seeds writes one per video: ${found.map((f) => path.join(dir, f)).join(', ')}`, file);
+  }
+  return readRecipe(file);
+}
+
 async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
-  const r = await readRecipe(file);
+  const r = await readRecipeOrExplain(file);
   const extra = r.extra ?? {};
   return [
     {
@@ -129,6 +148,7 @@ async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
       contextLength: typeof extra.contextLength === 'number' ? extra.contextLength : undefined,
       contextOverlap: typeof extra.contextOverlap === 'number' ? extra.contextOverlap : undefined,
       out: args.out ?? file.replace(/\.json$/, ''),
+      recipe: r,
       label: `recipe ${path.basename(file)}`,
       nameOf: (option) => `${file}: ${CONFIG_KEYS[option] ?? option}`,
     },
@@ -252,6 +272,14 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
   }
   for (const j of jobs) videoFormatFor(j.out, '--out');
   const checked = await checkJobs(jobs, device, args);
+  for (const { job, manifest } of checked) {
+    if (!job.recipe) continue;
+    // Re-rendering a recipe never replaces a file silently (by default its out is the original video).
+    if (existsSync(job.out) && args.force !== true)
+      throw new InvalidParameterError('--out', `a path that does not exist yet (${job.out} exists; --force overwrites it)`, job.out);
+    const env = { manifest, libtorch: versions().libtorch, animatorch: animatorchVersion(), device, dtype: args.dtype ?? manifest.dtype };
+    for (const d of recipeDifferences(job.recipe, env)) log.write(`warning: ${job.label}: ${d}; the frames may differ\n`);
+  }
 
   const done: RenderedVideo[] = [];
   const videos: { frames: Uint8Array; shape: [number, number, number, 3] }[] = []; // for the config grid

@@ -30,7 +30,8 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .option('max-memory', { type: 'string', describe: 'memory a render may use, e.g. 24GB (default: the free host RAM, or free VRAM on CUDA); renders estimated above it are refused before loading' })
       .option('out', { alias: 'o', type: 'string', describe: '.gif, .webp, .mp4, or a folder for PNG frames (with --config: the output folder)' })
       .option('config', { type: 'string', describe: 'AnimateDiff-style prompt YAML: renders every prompt x seed and a sample grid' })
-      .option('recipe', { type: 'string', describe: 'the .json recipe of an earlier render: renders it again' }) as unknown as Argv<RenderArgs>,
+      .option('recipe', { type: 'string', describe: 'the .json recipe of an earlier render (one per video: out-0-42.gif.json): renders it again, warning about every difference (model files, versions, device)' })
+      .option('force', { type: 'boolean', describe: 'with --recipe: overwrite an existing output (by default the original video)' }) as unknown as Argv<RenderArgs>,
   handler: async (args) => {
     // SIGINT (Ctrl-C) and SIGTERM (kill, docker stop, a job queue) stop the render the same way: the
     // current step ends at the next UNet call, VAE chunk or tile, temp files go, nothing half-written stays.
