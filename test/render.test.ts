@@ -107,6 +107,46 @@ describe('render', () => {
     expect(done[1]!.recipe.negativePrompt).toBe('blurry');
   });
 
+  it('checks every path of every config entry before any work, listing all missing ones; --model overrides them', async () => {
+    const config = path.join(out, 'animatediff-style.yaml');
+    writeFileSync(
+      config,
+      [
+        'ToonYou:',
+        '  dreambooth_path: "models/DreamBooth_LoRA/toonyou_beta3.safetensors"',
+        '  motion_module: ["models/Motion_Module/mm_sd_v15_v2.ckpt"]',
+        '  seed: [1]',
+        '  steps: 1',
+        '  prompt: ["a dot"]',
+        'Lyriel:',
+        '  path: "models/DreamBooth_LoRA/lyriel_v16.safetensors"',
+        `  motion_module: [${JSON.stringify(path.join(out, 'nowhere', 'mm.ckpt'))}]`,
+        '  lora_model_path: "models/lora/missing.safetensors"',
+        '  seed: [2]',
+        '  steps: 1',
+        '  prompt: ["a square"]',
+      ].join('\n'),
+    );
+    const logged: string[] = [];
+    const log = { write: (t: string) => logged.push(t) > 0 } as unknown as NodeJS.WritableStream;
+    const err = await render({ config, out: path.join(out, 'never') }, { log }).catch((e) => e);
+    expect(err.message).toBe(
+      [
+        `${config}: 5 paths do not exist (nothing was exported or rendered; --model MODEL renders every entry with one exported model instead):`,
+        `  entry "ToonYou": path / dreambooth_path: ${path.resolve('models/DreamBooth_LoRA/toonyou_beta3.safetensors')}`,
+        `  entry "ToonYou": motion_module: ${path.resolve('models/Motion_Module/mm_sd_v15_v2.ckpt')}`,
+        `  entry "Lyriel": path / dreambooth_path: ${path.resolve('models/DreamBooth_LoRA/lyriel_v16.safetensors')}`,
+        `  entry "Lyriel": motion_module: ${path.join(out, 'nowhere', 'mm.ckpt')}`,
+        `  entry "Lyriel": lora_model_path: ${path.resolve('models/lora/missing.safetensors')}`,
+      ].join('\n'),
+    );
+    expect(logged.join('')).not.toMatch(/export/);
+    // --model replaces every entry's model, with its model.yaml defaults
+    const done = await render({ config, model, frames: 2, width: 64, height: 64, out: path.join(out, 'overridden') }, { log });
+    expect(done.map((d) => d.recipe.model.dir)).toEqual([model, model]);
+    expect(logged.join('')).toContain(`note: ${config}: entry "ToonYou": --model ${model} replaces its model (and any motion module or LoRA it names)`);
+  });
+
   it("fills what a config leaves out from the flags, then the model's model.yaml defaults", async () => {
     const config = path.join(out, 'demo-prompts.yaml');
     writeFileSync(config, '- prompt: ["a red circle moving right"]\n  seed: 3\n');

@@ -21,7 +21,7 @@ import type { ProgressEvent } from '../pipelines/progress';
 import { assertDevice, assertDtype, type DType } from '../tensor';
 import { assertInteger } from '../validate';
 import { checkJobs, CONFIG_KEYS, flagName, type Job } from './check-jobs';
-import { type PromptConfigDefaults, readPromptConfig, type RenderJob } from './prompt-config';
+import { PromptConfigError, type PromptConfigDefaults, readPromptConfig, type RenderJob } from './prompt-config';
 import { createRecipe, RECIPE_METADATA_KEY, readRecipe, recipeDifferences, writeRecipeSidecar, type Recipe } from './recipe';
 import { animatorchVersion } from '../version';
 import { checkOutputPath, videoFormatFor, writeGrid, writeVideo } from '../video/writers';
@@ -188,6 +188,24 @@ function promptConfigDefaults(manifest: ModelManifest): PromptConfigDefaults {
   return { width: d.width, height: d.height, frames: d.numFrames, steps: d.numInferenceSteps, guidanceScale: d.guidanceScale, fps: d.fps };
 }
 
+/** Every path every entry names, checked before any export or render: all the missing ones in one error. */
+function checkConfigPaths(file: string, jobs: RenderJob[]): void {
+  const missing = new Set<string>();
+  for (const j of jobs) {
+    const paths: [string, string | undefined][] = [
+      ['model', j.model],
+      ['path / dreambooth_path', j.base],
+      ['motion_module', j.motionModule],
+      ['lora_model_path', j.lora?.path],
+      ['adapter_lora_path', j.adapterLora?.path],
+      ...j.motionLoras.map((l): [string, string] => ['motion_module_lora_configs', l.path]),
+    ];
+    for (const [key, p] of paths) if (p !== undefined && !existsSync(p)) missing.add(`entry ${JSON.stringify(j.source.entry)}: ${key}: ${p}`);
+  }
+  if (missing.size)
+    throw new PromptConfigError(file, undefined, undefined, `${missing.size === 1 ? 'a path does' : `${missing.size} paths do`} not exist (nothing was exported or rendered; --model MODEL renders every entry with one exported model instead):\n  ${[...missing].join('\n  ')}`);
+}
+
 async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Promise<Job[]> {
   // A key the file leaves out comes from the flags, then from the model's model.yaml `defaults`, then AnimateDiff's.
   const defaults: PromptConfigDefaults = {
@@ -199,15 +217,24 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
     fps: args.fps,
   };
   const defaultModel = path.resolve(args.model ?? DEMO_MODEL_DIR);
+  if (args.model !== undefined) {
+    // --model replaces every entry's model (and what it would export): its model.yaml defaults come second to the flags for all
+    const modelDefs = promptConfigDefaults(await readModelManifest(defaultModel));
+    for (const k of Object.keys(modelDefs) as (keyof PromptConfigDefaults)[]) if (defaults[k] === undefined) (defaults as Record<string, unknown>)[k] = modelDefs[k];
+  }
   const models = new Set<string>();
-  await readPromptConfig(file, { defaults, randomSeed: () => 0n, modelDefaults: (m) => void models.add(m ?? defaultModel) });
+  const firstPass = await readPromptConfig(file, { defaults, randomSeed: () => 0n, modelDefaults: (m) => void models.add(args.model !== undefined ? defaultModel : m ?? defaultModel) });
+  if (args.model === undefined) checkConfigPaths(file, firstPass);
   const byModel = new Map<string, PromptConfigDefaults>();
   for (const m of models) byModel.set(m, promptConfigDefaults(await readModelManifest(m)));
-  const parsed: RenderJob[] = await readPromptConfig(file, { defaults, modelDefaults: (m) => byModel.get(m ?? defaultModel) });
+  const parsed: RenderJob[] = await readPromptConfig(file, { defaults, modelDefaults: (m) => byModel.get(args.model !== undefined ? defaultModel : m ?? defaultModel) });
+  if (args.model !== undefined)
+    for (const entry of new Set(parsed.filter((j) => j.model || j.base || j.motionModule).map((j) => j.source.entry)))
+      io.log?.write(`note: ${file}: entry ${JSON.stringify(entry)}: --model ${args.model} replaces its model (and any motion module or LoRA it names)\n`);
   const outDir = args.out ?? path.join('samples', `${path.basename(file).replace(/\.ya?ml$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const jobs: Job[] = [];
   for (const [k, j] of parsed.entries()) {
-    const model = j.model ?? (j.base || j.motionModule ? await exportModelForJob(j, io.log ?? process.stderr, io.signal) : args.model ?? DEMO_MODEL_DIR);
+    const model = args.model ?? j.model ?? (j.base || j.motionModule ? await exportModelForJob(j, io.log ?? process.stderr, io.signal) : DEMO_MODEL_DIR);
     jobs.push({
       prompt: j.prompt,
       negativePrompt: j.negativePrompt,
