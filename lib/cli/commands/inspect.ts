@@ -36,6 +36,8 @@ export const InspectCommand: CommandModule<object, InspectArgs> = {
       .example('$0 inspect --verify models/my-model', "every file's sha256 against model.yaml (exit 1 on a mismatch)") as unknown as Argv<InspectArgs>,
   handler: async (args) => {
     const results = await inspect(args);
-    if (results.some((r) => r.verified === false)) process.exitCode = 1; // --verify found a mismatch
+    // 0 only when every file is a valid, safe checkpoint (and --verify matched): as the exporter would accept it
+    for (const r of results) if (r.problem) console.error(`animatorch: ${r.path}: ${r.problem.kind}: ${r.problem.message}`);
+    if (results.some((r) => r.verified === false || r.problem)) process.exitCode = 1;
   },
 };
