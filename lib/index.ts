@@ -68,6 +68,8 @@ export type { GenerateOptions, DecodeLatentsOptions, EncodePromptOptions, Schedu
 export { loadPipeline } from './pipelines/load-pipeline';
 export type { LoadPipelineOptions } from './pipelines/load-pipeline';
 export { VaeDecodeError } from './pipelines/pipeline-output';
+export { estimateRenderMemory, readArchitecture, availableMemory, MemoryLimitError } from './pipelines/memory-estimate';
+export type { MemoryEstimate, ModelArchitecture } from './pipelines/memory-estimate';
 export type { AnimateDiffPipelineOutput, AnimateDiffLatentsOutput, VideoFrames, OutputType } from './pipelines/pipeline-output';
 export type { ProgressEvent, DenoiseProgress, DecodeProgress, ProgressCallback, LatentPreview } from './pipelines/progress';
 export { contextWindows, contextWeights, ContextFuser, CONTEXT_SCHEDULES, FUSE_METHODS } from './pipelines/context-windows';
@@ -80,7 +82,7 @@ export { tiledDecode, planTiles } from './video/vae-tiling';
 export type { VaeTilingOptions } from './video/vae-tiling';
 export { latentPreview } from './video/latent-preview';
 export { findTorchPython } from './python';
-export { writeVideo, writeGrid, composeGrid, videoFormatFor } from './video/writers';
+export { writeVideo, writeGrid, composeGrid, videoFormatFor, checkOutputPath } from './video/writers';
 export type { WriteVideoOptions, GridOptions, GridVideo, VideoFormat } from './video/writers';
 export { createRecipe, readRecipe, writeRecipeSidecar, RecipeError, RECIPE_METADATA_KEY } from './render/recipe';
 export type { Recipe } from './render/recipe';

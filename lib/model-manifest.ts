@@ -38,7 +38,11 @@ export interface ModelManifest {
   textMaxLength: number;
   motionModule: { version: string; maxFrames?: number };
   unet: { file: string; format: string };
-  vae: { file: string; scalingFactor: number; format: string; encoderFile?: string };
+  /**
+   * scaleFactor: image pixels per latent pixel (diffusers' vae_scale_factor, 2^(len(block_out_channels) - 1): 8 for
+   * SD). From model.yaml `vae.scale_factor`, else the VAE's config.json beside its file, else 8.
+   */
+  vae: { file: string; scalingFactor: number; scaleFactor: number; format: string; encoderFile?: string };
   /** Absent in folders exported with --no-text-encoder: pass promptEmbeds then. */
   textEncoder?: { file: string; format: string; hiddenSize?: number; numLayers?: number };
   scheduler: SchedulerConfig;
@@ -89,6 +93,10 @@ export async function readModelManifest(modelDir: string): Promise<ModelManifest
     throw new ModelManifestError(manifestPath, undefined, `invalid YAML: ${(err as Error).message}`);
   }
   const manifest = validateModelManifest(raw, manifestPath);
+  if ((raw as { vae?: { scale_factor?: unknown } }).vae?.scale_factor === undefined) {
+    const fromConfig = await vaeScaleFactorFromConfig(path.join(path.dirname(manifest.vae.file), 'config.json'));
+    if (fromConfig !== undefined) manifest.vae.scaleFactor = fromConfig;
+  }
   // Checked side by side, reported in a fixed order (the first missing one), whichever stat returns first.
   const files: Array<[string, string | undefined]> = [
     ['unet.file', manifest.unet.file],
@@ -102,6 +110,18 @@ export async function readModelManifest(modelDir: string): Promise<ModelManifest
     throw new ModelManifestError(manifestPath, key, `file '${file}' does not exist`);
   }
   return manifest;
+}
+
+/** 2^(len(block_out_channels) - 1) from a diffusers VAE config.json (undefined when there is none). */
+async function vaeScaleFactorFromConfig(file: string): Promise<number | undefined> {
+  let cfg: unknown;
+  try {
+    cfg = JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const blocks = (cfg as { block_out_channels?: unknown })?.block_out_channels;
+  return Array.isArray(blocks) && blocks.length > 0 ? 2 ** (blocks.length - 1) : undefined;
 }
 
 export interface CheckModelFilesOptions {
@@ -230,6 +250,7 @@ export function validateModelManifest(raw: unknown, manifestPath: string): Model
     vae: {
       file: file(vaeS, 'file', 'vae.'),
       scalingFactor: num(vaeS, 'scaling_factor', 'vae.', { min: Number.MIN_VALUE })!,
+      scaleFactor: num(vaeS, 'scale_factor', 'vae.', { int: true, min: 1, optional: true }) ?? 8,
       format: format(vaeS, 'vae.'),
       encoderFile: vaeS.encoder_file === undefined ? undefined : file(vaeS, 'encoder_file', 'vae.'),
     },

@@ -27,3 +27,8 @@ export function assertOneOf<T extends string>(name: string, v: unknown, allowed:
   if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v))
     throw new InvalidParameterError(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, v);
 }
+
+/** A finite number > 0 (e.g. fps). */
+export function assertPositive(name: string, v: unknown): asserts v is number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidParameterError(name, 'a number > 0', v);
+}

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, ftruncateSync, truncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -108,6 +109,13 @@ torch.save(ad, os.path.join(d, "v3_sd15_adapter.ckpt"))
 with zipfile.ZipFile(os.path.join(d, "weird.ckpt"), "w") as z:
     z.writestr("archive/data.pkl", bytes([0x80, 0x02, 0x82, 0x01, 0x2e]))
     z.writestr("archive/data/0", b"0000")
+    z.writestr("archive/version", b"3\\n")
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+import pickle
+with zipfile.ZipFile(os.path.join(d, "evil.ckpt"), "w") as z:
+    z.writestr("archive/data.pkl", pickle.dumps({"state_dict": {"x": Evil()}}, protocol=2))
     z.writestr("archive/version", b"3\\n")
 `);
 }, 120_000);
@@ -218,6 +226,52 @@ describe('inspect: single files', () => {
     expect(k.components[0]).toMatchObject({ type: 'image-lora', keyLayout: 'kohya' });
     expect(k.components[0]!.description).toMatch(/2 modules, rank 8, UNet \+ text encoder, with \.alpha entries/);
     expect(k.notes.join('\n')).toMatch(/--lora PATH\[:alpha\].*0\.8/);
+  });
+
+  it('reports a pickle that calls posix.system as unsafe, naming the callable, and does not describe it as a model', async () => {
+    const r = await inspectPath(path.join(ckptDir, 'evil.ckpt'));
+    expect(r.problem).toEqual({
+      kind: 'unsafe',
+      message: 'unsafe: its pickle would import and call posix.system when loaded (torch.load(weights_only=True) and the exporter refuse it); do not load it',
+    });
+    expect(r.components).toEqual([]);
+    expect(r.notes).toEqual([]);
+    // the real checkpoints above use only what weights_only allows
+    for (const f of ['mm_sd_v15.ckpt', 'v2_lora_ZoomIn.ckpt', 'v3_sd15_adapter.ckpt']) expect((await inspectPath(path.join(ckptDir, f))).problem).toBeUndefined();
+  });
+
+  it('reports a safetensors file whose data_offsets run past the end (cut in half) as invalid', async () => {
+    const file = path.join(tmp, 'cut.safetensors');
+    writeSafetensors(file, { 'a.weight': { dtype: 'F32', shape: [256, 256] }, 'b.weight': { dtype: 'F32', shape: [256, 256] } });
+    expect((await inspectPath(file)).problem).toBeUndefined();
+    const size = readFileSync(file).length;
+    truncateSync(file, Math.floor(size / 2));
+    const r = await inspectPath(file);
+    expect(r.problem?.kind).toBe('invalid');
+    expect(r.problem?.message).toMatch(/tensor "a\.weight"'s data_offsets \[0, 262144\] run past the end of the data \(\d+ bytes; is the file cut short\?\)/);
+    expect(r.weights).toBeUndefined();
+    // offsets that claim more than the shape needs
+    const lying = path.join(tmp, 'lying.safetensors');
+    writeSafetensors(lying, { 'a.weight': { dtype: 'F16', shape: [4, 4] } });
+    const buf = readFileSync(lying);
+    writeFileSync(lying, Buffer.from(buf.toString('latin1').replace('"shape":[4,4]', '"shape":[4,8]'), 'latin1'));
+    expect((await inspectPath(lying)).problem?.message).toMatch(/needs 64 bytes, its data_offsets \[0, 32\] hold 32/);
+  });
+
+  it('the command exits 1 naming each unreadable, corrupt or unsafe file, 0 only when all are valid', async () => {
+    const cli = path.join(__dirname, '..', 'bin', 'animatorch.js');
+    const good = path.join(ckptDir, 'v2_lora_ZoomIn.ckpt');
+    const ok = spawnSync(process.execPath, [cli, 'inspect', good], { encoding: 'utf8' });
+    expect(ok.status).toBe(0);
+    const evil = path.join(ckptDir, 'evil.ckpt');
+    const cut = path.join(tmp, 'cut.safetensors');
+    const bad = spawnSync(process.execPath, [cli, 'inspect', good, evil, cut], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain(`${evil}  [UNSAFE]`);
+    expect(bad.stderr.split('\n').filter(Boolean)).toEqual([
+      `animatorch: ${evil}: unsafe: unsafe: its pickle would import and call posix.system when loaded (torch.load(weights_only=True) and the exporter refuse it); do not load it`,
+      expect.stringMatching(new RegExp(`^animatorch: ${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: invalid: cannot read the safetensors header: invalid safetensors file: `)),
+    ]);
   });
 
   it('reports a legacy pickle, a non-checkpoint and a missing path', async () => {

@@ -109,6 +109,7 @@ describe('model manifest', () => {
     truncateSync(unet, 1000);
     await expect(loadPipeline(tmp)).rejects.toThrow(/unet\/model\.pt: 1000 bytes, model\.yaml says \d+ \(truncated or replaced\?\)/);
     await expect(loadPipeline(tmp, { verify: 'yes' as unknown as boolean })).rejects.toThrow(/verify: expected a boolean, got "yes"/);
+    await expect(loadPipeline(tmp, { devise: 'cpu' } as never)).rejects.toThrow("devise: unknown option of loadPipeline(); did you mean 'device'?");
     rmSync(tmp, { recursive: true, force: true });
   });
 });
@@ -171,6 +172,8 @@ describe('AnimateDiffPipeline', () => {
       ['scheduler', { scheduler: 'NoSuchScheduler' }, /className/],
       ['cuda noise on cpu', { generatorDevice: 'cuda' }, /generatorDevice/],
       ['clip skip', { clipSkip: 5 }, /clipSkip/],
+      ['misspelled option', { numInferenceStep: 2 }, /^numInferenceStep: unknown option of generate\(\); did you mean 'numInferenceSteps'\?$/],
+      ['fps 0', { fps: 0 }, /^fps: expected a number > 0, got 0$/],
     ];
     it.each(cases)('%s', async (_name, extra, message) => {
       const spy = spyUnet(pipe);
@@ -237,14 +240,24 @@ describe('AnimateDiffPipeline', () => {
     });
 
     it('renders one video per seed, each equal to its single-seed run', async () => {
-      const many = (await pipe.generate({ ...BASE, seed: undefined, seeds: [42, 7] })) as AnimateDiffPipelineOutput[];
+      const many = await pipe.generateMany({ ...BASE, seed: undefined, seeds: [42, 7] });
       expect(many).toHaveLength(2);
       expect(many.map((v) => v.seed)).toEqual([42n, 7n]);
       expect(equalBytes(many[0]!.frames, frames(await pipe.generate(BASE)))).toBe(true);
       expect(equalBytes(many[1]!.frames, frames(await pipe.generate({ ...BASE, seed: 7 })))).toBe(true);
-      const perPrompt = (await pipe.generate({ ...BASE, prompt: [BASE.prompt, 'a blue bird'] })) as AnimateDiffPipelineOutput[];
+      const perPrompt = await pipe.generateMany({ ...BASE, prompt: [BASE.prompt, 'a blue bird'] });
       expect(perPrompt).toHaveLength(2);
       expect(equalBytes(perPrompt[0]!.frames, many[0]!.frames)).toBe(true);
+      // One call, one result type: generate() is one video, generateMany() always an array.
+      const one: AnimateDiffPipelineOutput[] = await pipe.generateMany(BASE);
+      expect(one).toHaveLength(1);
+      expect(equalBytes(one[0]!.frames, many[0]!.frames)).toBe(true);
+      const single: AnimateDiffPipelineOutput = await pipe.generate({ ...BASE, seed: undefined, seeds: [7] });
+      expect(equalBytes(single.frames, many[1]!.frames)).toBe(true);
+      await expect(pipe.generate({ ...BASE, seed: undefined, seeds: [42, 7] })).rejects.toThrow(
+        'seeds: expected one video per generate() call (generateMany() renders several and returns an array), got "2 videos"',
+      );
+      await expect(pipe.generate({ ...BASE, prompt: ['a', 'b'] })).rejects.toThrow(/^prompt: expected one video per generate\(\) call/);
     });
 
     it('draws the initial noise exactly as torch.randn(shape, generator=torch.Generator().manual_seed(seed))', async () => {
@@ -323,6 +336,28 @@ describe('AnimateDiffPipeline', () => {
       await expect(pipe.generate({ ...BASE, signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
       expect(memoryStats().hostBytes).toBeLessThanOrEqual(baseline);
     });
+  });
+
+  it('stops within a step: between the UNet calls of context windows, and between VAE chunks', async () => {
+    const ac = new AbortController();
+    // 8 frames in windows of 4 (overlap 2): 3 UNet calls per step; abort during the first
+    const spy = spyUnet(pipe, () => void (spy?.calls.length === 1 && ac.abort()));
+    const err = await pipe.generate({ ...BASE, numFrames: 8, contextLength: 4, contextOverlap: 2, signal: ac.signal }).catch((e) => e);
+    spy.restore();
+    expect(err).toBeInstanceOf(AbortError);
+    expect(spy.calls).toHaveLength(1);
+
+    const ac2 = new AbortController();
+    const original = pipe.vae.forward;
+    let decodes = 0;
+    pipe.vae.forward = (...a: ModuleInput[]) => (++decodes === 1 && ac2.abort(), original.apply(pipe.vae, a));
+    try {
+      const err2 = await pipe.generate({ ...BASE, decodeChunkSize: 1, signal: ac2.signal }).catch((e) => e);
+      expect(err2).toBeInstanceOf(AbortError);
+      expect(decodes).toBe(1); // of 4 chunks
+    } finally {
+      pipe.vae.forward = original;
+    }
   });
 
   describe('decoding', () => {

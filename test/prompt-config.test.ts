@@ -169,13 +169,19 @@ describe('prompt configs', () => {
     expect(bad('ToonYou:\n  prompt: [a]\n  steps: ten\n')).toThrow('prompts.yaml: entry "ToonYou": steps: expected an integer >= 1, got "ten"');
     expect(bad('ToonYou:\n  prompt: [a]\n  steps: 0\n')).toThrow('prompts.yaml: entry "ToonYou": steps: expected an integer >= 1, got 0');
     expect(bad('A:\n  prompt: [a]\n  W: 500\n')).toThrow('prompts.yaml: entry "A": W: expected a multiple of 8, got 500');
-    expect(bad('A:\n  prompt: [a, b]\n  seed: [1, 2, 3]\n')).toThrow('prompts.yaml: entry "A": seed: expected 1 seed or one per prompt (2), got 3');
+    expect(bad('A:\n  prompt: [a, b]\n  seed: [1, 2, 3]\n')).toThrow(
+      'prompts.yaml: entry "A": seed: expected 1 seed or one per prompt (2), got 3 (AnimateDiff\'s animate.py pairs prompt, n_prompt and seed with zip() and silently renders only the first 2; make the lists the same length)',
+    );
     expect(bad('A:\n  prompt: [a]\n  seed: [1.5]\n')).toThrow('prompts.yaml: entry "A": seed[0]: expected an integer');
     expect(bad('A:\n  prompt: [a]\n  seed: 18446744073709551616\n')).toThrow('entry "A": seed: expected an integer in [-2^63, 2^64)');
-    expect(bad('A:\n  prompt: [a, b]\n  n_prompt: [x, y, z]\n')).toThrow('entry "A": n_prompt: expected 1 negative prompt or one per prompt (2), got 3');
+    expect(bad('A:\n  prompt: [a, b]\n  n_prompt: [x, y, z]\n')).toThrow('entry "A": n_prompt: expected 1 negative prompt or one per prompt (2), got 3 (AnimateDiff\'s animate.py pairs prompt, n_prompt and seed with zip()');
     expect(bad('A:\n  steps: 3\n')).toThrow('entry "A": prompt: missing');
     expect(bad('A:\n  prompt: [a, 3]\n')).toThrow('entry "A": prompt[1]: expected a string, got 3');
     expect(bad('A:\n  prompt: [a]\n  guidance_scale: high\n')).toThrow('entry "A": guidance_scale: expected a number >= 0, got "high"');
+    // configs/inference/inference-v2.yaml, passed as a prompt config
+    expect(bad('unet_additional_kwargs:\n  use_motion_module: true\nnoise_scheduler_kwargs:\n  beta_start: 0.00085\n')).toThrow(
+      'prompts.yaml: this is an AnimateDiff inference config (unet_additional_kwargs, noise_scheduler_kwargs), not a prompt config. Pass a prompt config (configs/prompts/*.yaml) to --config',
+    );
     expect(bad('A:\n  prompt: [a]\n  stepz: 3\n')).toThrow(/entry "A": stepz: unknown key \(known: prompt, n_prompt/);
     expect(bad('A:\n  prompt: [a]\n  controlnet_path: x.ckpt\n')).toThrow('entry "A": controlnet_path: SparseCtrl');
     expect(bad('A:\n  prompt: [a]\n  motion_module_lora_configs:\n    - alpha: 1\n')).toThrow('entry "A": motion_module_lora_configs[0].path: missing');

@@ -124,7 +124,7 @@ describe('prompt travel in the pipeline', () => {
     const fromText = await render({ prompt: { 0: 'a snowy forest' } });
     expect(equalBytes(await render({ promptEmbeds: { 0: a }, negativePromptEmbeds: n }), fromText)).toBe(true);
     await expect(pipe.generate({ ...BASE, promptEmbeds: { 0: a, 20: a } })).rejects.toThrow(/promptEmbeds\["20"\]/);
-    await expect(pipe.generate({ ...BASE, seed: undefined, prompt: { 0: 'x' }, seeds: [1, 2] })).resolves.toHaveLength(2);
+    await expect(pipe.generateMany({ ...BASE, seed: undefined, prompt: { 0: 'x' }, seeds: [1, 2] })).resolves.toHaveLength(2);
     a.dispose();
     n!.dispose();
   });

@@ -89,7 +89,13 @@ describe('writeVideo', () => {
   it('rejects frames that do not match the shape', async () => {
     await expect(writeVideo(frames.subarray(1), shape, 8, path.join(tmp, 'bad.gif'))).rejects.toThrow(/bytes for shape/);
     await expect(writeVideo(frames, [F, H, W, 4], 8, path.join(tmp, 'bad.gif'))).rejects.toThrow(/shape/);
-    await expect(writeVideo(frames, shape, 0, path.join(tmp, 'bad.gif'))).rejects.toThrow(/fps/);
+    await expect(writeVideo(frames, shape, 0, path.join(tmp, 'bad.gif'))).rejects.toThrow('fps: expected a number in (0, 1000], got 0');
+  });
+
+  it('names the output, not its hidden temp file, when the folder takes no files', async () => {
+    // sysfs takes no new files, even from root
+    const err = await writeVideo(frames, shape, 8, '/sys/animatorch-out.gif').catch((e) => e);
+    expect(err.message).toMatch(/^cannot write \/sys\/animatorch-out\.gif: E[A-Z]+$/);
   });
 
   it('writes an animated GIF: all frames, looping, 1000/fps delays, pixels close, recipe in a comment', async () => {

@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { checkModelFiles, validateModelManifest } from '../model-manifest';
 import { classifyTensors, summarizeWeights } from './classify';
 import { collectCheckpoint, scanPickle } from './pickle';
+import { isSafeGlobal } from './pickle-safety';
 import { MAX_HEADER, readSafetensorsHeader } from './safetensors';
 import type { InspectResult } from './types';
 import { listZip, readZipEntry } from './zip';
@@ -43,16 +44,33 @@ async function inspectFile(file: string): Promise<InspectResult> {
         warnings: c.warnings,
       };
     } catch (err) {
-      if (ext === '.safetensors') return { ...base, warnings: [`cannot read the safetensors header: ${(err as Error).message}`] };
+      if (ext === '.safetensors') {
+        const message = `cannot read the safetensors header: ${(err as Error).message}`;
+        return { ...base, warnings: [message], problem: { kind: 'invalid', message } };
+      }
     }
   }
   if (isZip) {
-    const entries = await listZip(file);
+    let entries: Awaited<ReturnType<typeof listZip>>;
+    try {
+      entries = await listZip(file);
+    } catch (err) {
+      const message = `not a readable zip archive (${(err as Error).message}; is the file cut short?)`;
+      return { ...base, format: 'torch-zip', warnings: [message], problem: { kind: 'invalid', message } };
+    }
     const pkl = entries.find((e) => /(^|\/)data\.pkl$/.test(e.name));
     const names = entries.map((e) => e.name);
-    if (!pkl) return { ...base, format: 'unknown', archiveEntries: names.slice(0, 50), warnings: ['a zip archive without data.pkl: not a torch.save checkpoint'] };
+    if (!pkl) {
+      const message = 'a zip archive without data.pkl: not a torch.save checkpoint';
+      return { ...base, format: 'unknown', archiveEntries: names.slice(0, 50), warnings: [message], problem: { kind: 'invalid', message } };
+    }
     try {
-      const root = scanPickle(await readZipEntry(file, pkl));
+      const unsafe = new Set<string>();
+      const root = scanPickle(await readZipEntry(file, pkl), (g) => void (isSafeGlobal(g) || unsafe.add(g.toString())));
+      if (unsafe.size) {
+        const message = `unsafe: its pickle would import and call ${[...unsafe].join(', ')} when loaded (torch.load(weights_only=True) and the exporter refuse it); do not load it`;
+        return { ...base, format: 'torch-zip', warnings: [message], problem: { kind: 'unsafe', message } };
+      }
       const { tensors, otherKeys, unwrapped } = collectCheckpoint(root);
       const c = classifyTensors(tensors, path.basename(file));
       const notes = [...c.notes];
@@ -72,6 +90,7 @@ async function inspectFile(file: string): Promise<InspectResult> {
         format: 'torch-zip',
         archiveEntries: names.length > 50 ? [...names.slice(0, 50), `... ${names.length - 50} more`] : names,
         warnings: [`data.pkl could not be scanned without executing it (${(err as Error).message}); listing the archive entries instead.`],
+        problem: { kind: 'unreadable', message: `data.pkl could not be checked without executing it (${(err as Error).message})` },
       };
     }
   }
@@ -80,8 +99,9 @@ async function inspectFile(file: string): Promise<InspectResult> {
       ...base,
       format: 'torch-legacy',
       warnings: ['a legacy (pre-zip, torch<1.6) torch.save file: its layout cannot be read without unpickling. Re-save it with a current torch, or convert it to .safetensors.'],
+      problem: { kind: 'unreadable', message: 'a legacy torch.save file: it cannot be checked without unpickling' },
     };
-  return { ...base, warnings: ['not a .safetensors file or a torch.save zip archive'] };
+  return { ...base, warnings: ['not a .safetensors file or a torch.save zip archive'], problem: { kind: 'invalid', message: 'not a .safetensors file or a torch.save zip archive' } };
 }
 
 const WEIGHT_FILES = ['diffusion_pytorch_model.safetensors', 'model.safetensors', 'diffusion_pytorch_model.fp16.safetensors', 'model.fp16.safetensors', 'diffusion_pytorch_model.bin', 'pytorch_model.bin'];
@@ -109,6 +129,7 @@ async function inspectDiffusersModel(dir: string, config: Record<string, unknown
     result.notes.push(...w.notes);
     result.warnings.push(...w.warnings);
     result.bytes = w.bytes;
+    if (w.problem) result.problem = { ...w.problem, message: `${weights[0]}: ${w.problem.message}` };
   }
   if (className === 'MotionAdapter') {
     const mid = config.use_motion_mid_block === true;
@@ -190,6 +211,8 @@ async function inspectFolder(dir: string, options: InspectOptions): Promise<Insp
       result.children!.push(child);
       result.components.push(...child.components.map((c) => ({ ...c, description: `${name}: ${c.description}` })));
     }
+    const bad = result.children!.find((c) => c.problem);
+    if (bad) result.problem = { ...bad.problem!, message: `${path.basename(bad.path)}/${bad.problem!.message}` };
     const hasMotion = result.components.some((c) => c.type === 'motion-module' || c.type === 'unet-motion');
     result.notes.push(
       hasMotion
@@ -236,7 +259,7 @@ const bytesText = (n: number): string => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixe
 /** The inspection as text for the terminal. */
 export function formatInspectResult(r: InspectResult, indent = ''): string {
   const lines: string[] = [];
-  lines.push(`${indent}${r.path}`);
+  lines.push(`${indent}${r.path}${r.problem ? `  [${r.problem.kind.toUpperCase()}]` : ''}`);
   lines.push(`${indent}  format: ${r.format}${r.bytes !== undefined ? ` (${bytesText(r.bytes)})` : ''}`);
   for (const c of r.components) lines.push(`${indent}  is: ${c.description}${c.keyLayout ? ` [${c.keyLayout} keys]` : ''}`);
   if (r.weights) {

@@ -56,7 +56,7 @@ const MARK = Symbol('mark');
  * throws. No module is imported and no function is called: GLOBAL yields a
  * PickleGlobal name, REDUCE a PickleCall record (torch tensor rebuilds become PickleTensor).
  */
-export function scanPickle(data: Uint8Array): unknown {
+export function scanPickle(data: Uint8Array, onGlobal?: (g: PickleGlobal) => void): unknown {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   let p = 0;
   const stack: unknown[] = [];
@@ -272,14 +272,18 @@ export function scanPickle(data: Uint8Array): unknown {
         // GLOBAL
         const module = readLine();
         const name = readLine();
-        stack.push(new PickleGlobal(module, name));
+        const g = new PickleGlobal(module, name);
+        onGlobal?.(g);
+        stack.push(g);
         break;
       }
       case 0x93: {
         // STACK_GLOBAL
         const name = pop();
         const module = pop();
-        stack.push(new PickleGlobal(String(module), String(name)));
+        const g = new PickleGlobal(String(module), String(name));
+        onGlobal?.(g);
+        stack.push(g);
         break;
       }
       case 0x71: // BINPUT

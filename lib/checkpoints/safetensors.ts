@@ -23,6 +23,10 @@ export async function readSafetensorsHeader(file: string): Promise<{ tensors: Re
     }
     const tensors: Record<string, TensorInfo> = {};
     let metadata: Record<string, string> | undefined;
+    // The data after the header: every tensor's data_offsets must lie in it, match its size, and (as the
+    // safetensors library checks) together cover it without gaps: a file cut short fails here, not at load time.
+    const dataBytes = size - 8 - json.length;
+    const spans: [number, number, string][] = [];
     for (const [k, v] of Object.entries(header)) {
       if (k === '__metadata__') {
         metadata = v as Record<string, string>;
@@ -31,12 +35,32 @@ export async function readSafetensorsHeader(file: string): Promise<{ tensors: Re
       const t = v as { dtype?: unknown; shape?: unknown };
       if (typeof t?.dtype !== 'string' || !Array.isArray(t.shape)) throw new Error(`not a safetensors file (entry ${JSON.stringify(k)} has no dtype/shape)`);
       tensors[k] = { dtype: SAFETENSORS_DTYPES[t.dtype] ?? t.dtype.toLowerCase(), shape: t.shape.map(Number) };
+      const off = (v as { data_offsets?: unknown }).data_offsets;
+      if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => Number.isSafeInteger(x) && x >= 0) || off[0] > off[1])
+        throw new Error(`invalid safetensors file: tensor ${JSON.stringify(k)} has no valid data_offsets (got ${JSON.stringify(off)})`);
+      const [begin, end] = off as [number, number];
+      if (end > dataBytes)
+        throw new Error(`invalid safetensors file: tensor ${JSON.stringify(k)}'s data_offsets [${begin}, ${end}] run past the end of the data (${dataBytes} bytes; is the file cut short?)`);
+      const itemBytes = DTYPE_BYTES[t.dtype];
+      const numel = tensors[k]!.shape.reduce((a, b) => a * b, 1);
+      if (itemBytes !== undefined && end - begin !== numel * itemBytes)
+        throw new Error(`invalid safetensors file: tensor ${JSON.stringify(k)} (${t.dtype} [${tensors[k]!.shape.join(', ')}]) needs ${numel * itemBytes} bytes, its data_offsets [${begin}, ${end}] hold ${end - begin}`);
+      spans.push([begin, end, k]);
     }
+    spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let covered = 0;
+    for (const [begin, end, k] of spans) {
+      if (begin !== covered) throw new Error(`invalid safetensors file: tensor ${JSON.stringify(k)} starts at byte ${begin} of the data, expected ${covered} (overlapping or missing data)`);
+      covered = end;
+    }
+    if (covered !== dataBytes) throw new Error(`invalid safetensors file: the tensors cover ${covered} of the ${dataBytes} data bytes`);
     return { tensors, metadata, headerBytes: json.length + 8 };
   } finally {
     await fh.close();
   }
 }
+
+const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 const SAFETENSORS_DTYPES: Record<string, string> = {
   F64: 'float64',

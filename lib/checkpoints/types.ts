@@ -57,6 +57,12 @@ export interface InspectResult {
   notes: string[];
   /** Things that look wrong. */
   warnings: string[];
+  /**
+   * Set when the file is not a valid, safe checkpoint (inspect exits 1): 'unsafe' (its pickle would
+   * import and call something torch.load(weights_only=True) refuses), 'invalid' (corrupt or cut short),
+   * 'unreadable' (cannot be checked without unpickling). The exporter refuses all of these.
+   */
+  problem?: { kind: 'unsafe' | 'invalid' | 'unreadable'; message: string };
   /** Inspections of sub-components (diffusers folders). */
   children?: InspectResult[];
   /** With `verify` on an animatorch model folder: whether every file matched model.yaml. */

@@ -10,7 +10,8 @@ import type { ModelManifest } from '../model-manifest';
 import type { Scheduler } from '../schedulers/scheduling-utils';
 import { type Device, Tensor } from '../tensor';
 import type { Module } from '../torchscript-module';
-import { assertInteger, assertNumber, assertOneOf, isPlainObject } from '../validate';
+import { assertKnownKeys } from '../suggest';
+import { assertInteger, assertNumber, assertOneOf, assertPositive, isPlainObject } from '../validate';
 import { resolveTilingOptions, type VaeTilingOptions } from '../video/vae-tiling';
 import { CONTEXT_SCHEDULES, type ContextSchedule, FUSE_METHODS, type FuseMethod, resolveContextSettings } from './context-windows';
 import type { OutputType } from './pipeline-output';
@@ -33,14 +34,14 @@ export interface GenerateOptions {
   promptEmbeds?: Tensor | Record<number | string, Tensor>;
   /** [N or 1, 77, C]; with promptEmbeds and guidance > 1. Not consumed. */
   negativePromptEmbeds?: Tensor;
-  /** Default: model.yaml sample_size × 8 (512 for SD1.5). Multiple of 8. */
+  /** Default: model.yaml `defaults.width`/`height`, else sample_size × the VAE factor (512 for SD1.5). A multiple of the VAE factor (8). */
   width?: number;
   height?: number;
-  /** Default 16. */
+  /** Default: model.yaml `defaults.num_frames`, else 16. */
   numFrames?: number;
-  /** Default 25 (AnimateDiff's configs). */
+  /** Default: model.yaml `defaults.num_inference_steps`, else 25 (AnimateDiff's configs). */
   numInferenceSteps?: number;
-  /** Classifier-free guidance scale; guidance applies when > 1. Default 7.5. */
+  /** Classifier-free guidance scale; guidance applies when > 1. Default: model.yaml `defaults.guidance_scale`, else 7.5. */
   guidanceScale?: number;
   /** One seed (BigInt/decimal string for 64-bit seeds). Default: a random seed, reported in the result. */
   seed?: Seed;
@@ -77,9 +78,20 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** 'uint8' (default), 'float' (0..1) or 'latents' (no decode). */
   outputType?: OutputType;
-  /** Recorded in the output. Default 8. */
+  /** Recorded in the output. Default: model.yaml `defaults.fps`, else 8. */
   fps?: number;
 }
+
+/** Every option generate() takes; anything else is a misspelling (rejected with a suggestion). */
+export const GENERATE_OPTION_KEYS = [
+  'prompt', 'negativePrompt', 'promptEmbeds', 'negativePromptEmbeds', 'width', 'height', 'numFrames', 'numInferenceSteps',
+  'guidanceScale', 'seed', 'seeds', 'generator', 'generatorDevice', 'scheduler', 'eta', 'clipSkip', 'latents', 'decodeChunkSize',
+  'vaeTiling', 'contextLength', 'contextOverlap', 'contextSchedule', 'contextFuseMethod', 'onProgress', 'preview', 'signal',
+  'outputType', 'fps',
+] as const satisfies readonly (keyof GenerateOptions)[];
+// A compile error here means GenerateOptions gained an option the list above lacks.
+const everyKeyListed: Exclude<keyof GenerateOptions, (typeof GENERATE_OPTION_KEYS)[number]> extends never ? true : never = true;
+void everyKeyListed;
 
 export interface DecodeLatentsOptions {
   decodeChunkSize?: number;
@@ -119,30 +131,58 @@ export interface CheckedInputs {
   eta?: number;
 }
 
-/** What checkInputs needs to know of the pipeline. */
+/** What checkInputs needs to know of the pipeline (render() checks jobs with the manifest alone, before loading). */
 export interface InputContext {
   readonly manifest: ModelManifest;
   readonly device: Device;
   readonly vaeScaleFactor: number;
-  readonly textEncoder?: Module;
+  /** Present when the model has a text encoder: the loaded Module, or model.yaml's entry before loading. */
+  readonly textEncoder?: Module | ModelManifest['textEncoder'];
+}
+
+/** The model's own defaults (model.yaml `defaults`, e.g. the demo model's 8 frames): second after the call's options. */
+export interface ModelDefaults {
+  width?: number;
+  height?: number;
+  numFrames?: number;
+  numInferenceSteps?: number;
+  guidanceScale?: number;
+  fps?: number;
+}
+
+/** model.yaml `defaults` (snake_case, as diffusers names the arguments) in generate()'s terms. */
+export function modelDefaults(manifest: ModelManifest): ModelDefaults {
+  const raw = manifest.raw.defaults;
+  const d = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+  const num = (k: string) => (typeof d[k] === 'number' ? (d[k] as number) : undefined);
+  return {
+    width: num('width'),
+    height: num('height'),
+    numFrames: num('num_frames'),
+    numInferenceSteps: num('num_inference_steps'),
+    guidanceScale: num('guidance_scale'),
+    fps: num('fps'),
+  };
 }
 
 /** 1. Validates every argument before any work, and resolves defaults. */
 export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs {
   if (!isPlainObject(o as unknown)) throw new InvalidParameterError('options', 'an options object', o);
+  assertKnownKeys('generate()', o, GENERATE_OPTION_KEYS);
   const m = p.manifest;
   const s = p.vaeScaleFactor;
-  const height = o.height ?? m.sampleSize[0] * s;
-  const width = o.width ?? m.sampleSize[1] * s;
+  const d = modelDefaults(m);
+  const height = o.height ?? d.height ?? m.sampleSize[0] * s;
+  const width = o.width ?? d.width ?? m.sampleSize[1] * s;
   for (const [name, v] of [['height', height], ['width', width]] as const) {
     assertInteger(name, v, s);
     if (v % s !== 0) throw new InvalidParameterError(name, `a multiple of ${s}`, v);
   }
-  const numFrames = o.numFrames ?? GENERATE_DEFAULTS.numFrames;
+  const numFrames = o.numFrames ?? d.numFrames ?? GENERATE_DEFAULTS.numFrames;
   assertInteger('numFrames', numFrames, 1);
-  const steps = o.numInferenceSteps ?? GENERATE_DEFAULTS.numInferenceSteps;
+  const steps = o.numInferenceSteps ?? d.numInferenceSteps ?? GENERATE_DEFAULTS.numInferenceSteps;
   assertInteger('numInferenceSteps', steps, 1);
-  const guidanceScale = o.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
+  const guidanceScale = o.guidanceScale ?? d.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
   assertNumber('guidanceScale', guidanceScale, 0);
   if (!Number.isFinite(guidanceScale)) throw new InvalidParameterError('guidanceScale', 'a finite number >= 0', guidanceScale);
   const doCfg = guidanceScale > 1;
@@ -160,8 +200,8 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   assertOneOf('contextFuseMethod', fuseMethod, FUSE_METHODS);
   const clipSkip = o.clipSkip ?? 0;
   checkClipSkip(m, clipSkip);
-  const fps = o.fps ?? DEFAULT_FPS;
-  assertNumber('fps', fps, Number.MIN_VALUE);
+  const fps = o.fps ?? d.fps ?? DEFAULT_FPS;
+  assertPositive('fps', fps);
   if (o.eta !== undefined) assertNumber('eta', o.eta, 0);
   if (o.generatorDevice !== undefined) {
     assertOneOf('generatorDevice', o.generatorDevice, ['cpu', 'cuda'] as const);

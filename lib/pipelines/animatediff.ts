@@ -20,7 +20,7 @@ import { sameDevice } from '../tensor-options';
 
 import type { CLIPTokenizer } from '../tokenizers/clip';
 import type { Module } from '../torchscript-module';
-import { assertInteger, assertNumber, assertOneOf } from '../validate';
+import { assertInteger, assertOneOf, assertPositive } from '../validate';
 import { FrameBuffer } from '../video/video-processor';
 import { latentPreview } from '../video/latent-preview';
 import { decodeFrames, resolveTilingOptions } from '../video/vae-tiling';
@@ -77,23 +77,43 @@ export class AnimateDiffPipeline {
     return this.disposedFlag;
   }
 
-  /** Image pixels per latent pixel (8 for the SD VAE). */
+  /** Image pixels per latent pixel (8 for the SD VAE), from the model's VAE. */
   get vaeScaleFactor(): number {
-    return 8;
+    return this.manifest.vae.scaleFactor;
   }
 
   /**
-   * Renders one video, or an array of videos when `seeds`, a prompt list or a
-   * batch of latents/embeddings asks for several (one per seed/prompt, rendered in turn).
+   * Renders one video: one prompt (or prompt map), one seed. For several videos (a list of seeds or
+   * prompts, a batch of latents or embeddings) use generateMany(), which always returns an array.
    */
-  async generate(options: GenerateOptions & { outputType: 'latents' }): Promise<AnimateDiffLatentsOutput | AnimateDiffLatentsOutput[]>;
-  async generate(options: GenerateOptions & { outputType: 'float' }): Promise<AnimateDiffPipelineOutput<Float32Array> | AnimateDiffPipelineOutput<Float32Array>[]>;
-  async generate(options?: GenerateOptions & { outputType?: 'uint8' }): Promise<AnimateDiffPipelineOutput | AnimateDiffPipelineOutput[]>;
-  async generate(options?: GenerateOptions): Promise<Result | Result[]>;
-  async generate(options: GenerateOptions = {}): Promise<Result | Result[]> {
+  async generate(options: GenerateOptions & { outputType: 'latents' }): Promise<AnimateDiffLatentsOutput>;
+  async generate(options: GenerateOptions & { outputType: 'float' }): Promise<AnimateDiffPipelineOutput<Float32Array>>;
+  async generate(options?: GenerateOptions & { outputType?: 'uint8' }): Promise<AnimateDiffPipelineOutput>;
+  async generate(options?: GenerateOptions): Promise<Result>;
+  async generate(options: GenerateOptions = {}): Promise<Result> {
+    return (await this.run(options, true))[0]!;
+  }
+
+  /** Renders one video per seed / prompt / batch row, one after another; always an array (of one for a single video). */
+  async generateMany(options: GenerateOptions & { outputType: 'latents' }): Promise<AnimateDiffLatentsOutput[]>;
+  async generateMany(options: GenerateOptions & { outputType: 'float' }): Promise<AnimateDiffPipelineOutput<Float32Array>[]>;
+  async generateMany(options?: GenerateOptions & { outputType?: 'uint8' }): Promise<AnimateDiffPipelineOutput[]>;
+  async generateMany(options?: GenerateOptions): Promise<Result[]>;
+  async generateMany(options: GenerateOptions = {}): Promise<Result[]> {
+    return this.run(options, false);
+  }
+
+  private async run(options: GenerateOptions, single: boolean): Promise<Result[]> {
     this.ensureNotDisposed();
     // 1. Check inputs. Raise error if not correct
     const args = checkInputs(this, options);
+    if (single && args.numVideos > 1) {
+      const source = (['seeds', 'prompt', 'promptEmbeds', 'latents'] as const).find((k) => {
+        const v = options[k] as unknown;
+        return Array.isArray(v) ? v.length > 1 : v instanceof Tensor && v.shape[0]! > 1;
+      });
+      throw new InvalidParameterError(source ?? 'options', `one video per generate() call (generateMany() renders several and returns an array)`, `${args.numVideos} videos`);
+    }
     throwIfAborted(options.signal);
 
     // 2. Encode input prompt
@@ -147,7 +167,7 @@ export class AnimateDiffPipeline {
     } finally {
       disposeConditioning(conditioning);
     }
-    return args.numVideos === 1 && !Array.isArray(options.seeds) && !Array.isArray(options.prompt) ? results[0]! : results;
+    return results;
   }
 
   /**
@@ -180,7 +200,7 @@ export class AnimateDiffPipeline {
       assertInteger('decodeChunkSize', chunkSize, 1);
       const tiling = resolveTilingOptions(options.vaeTiling);
       const fps = options.fps ?? DEFAULT_FPS;
-      assertNumber('fps', fps, Number.MIN_VALUE);
+      assertPositive('fps', fps);
       const [, c, f, h, w] = video.shape as number[] as [number, number, number, number, number];
       // diffusers: latents = 1 / scaling_factor * latents, then [B, C, F, h, w] -> [B·F, C, h, w]
       const frames = tidy(() =>

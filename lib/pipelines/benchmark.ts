@@ -3,7 +3,7 @@
  * separately: text encoding, one UNet step (the classifier-free-guidance batch
  * of 2 at the chosen size) and one VAE decode of all frames.
  */
-import { cuda } from '../device';
+import { cuda, memoryStats } from '../device';
 import type { AnimateDiffPipeline } from './animatediff';
 import { loadPipeline } from './load-pipeline';
 import { cat, type Device, type DType, full, randn, Tensor } from '../tensor';
@@ -15,6 +15,11 @@ export interface StageTiming {
   times: number[];
   meanMs: number;
   minMs: number;
+  /**
+   * Peak memory in bytes: on CUDA the caching allocator's peak during this stage; on CPU the
+   * process's peak resident set so far (the OS keeps no per-stage peak), so the largest row is the render's.
+   */
+  peakBytes: number;
 }
 
 export interface BenchResult {
@@ -25,6 +30,8 @@ export interface BenchResult {
   height: number;
   frames: number;
   stages: StageTiming[];
+  /** What StageTiming.peakBytes measures. */
+  memory: 'cuda-peak-allocated' | 'process-peak-rss';
   /** Estimated render time for `steps` steps: text + steps × unet + decode. */
   estimate: { steps: number; ms: number };
 }
@@ -57,12 +64,25 @@ async function timeIt(device: string, fn: () => Promise<void>): Promise<number> 
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-const stageOf = (stage: StageTiming['stage'], times: number[]): StageTiming => ({
+const stageOf = (stage: StageTiming['stage'], times: number[], peakBytes: number): StageTiming => ({
   stage,
   times,
   meanMs: times.reduce((a, b) => a + b, 0) / times.length,
   minMs: Math.min(...times),
+  peakBytes,
 });
+
+const cudaIndex = (device: string): number => (device.includes(':') ? Number(device.split(':')[1]) : 0);
+
+/** Starts a stage's peak-memory window (CUDA only: the host's peak RSS cannot be reset). */
+function resetPeak(device: string): void {
+  if (device.startsWith('cuda')) cuda.resetPeakMemoryStats(cudaIndex(device));
+}
+
+function peakBytes(device: string): number {
+  if (device.startsWith('cuda')) return memoryStats(cudaIndex(device)).cuda?.peakAllocated ?? 0;
+  return process.resourceUsage().maxRSS * 1024;
+}
 
 /** Times text encoding, one UNet step and one VAE decode with the pipeline's loaded modules. */
 export async function benchmarkPipeline(modelDir: string, options: BenchmarkOptions = {}): Promise<BenchResult> {
@@ -74,32 +94,35 @@ export async function benchmarkPipeline(modelDir: string, options: BenchmarkOpti
   let pipeline = options.pipeline;
   if (!pipeline) {
     const device = options.device ?? 'cpu';
+    if (device.startsWith('cuda')) resetPeak(device);
     const t0 = process.hrtime.bigint();
     pipeline = await loadPipeline(modelDir, { device, ...(options.dtype ? { dtype: options.dtype } : {}) });
     await sync(device);
-    stages.push(stageOf('load', [Number(process.hrtime.bigint() - t0) / 1e6]));
+    stages.push(stageOf('load', [Number(process.hrtime.bigint() - t0) / 1e6], peakBytes(device)));
   }
   const owned = !options.pipeline;
   try {
     const p = pipeline;
     const device = p.device;
     const m = p.manifest;
-    const width = options.width ?? m.sampleSize[1] * 8;
-    const height = options.height ?? m.sampleSize[0] * 8;
+    const s = p.vaeScaleFactor;
+    const width = options.width ?? m.sampleSize[1] * s;
+    const height = options.height ?? m.sampleSize[0] * s;
     const frames = options.frames ?? 16;
-    assertInteger('width', width, 8);
-    assertInteger('height', height, 8);
+    assertInteger('width', width, s);
+    assertInteger('height', height, s);
     assertInteger('frames', frames, 1);
-    if (width % 8 || height % 8) throw new Error(`bench: width and height must be multiples of 8, got ${width}x${height}`);
+    if (width % s || height % s) throw new Error(`bench: width and height must be multiples of ${s}, got ${width}x${height}`);
     const cfg = (options.guidanceScale ?? 7.5) > 1;
     const run = async (stage: StageTiming['stage'], fn: () => Promise<void>): Promise<void> => {
+      resetPeak(device);
       for (let i = 0; i < warmup; i++) await fn();
       const times: number[] = [];
       for (let i = 0; i < iterations; i++) {
         options.onStage?.(stage, i);
         times.push(await timeIt(device, fn));
       }
-      stages.push(stageOf(stage, times));
+      stages.push(stageOf(stage, times, peakBytes(device)));
     };
 
     // 1. text encoder (prompt + the '' negative when guidance is on)
@@ -115,8 +138,8 @@ export async function benchmarkPipeline(modelDir: string, options: BenchmarkOpti
     const c = m.crossAttentionDim;
     const cond = embeds?.promptEmbeds ?? randn([1, m.textMaxLength, c], { device, dtype: p.dtype });
     const context = cfg ? cat([embeds?.negativePromptEmbeds ?? cond, cond], 0) : cond;
-    const h = height / 8;
-    const w = width / 8;
+    const h = height / s;
+    const w = width / s;
     const latents = randn([1, m.inChannels, frames, h, w], { device, dtype: p.dtype });
     const input = cfg ? cat([latents, latents], 0) : latents;
     const ts = full([cfg ? 2 : 1], 500, { device });
@@ -143,6 +166,7 @@ export async function benchmarkPipeline(modelDir: string, options: BenchmarkOpti
       height,
       frames,
       stages,
+      memory: device.startsWith('cuda') ? 'cuda-peak-allocated' : 'process-peak-rss',
       estimate: { steps, ms: mean('text-encoder') + steps * mean('unet-step') + mean('vae-decode') },
     };
   } finally {
@@ -152,13 +176,19 @@ export async function benchmarkPipeline(modelDir: string, options: BenchmarkOpti
 
 /** The result as an aligned table. */
 export function formatBenchTable(r: BenchResult): string {
-  const rows = [['stage', 'mean ms', 'min ms', 'runs'], ...r.stages.map((s) => [s.stage, s.meanMs.toFixed(1), s.minMs.toFixed(1), String(s.times.length)])];
+  const peakHeader = r.memory === 'cuda-peak-allocated' ? 'peak CUDA MB' : 'peak RSS MB';
+  const rows = [
+    ['stage', 'mean ms', 'min ms', 'runs', peakHeader],
+    ...r.stages.map((s) => [s.stage, s.meanMs.toFixed(1), s.minMs.toFixed(1), String(s.times.length), (s.peakBytes / 1e6).toFixed(0)]),
+  ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const fmt = (row: string[]): string => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   return [
     `${r.model} on ${r.device} (${r.dtype}), ${r.width}x${r.height}, ${r.frames} frames`,
     fmt(rows[0]!),
     ...rows.slice(1).map(fmt),
-    `estimated render (${r.estimate.steps} steps): ${(r.estimate.ms / 1000).toFixed(1)} s`,
+    `estimated render (${r.estimate.steps} steps): ${(r.estimate.ms / 1000).toFixed(1)} s; peak memory ${(Math.max(...r.stages.map((s) => s.peakBytes)) / 1e6).toFixed(0)} MB (${
+      r.memory === 'cuda-peak-allocated' ? 'CUDA allocator, largest stage' : 'process resident set'
+    })`,
   ].join('\n');
 }

@@ -4,6 +4,8 @@ import { InvalidParameterError, throwIfAborted } from '../errors';
 import { checkModelFiles, MANIFEST_FILE, ModelManifestError, readModelManifest } from '../model-manifest';
 import { assertDevice, assertDtype, type Device, type DType } from '../tensor';
 import { loadClipTokenizer } from '../tokenizers/clip';
+import { assertKnownKeys } from '../suggest';
+import { isPlainObject } from '../validate';
 import { loadModule, type Module } from '../torchscript-module';
 import { AnimateDiffPipeline } from './animatediff';
 
@@ -27,6 +29,8 @@ export interface LoadPipelineOptions {
  * Folders exported with --no-text-encoder load too; pass promptEmbeds to them.
  */
 export async function loadPipeline(modelDir: string, options: LoadPipelineOptions = {}): Promise<AnimateDiffPipeline> {
+  if (!isPlainObject(options as unknown)) throw new InvalidParameterError('options', 'an options object', options);
+  assertKnownKeys('loadPipeline()', options, ['device', 'dtype', 'signal', 'verify'] satisfies (keyof LoadPipelineOptions)[]);
   const device = options.device ?? 'cpu';
   assertDevice('device', device);
   if (options.dtype !== undefined) assertDtype('dtype', options.dtype);

@@ -147,6 +147,16 @@ export function parsePromptConfig(text: string, file: string, options: PromptCon
     throw new PromptConfigError(file, undefined, undefined, 'expected a mapping of named entries (or a list of entries) at the top level');
   }
   if (entries.length === 0) throw new PromptConfigError(file, undefined, undefined, 'no entries');
+  const inferenceKeys = entries.map((e) => e.name).filter((n) => INFERENCE_CONFIG_KEYS.includes(n));
+  if (inferenceKeys.length)
+    throw new PromptConfigError(
+      file,
+      undefined,
+      undefined,
+      `this is an AnimateDiff inference config (${inferenceKeys.join(', ')}), not a prompt config. Pass a prompt config ` +
+        '(configs/prompts/*.yaml) to --config; an inference config belongs in an entry\'s `inference_config:` key, and animatorch ' +
+        'takes its settings from the exported model (model.yaml: motion module version, scheduler), so it can simply be left out',
+    );
   // Names from comments can repeat; keep them unique for messages and output names.
   const seen = new Map<string, number>();
   for (const e of entries) {
@@ -158,6 +168,13 @@ export function parsePromptConfig(text: string, file: string, options: PromptCon
   entries.forEach((e, i) => jobs.push(...expandEntry(e.value, file, e.name, i, options)));
   return jobs;
 }
+
+/** What the original AnimateDiff does with lists of different lengths, for the mismatch errors. */
+const zipNote = (prompts: number, other: number): string =>
+  ` (AnimateDiff's animate.py pairs prompt, n_prompt and seed with zip() and silently renders only the first ${Math.min(prompts, other)}; make the lists the same length)`;
+
+/** Keys of AnimateDiff's inference configs (configs/inference/*.yaml), which are not prompt configs. */
+const INFERENCE_CONFIG_KEYS = ['unet_additional_kwargs', 'noise_scheduler_kwargs'];
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -218,7 +235,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
   const prompts = stringList('prompt', true);
   const nPromptsRaw = stringList('n_prompt', false);
   if (nPromptsRaw.length > 1 && nPromptsRaw.length !== prompts.length)
-    fail('n_prompt', `expected 1 negative prompt or one per prompt (${prompts.length}), got ${nPromptsRaw.length}`);
+    fail('n_prompt', `expected 1 negative prompt or one per prompt (${prompts.length}), got ${nPromptsRaw.length}${zipNote(prompts.length, nPromptsRaw.length)}`);
   const nPrompts = nPromptsRaw.length === 0 ? prompts.map(() => '') : nPromptsRaw.length === 1 ? prompts.map(() => nPromptsRaw[0]!) : nPromptsRaw;
 
   // Seeds: one integer or a list; -1 means random (AnimateDiff: torch.seed()).
@@ -226,7 +243,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
   const seedList: unknown[] = seedRaw === undefined || seedRaw === null ? [-1n] : Array.isArray(seedRaw) ? seedRaw : [seedRaw];
   if (seedList.length === 0) fail('seed', 'expected an integer or a non-empty list of integers, got []');
   if (seedList.length > 1 && seedList.length !== prompts.length)
-    fail('seed', `expected 1 seed or one per prompt (${prompts.length}), got ${seedList.length}`);
+    fail('seed', `expected 1 seed or one per prompt (${prompts.length}), got ${seedList.length}${zipNote(prompts.length, seedList.length)}`);
   const random = options.randomSeed ?? randomSeed;
   const seeds = seedList.map((s, i): bigint | 'random' => {
     const key = Array.isArray(seedRaw) ? `seed[${i}]` : 'seed';

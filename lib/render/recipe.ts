@@ -278,3 +278,31 @@ export function compareRecipeModel(recipe: Recipe, manifest: Pick<ModelManifest,
   for (const file of Object.keys(manifest.files)) if (!(file in recipe.model.files)) problems.push(`${file}: in this model, not in the recipe`);
   return problems;
 }
+
+/** What this render has that may differ from the recipe's. */
+export interface RecipeEnvironment {
+  manifest: Pick<ModelManifest, 'files' | 'name' | 'dtype' | 'numerics'>;
+  libtorch: string;
+  animatorch: string;
+  device: string;
+  dtype: string;
+}
+
+/**
+ * Every difference between a recipe and the environment that re-renders it (model files by sha256,
+ * model name, dtype, numerics, libtorch and animatorch versions, device): one line each, empty when
+ * nothing differs. Any of them can change the frames, so render --recipe warns about each.
+ */
+export function recipeDifferences(recipe: Recipe, env: RecipeEnvironment): string[] {
+  const lines = compareRecipeModel(recipe, env.manifest).map((l) => `model file ${l}`);
+  const differ = (what: string, was: unknown, now: unknown) => {
+    if (was !== undefined && was !== now) lines.push(`${what}: the recipe has ${String(was)}, this render ${String(now)}`);
+  };
+  differ('model', recipe.model.name, env.manifest.name);
+  differ('dtype', recipe.model.dtype, env.dtype);
+  differ('numerics', recipe.model.numerics, env.manifest.numerics);
+  differ('libtorch', recipe.versions.libtorch, env.libtorch);
+  differ('animatorch', recipe.versions.animatorch, env.animatorch);
+  differ('device', recipe.extra?.device, env.device);
+  return lines;
+}

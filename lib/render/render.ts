@@ -5,24 +5,26 @@
  * recipe inside (where the format allows) and beside it as `<out>.json`.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { cuda, setNumThreads } from '../device';
+import { cuda, setNumThreads, versions } from '../device';
 import { AbortError, InvalidParameterError } from '../errors';
 import { parseSeed, randomSeed } from '../generator';
 import { readModelManifest, type ModelManifest } from '../model-manifest';
 import { packageRoot } from '../native/binding';
 import type { AnimateDiffPipeline } from '../pipelines/animatediff';
-import { DEFAULT_FPS, GENERATE_DEFAULTS, type GenerateOptions } from '../pipelines/animatediff-inputs';
+import { modelDefaults } from '../pipelines/animatediff-inputs';
 import { loadPipeline } from '../pipelines/load-pipeline';
 import type { ProgressEvent } from '../pipelines/progress';
 import { assertDevice, assertDtype, type DType } from '../tensor';
 import { assertInteger } from '../validate';
-import { type PromptConfigDefaults, readPromptConfig, type RenderJob } from './prompt-config';
-import { createRecipe, RECIPE_METADATA_KEY, readRecipe, writeRecipeSidecar, type Recipe } from './recipe';
-import { videoFormatFor, writeGrid, writeVideo } from '../video/writers';
+import { checkJobs, CONFIG_KEYS, flagName, type Job } from './check-jobs';
+import { PromptConfigError, type PromptConfigDefaults, readPromptConfig, type RenderJob } from './prompt-config';
+import { createRecipe, RECIPE_METADATA_KEY, readRecipe, recipeDifferences, writeRecipeSidecar, type Recipe } from './recipe';
+import { animatorchVersion } from '../version';
+import { checkOutputPath, videoFormatFor, writeGrid, writeVideo } from '../video/writers';
 import { exportModel } from '../model-export';
 
 export const DEMO_MODEL_DIR = path.join(packageRoot, 'models', 'demo');
@@ -50,6 +52,14 @@ export interface RenderArgs {
   verify?: boolean;
   contextLength?: number;
   contextOverlap?: number;
+  /** Decode in spatial tiles (less memory for large sizes). */
+  vaeTiling?: boolean;
+  /** Frames per VAE call (default 16). */
+  decodeChunkSize?: number;
+  /** The memory a render may use ('8GB', '512MiB', bytes) instead of the free host RAM / VRAM. */
+  maxMemory?: string | number;
+  /** With --recipe: replace an existing output. */
+  force?: boolean;
   /** .gif, .webp, .mp4, or a folder for PNG frames; with --config, the output folder. */
   out?: string;
   config?: string;
@@ -67,39 +77,6 @@ export interface RenderedVideo {
   recipe: Recipe;
 }
 
-interface Job {
-  prompt: string;
-  negativePrompt: string;
-  seed: bigint;
-  model: string;
-  steps?: number;
-  guidanceScale?: number;
-  frames?: number;
-  width?: number;
-  height?: number;
-  fps?: number;
-  scheduler?: string | { className: string; config: Record<string, unknown> };
-  contextLength?: number;
-  contextOverlap?: number;
-  out: string;
-  label: string;
-}
-
-/** The model's own defaults for render (model.yaml `defaults`), e.g. the demo model's frame count. */
-function manifestDefaults(manifest: ModelManifest): Record<string, number> {
-  const d = manifest.raw.defaults;
-  if (d === null || typeof d !== 'object') return {};
-  return Object.fromEntries(Object.entries(d as Record<string, unknown>).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
-}
-
-/** The scheduler a job runs with: the manifest's config under the requested class, as the pipeline builds it. */
-function resolveScheduler(manifest: ModelManifest, choice: Job['scheduler']): { className: string; config: Record<string, unknown> } {
-  const { _class_name, ...base } = manifest.scheduler;
-  if (choice === undefined) return { className: _class_name, config: base };
-  if (typeof choice === 'string') return { className: choice, config: base };
-  return { className: choice.className, config: { ...base, ...choice.config } };
-}
-
 function slug(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 48) || 'video';
 }
@@ -113,7 +90,8 @@ function outputFor(out: string, k: number, n: number, seed: bigint): string {
 
 function jobsFromFlags(args: RenderArgs): Job[] {
   if (!args.prompt) throw new InvalidParameterError('--prompt', 'a prompt (or --config FILE, or --recipe FILE)');
-  const seeds = (args.seed?.length ? args.seed : [randomSeed()]).map((s) => parseSeed(s, '--seed'));
+  // -1 asks for a random seed, as in prompt configs (AnimateDiff's torch.seed()).
+  const seeds = (args.seed?.length ? args.seed : [-1]).map((s) => (String(s).trim() === '-1' ? randomSeed() : parseSeed(s, '--seed')));
   const out = args.out ?? 'animatorch.gif';
   return seeds.map((seed, k) => ({
     prompt: args.prompt!,
@@ -131,11 +109,28 @@ function jobsFromFlags(args: RenderArgs): Job[] {
     contextOverlap: args.contextOverlap,
     out: outputFor(out, k, seeds.length, seed),
     label: `seed ${seed}`,
+    nameOf: flagName,
   }));
 }
 
+/** A render of several seeds writes one sidecar per video (out-0-42.gif.json): point there when out.gif.json is asked for. */
+async function readRecipeOrExplain(file: string): Promise<Recipe> {
+  if (existsSync(file)) return readRecipe(file);
+  const m = /^(.*?)(\.[^./\\]+)?\.json$/.exec(path.basename(file));
+  const dir = path.dirname(file);
+  if (m) {
+    const [, stem, ext = ''] = m;
+    const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const sibling = new RegExp(`^${escape(stem!)}-\\d+-\\d+${escape(ext)}\\.json$`);
+    const found = existsSync(dir) ? readdirSync(dir).filter((f) => sibling.test(f)).sort() : [];
+    if (found.length)
+      throw new InvalidParameterError('--recipe', `one recipe file; a render of several seeds writes one per video: ${found.map((f) => path.join(dir, f)).join(', ')}`, file);
+  }
+  return readRecipe(file);
+}
+
 async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
-  const r = await readRecipe(file);
+  const r = await readRecipeOrExplain(file);
   const extra = r.extra ?? {};
   return [
     {
@@ -153,7 +148,9 @@ async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
       contextLength: typeof extra.contextLength === 'number' ? extra.contextLength : undefined,
       contextOverlap: typeof extra.contextOverlap === 'number' ? extra.contextOverlap : undefined,
       out: args.out ?? file.replace(/\.json$/, ''),
+      recipe: r,
       label: `recipe ${path.basename(file)}`,
+      nameOf: (option) => `${file}: ${CONFIG_KEYS[option] ?? option}`,
     },
   ];
 }
@@ -187,8 +184,26 @@ async function exportModelForJob(j: RenderJob, log: RenderIO['log'], signal?: Ab
 
 /** model.yaml `defaults` in the prompt config's terms. */
 function promptConfigDefaults(manifest: ModelManifest): PromptConfigDefaults {
-  const d = manifestDefaults(manifest);
-  return { width: d.width, height: d.height, frames: d.num_frames, steps: d.num_inference_steps, guidanceScale: d.guidance_scale, fps: d.fps };
+  const d = modelDefaults(manifest);
+  return { width: d.width, height: d.height, frames: d.numFrames, steps: d.numInferenceSteps, guidanceScale: d.guidanceScale, fps: d.fps };
+}
+
+/** Every path every entry names, checked before any export or render: all the missing ones in one error. */
+function checkConfigPaths(file: string, jobs: RenderJob[]): void {
+  const missing = new Set<string>();
+  for (const j of jobs) {
+    const paths: [string, string | undefined][] = [
+      ['model', j.model],
+      ['path / dreambooth_path', j.base],
+      ['motion_module', j.motionModule],
+      ['lora_model_path', j.lora?.path],
+      ['adapter_lora_path', j.adapterLora?.path],
+      ...j.motionLoras.map((l): [string, string] => ['motion_module_lora_configs', l.path]),
+    ];
+    for (const [key, p] of paths) if (p !== undefined && !existsSync(p)) missing.add(`entry ${JSON.stringify(j.source.entry)}: ${key}: ${p}`);
+  }
+  if (missing.size)
+    throw new PromptConfigError(file, undefined, undefined, `${missing.size === 1 ? 'a path does' : `${missing.size} paths do`} not exist (nothing was exported or rendered; --model MODEL renders every entry with one exported model instead):\n  ${[...missing].join('\n  ')}`);
 }
 
 async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Promise<Job[]> {
@@ -202,15 +217,24 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
     fps: args.fps,
   };
   const defaultModel = path.resolve(args.model ?? DEMO_MODEL_DIR);
+  if (args.model !== undefined) {
+    // --model replaces every entry's model (and what it would export): its model.yaml defaults come second to the flags for all
+    const modelDefs = promptConfigDefaults(await readModelManifest(defaultModel));
+    for (const k of Object.keys(modelDefs) as (keyof PromptConfigDefaults)[]) if (defaults[k] === undefined) (defaults as Record<string, unknown>)[k] = modelDefs[k];
+  }
   const models = new Set<string>();
-  await readPromptConfig(file, { defaults, randomSeed: () => 0n, modelDefaults: (m) => void models.add(m ?? defaultModel) });
+  const firstPass = await readPromptConfig(file, { defaults, randomSeed: () => 0n, modelDefaults: (m) => void models.add(args.model !== undefined ? defaultModel : m ?? defaultModel) });
+  if (args.model === undefined) checkConfigPaths(file, firstPass);
   const byModel = new Map<string, PromptConfigDefaults>();
   for (const m of models) byModel.set(m, promptConfigDefaults(await readModelManifest(m)));
-  const parsed: RenderJob[] = await readPromptConfig(file, { defaults, modelDefaults: (m) => byModel.get(m ?? defaultModel) });
+  const parsed: RenderJob[] = await readPromptConfig(file, { defaults, modelDefaults: (m) => byModel.get(args.model !== undefined ? defaultModel : m ?? defaultModel) });
+  if (args.model !== undefined)
+    for (const entry of new Set(parsed.filter((j) => j.model || j.base || j.motionModule).map((j) => j.source.entry)))
+      io.log?.write(`note: ${file}: entry ${JSON.stringify(entry)}: --model ${args.model} replaces its model (and any motion module or LoRA it names)\n`);
   const outDir = args.out ?? path.join('samples', `${path.basename(file).replace(/\.ya?ml$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const jobs: Job[] = [];
   for (const [k, j] of parsed.entries()) {
-    const model = j.model ?? (j.base || j.motionModule ? await exportModelForJob(j, io.log ?? process.stderr, io.signal) : args.model ?? DEMO_MODEL_DIR);
+    const model = args.model ?? j.model ?? (j.base || j.motionModule ? await exportModelForJob(j, io.log ?? process.stderr, io.signal) : DEMO_MODEL_DIR);
     jobs.push({
       prompt: j.prompt,
       negativePrompt: j.negativePrompt,
@@ -227,6 +251,7 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
       contextOverlap: j.contextOverlap ?? args.contextOverlap,
       out: path.join(outDir, `${k}-${slug(j.prompt)}.gif`),
       label: `${j.source.entry} #${j.source.promptIndex}`,
+      nameOf: (option) => `${j.source.file}: entry ${JSON.stringify(j.source.entry)}: ${CONFIG_KEYS[option] ?? option}`,
     });
   }
   return jobs;
@@ -267,51 +292,44 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
   if ([args.config, args.recipe, args.prompt].filter((x) => x !== undefined).length > 1)
     throw new InvalidParameterError('--prompt/--config/--recipe', 'only one of them');
   const jobs = args.config ? await jobsFromConfig(args.config, args, io) : args.recipe ? await jobsFromRecipe(args.recipe, args) : jobsFromFlags(args);
-  for (const j of jobs) videoFormatFor(j.out); // fail on a bad --out before any work
+  // A bad --out fails before any work: the format, and that its folder can take files.
+  for (const dir of new Set(jobs.map((j) => path.dirname(path.resolve(j.out))))) {
+    const first = jobs.find((j) => path.dirname(path.resolve(j.out)) === dir)!;
+    await checkOutputPath(first.out, '--out');
+  }
+  for (const j of jobs) videoFormatFor(j.out, '--out');
+  const checked = await checkJobs(jobs, device, args);
+  for (const { job, manifest } of checked) {
+    if (!job.recipe) continue;
+    // Re-rendering a recipe never replaces a file silently (by default its out is the original video).
+    if (existsSync(job.out) && args.force !== true)
+      throw new InvalidParameterError('--out', `a path that does not exist yet (${job.out} exists; --force overwrites it)`, job.out);
+    const env = { manifest, libtorch: versions().libtorch, animatorch: animatorchVersion(), device, dtype: args.dtype ?? manifest.dtype };
+    for (const d of recipeDifferences(job.recipe, env)) log.write(`warning: ${job.label}: ${d}; the frames may differ\n`);
+  }
 
   const done: RenderedVideo[] = [];
   const videos: { frames: Uint8Array; shape: [number, number, number, 3] }[] = []; // for the config grid
-  const pipelines = new Map<string, { pipeline: AnimateDiffPipeline; manifest: ModelManifest }>();
+  const pipelines = new Map<string, AnimateDiffPipeline>();
   try {
-    for (const job of jobs) {
+    for (const { job, manifest, options, inputs } of checked) {
       if (io.signal?.aborted) throw new AbortError('render was aborted', { cause: io.signal.reason });
-      let loaded = pipelines.get(job.model);
-      if (!loaded) {
-        const manifest = await readModelManifest(job.model);
+      let pipeline = pipelines.get(job.model);
+      if (!pipeline) {
         log.write(`loading ${manifest.name} from ${manifest.dir} on ${device}\n`);
-        loaded = { manifest, pipeline: await loadPipeline(job.model, { device, dtype: args.dtype, signal: io.signal, verify: args.verify === true }) };
-        pipelines.set(job.model, loaded);
+        pipeline = await loadPipeline(job.model, { device, dtype: args.dtype, signal: io.signal, verify: args.verify === true });
+        pipelines.set(job.model, pipeline);
       }
-      const { pipeline, manifest } = loaded;
-      const defaults = manifestDefaults(manifest);
-      // Everything the recipe records is resolved here, so it says exactly what ran.
-      const scheduler = resolveScheduler(manifest, job.scheduler);
-      const options: GenerateOptions = {
-        prompt: job.prompt,
-        negativePrompt: job.negativePrompt,
-        seed: job.seed,
-        width: job.width ?? defaults.width,
-        height: job.height ?? defaults.height,
-        numFrames: job.frames ?? defaults.num_frames ?? GENERATE_DEFAULTS.numFrames,
-        numInferenceSteps: job.steps ?? defaults.num_inference_steps ?? GENERATE_DEFAULTS.numInferenceSteps,
-        guidanceScale: job.guidanceScale ?? defaults.guidance_scale ?? GENERATE_DEFAULTS.guidanceScale,
-        fps: job.fps ?? defaults.fps ?? DEFAULT_FPS,
-        scheduler,
-        contextLength: job.contextLength,
-        contextOverlap: job.contextOverlap,
-        onProgress: progressPrinter(log, job.label),
-        signal: io.signal,
-      };
-      const video = await pipeline.generate({ ...options, outputType: 'uint8' });
-      const v = Array.isArray(video) ? video[0]! : video;
+      const scheduler = options.scheduler as { className: string; config: Record<string, unknown> };
+      const v = await pipeline.generate({ ...options, outputType: 'uint8', onProgress: progressPrinter(log, job.label), signal: io.signal });
       const [frames, height, width] = v.shape;
       const recipe = createRecipe({
         prompt: job.prompt,
         negativePrompt: job.negativePrompt,
         seed: job.seed,
         scheduler,
-        steps: options.numInferenceSteps!,
-        guidanceScale: options.guidanceScale!,
+        steps: inputs.steps,
+        guidanceScale: inputs.guidanceScale,
         width,
         height,
         frames,
@@ -337,6 +355,6 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
     }
     return done;
   } finally {
-    for (const { pipeline } of pipelines.values()) pipeline.dispose();
+    for (const pipeline of pipelines.values()) pipeline.dispose();
   }
 }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AbortError, InvalidParameterError, throwIfAborted } from '../errors';
-import { assertInteger, assertNumber } from '../validate';
+import { assertInteger } from '../validate';
 import { addPngText } from './png-text';
 
 export type VideoShape = readonly [frames: number, height: number, width: number, channels: 3];
@@ -32,14 +32,44 @@ export type VideoFormat = 'gif' | 'webp' | 'mp4' | 'png';
 export const FFMPEG_MISSING_MESSAGE = 'ffmpeg was not found on PATH; install it (apt-get install ffmpeg) or write .gif/.webp/PNG frames';
 
 /** The format `writeVideo` picks for a path: by extension; a path without one (or ending in a separator) is a PNG folder. */
-export function videoFormatFor(outPath: string): VideoFormat {
+export function videoFormatFor(outPath: string, name = 'outPath'): VideoFormat {
   if (/[\\/]$/.test(outPath)) return 'png';
   const ext = path.extname(outPath).toLowerCase();
   if (ext === '') return 'png';
   if (ext === '.gif') return 'gif';
   if (ext === '.webp') return 'webp';
   if (ext === '.mp4') return 'mp4';
-  throw new InvalidParameterError('outPath', "a .gif, .webp or .mp4 file, or a folder (no extension) for PNG frames", outPath);
+  throw new InvalidParameterError(name, `a .gif, .webp or .mp4 file, or a folder (no extension) for PNG frames; '${ext}' is not a known format`, outPath);
+}
+
+/**
+ * Checks, before any work, that writeVideo can write `outPath`: a known format, no file where a folder
+ * must be (or the reverse), and a folder it can create files in (probed with a real file, so root on a
+ * read-only mount is caught too). Errors name `name` (the CLI passes '--out'). Creates nothing that stays.
+ */
+export async function checkOutputPath(outPath: string, name = 'outPath'): Promise<VideoFormat> {
+  if (typeof outPath !== 'string' || outPath === '') throw new InvalidParameterError(name, 'a file or folder path', outPath);
+  const format = videoFormatFor(outPath, name);
+  const target = path.resolve(outPath);
+  const existing = await stat(target).catch(() => undefined);
+  if (existing && format === 'png' && !existing.isDirectory()) throw new InvalidParameterError(name, `a folder for PNG frames, but ${target} is a file`, outPath);
+  if (existing?.isDirectory() && format !== 'png') throw new InvalidParameterError(name, `a ${format} file, but ${target} is a folder`, outPath);
+  // The nearest folder that exists: writeVideo creates the rest.
+  let dir = format === 'png' ? target : path.dirname(target);
+  let st = await stat(dir).catch(() => undefined);
+  while (!st && path.dirname(dir) !== dir) {
+    dir = path.dirname(dir);
+    st = await stat(dir).catch(() => undefined);
+  }
+  if (st && !st.isDirectory()) throw new InvalidParameterError(name, `a path in a folder, but ${dir} is a file`, outPath);
+  const probe = path.join(dir, `.animatorch-write-check-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await writeFile(probe, '', { flag: 'wx' });
+  } catch (err) {
+    throw new InvalidParameterError(name, `a writable location, but files cannot be created in ${dir} (${(err as NodeJS.ErrnoException).code ?? err})`, outPath);
+  }
+  await rm(probe, { force: true });
+  return format;
 }
 
 function checkFrames(frames: Uint8Array, shape: readonly number[]): [number, number, number] {
@@ -82,6 +112,9 @@ export async function atomicWrite(target: string, produce: (tempPath: string) =>
     await rename(temp, target);
   } catch (err) {
     await rm(temp, { force: true, recursive: true }).catch(() => undefined);
+    // A file-system error names our hidden temp file; say which output could not be written.
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e?.path === 'string' && e.path.startsWith(temp)) throw new Error(`cannot write ${target}: ${e.code ?? e.message}`, { cause: err });
     throw err;
   }
 }
@@ -304,7 +337,7 @@ function encodeMp4(frames: Uint8Array, f: number, h: number, w: number, fps: num
  */
 export async function writeVideo(frames: Uint8Array, shape: readonly number[], fps: number, outPath: string, options: WriteVideoOptions = {}): Promise<void> {
   const [f, h, w] = checkFrames(frames, shape);
-  assertNumber('fps', fps, Number.MIN_VALUE, 1000);
+  if (typeof fps !== 'number' || !(fps > 0 && fps <= 1000)) throw new InvalidParameterError('fps', 'a number in (0, 1000]', fps);
   if (typeof outPath !== 'string' || outPath === '') throw new InvalidParameterError('outPath', 'a file or folder path', outPath);
   const format = videoFormatFor(outPath);
   if (options.metadata !== undefined) {

@@ -46,15 +46,17 @@ export const BenchCommand: CommandModule<object, BenchArgs> = {
   builder: (yargs: Argv<object>) =>
     yargs
       .positional('model', { type: 'string', demandOption: true, describe: 'exported model folder (model.yaml)' })
-      .option('width', { type: 'number', describe: "default: the model's sample size × 8" })
-      .option('height', { type: 'number' })
-      .option('frames', { type: 'number', default: 16 })
+      .option('width', { alias: 'W', type: 'number', describe: "image width (default: the model's sample size × the VAE factor)" })
+      .option('height', { type: 'number', describe: "image height (default: the model's sample size × the VAE factor)" })
+      .option('frames', { type: 'number', default: 16, describe: 'frames per UNet step and VAE decode' })
       .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })
       .option('dtype', { choices: ['float32', 'float16', 'bfloat16'] as const, describe: 'default: as exported' })
-      .option('iterations', { type: 'number', default: 3 })
-      .option('warmup', { type: 'number', default: 2 })
+      .option('iterations', { type: 'number', default: 3, describe: 'timed runs per stage' })
+      .option('warmup', { type: 'number', default: 2, describe: 'untimed runs first (TorchScript optimises during the first runs)' })
       .option('guidance-scale', { type: 'number', default: 7.5, describe: '> 1 runs the UNet on the CFG batch of 2' })
-      .option('json', { type: 'boolean', default: false }) as unknown as Argv<BenchArgs>,
+      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON instead of a table' })
+      .example('$0 bench models/demo', 'time each stage of the demo model at its own size, with peak memory')
+      .example('$0 bench models/my-model --device cuda --dtype float16 -W 512 --height 512', 'the same on a GPU at 512x512') as unknown as Argv<BenchArgs>,
   handler: async (args) => {
     await bench(args);
   },

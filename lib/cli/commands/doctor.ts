@@ -28,7 +28,8 @@ export const DoctorCommand: CommandModule<object, DoctorArgs> = {
   builder: (yargs: Argv<object>) =>
     yargs
       .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
-      .option('skip-python', { type: 'boolean', default: false, describe: 'do not look for Python with torch' }) as unknown as Argv<DoctorArgs>,
+      .option('skip-python', { type: 'boolean', default: false, describe: 'do not look for Python with torch' })
+      .example('$0 doctor', 'versions, libtorch, CUDA, Python, ffmpeg, and how to fix what is missing') as unknown as Argv<DoctorArgs>,
   handler: async (args) => {
     const report = await doctor(args);
     if (!report.ok) process.exitCode = 1;

@@ -14,14 +14,16 @@ export const ExportCommand: CommandModule<object, ExportArgs> = {
       .option('lora', { type: 'string', array: true, describe: 'kohya image LoRA PATH[:alpha] (repeatable; alpha default 0.8)' })
       .option('adapter-lora', { type: 'string', describe: 'v3 domain adapter LoRA PATH[:alpha] (alpha default 1.0)' })
       .option('numerics', { choices: ['animatediff', 'diffusers'] as const, describe: "whose numerics to match (default: the exporter's)" })
-      .option('dtype', { choices: ['float32', 'float16', 'bfloat16'] as const })
+      .option('dtype', { choices: ['float32', 'float16', 'bfloat16'] as const, describe: 'dtype of the exported weights (default float32; float16 for CUDA)' })
       .option('device', { type: 'string', describe: 'cpu or cuda[:N] (where the export runs)' })
-      .option('attention-backend', { choices: ['auto', 'math', 'sdpa'] as const })
+      .option('attention-backend', { choices: ['auto', 'math', 'sdpa'] as const, describe: "attention in the TorchScript files: 'sdpa' (torch 2.x fused), 'math' (runs on libtorch 1.13); 'auto' picks by the exporting torch" })
       .option('out', { type: 'string', demandOption: true, describe: 'output model folder' })
       .option('name', { type: 'string', describe: 'model name in model.yaml (default: the folder name)' })
       .option('verify', { type: 'boolean', default: true, describe: 'compare scripted and eager outputs (--no-verify skips)' })
-      .option('quiet', { type: 'boolean', default: false })
-      .option('debug', { type: 'boolean', default: false, describe: 'show Python tracebacks' }) as unknown as Argv<ExportArgs>,
+      .option('quiet', { type: 'boolean', default: false, describe: 'print only errors' })
+      .option('debug', { type: 'boolean', default: false, describe: 'show Python tracebacks' })
+      .example('$0 export --base sd15/ --motion-module mm_sd_v15_v2.ckpt --out models/my-model', 'SD1.5 (diffusers folder) + an AnimateDiff v2 motion module')
+      .example('$0 export --base toonyou.safetensors --motion-module mm.ckpt --motion-lora zoom.ckpt:0.8 --out models/toon', 'a single-file base with a MotionLoRA merged at 0.8') as unknown as Argv<ExportArgs>,
   handler: async (args) => {
     process.exitCode = await exportModel(args);
   },

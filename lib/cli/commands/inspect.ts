@@ -31,9 +31,13 @@ export const InspectCommand: CommandModule<object, InspectArgs> = {
     yargs
       .positional('paths', { type: 'string', array: true, demandOption: true, describe: 'files or folders' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
-      .option('verify', { type: 'boolean', default: false, describe: 'model folders: check every file\'s sha256 against model.yaml' }) as unknown as Argv<InspectArgs>,
+      .option('verify', { type: 'boolean', default: false, describe: 'model folders: check every file\'s sha256 against model.yaml' })
+      .example('$0 inspect mm_sd_v15_v2.ckpt', 'what a checkpoint is (motion module version, LoRA, base model), without loading it')
+      .example('$0 inspect --verify models/my-model', "every file's sha256 against model.yaml (exit 1 on a mismatch)") as unknown as Argv<InspectArgs>,
   handler: async (args) => {
     const results = await inspect(args);
-    if (results.some((r) => r.verified === false)) process.exitCode = 1; // --verify found a mismatch
+    // 0 only when every file is a valid, safe checkpoint (and --verify matched): as the exporter would accept it
+    for (const r of results) if (r.problem) console.error(`animatorch: ${r.path}: ${r.problem.kind}: ${r.problem.message}`);
+    if (results.some((r) => r.verified === false || r.problem)) process.exitCode = 1;
   },
 };

@@ -14,8 +14,8 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .option('steps', { type: 'number', describe: 'denoising steps (default 25, or the model\'s)' })
       .option('guidance-scale', { alias: 'g', type: 'number', describe: 'classifier-free guidance (default 7.5, or the model\'s)' })
       .option('frames', { alias: 'L', type: 'number', describe: 'number of frames (default 16, or the model\'s)' })
-      .option('width', { alias: 'W', type: 'number', describe: 'multiple of 8 (default: the model\'s sample size)' })
-      .option('height', { alias: 'H', type: 'number', describe: 'multiple of 8 (default: the model\'s sample size)' })
+      .option('width', { alias: 'W', type: 'number', describe: 'a multiple of the VAE factor, 8 for SD (default: the model\'s)' })
+      .option('height', { alias: 'H', type: 'number', describe: 'a multiple of the VAE factor, 8 for SD (default: the model\'s)' })
       .option('seed', { type: 'string', array: true, describe: 'seed (repeatable: one video each); 64-bit, exact' })
       .option('scheduler', { type: 'string', describe: 'diffusers scheduler class, e.g. DDIMScheduler, EulerDiscreteScheduler' })
       .option('fps', { type: 'number', describe: 'frames per second of the output (default 8)' })
@@ -25,21 +25,36 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .option('verify', { type: 'boolean', describe: 'check every model file\'s sha256 against model.yaml before loading' })
       .option('context-length', { type: 'number', describe: 'frames per context window for long videos (default 16)' })
       .option('context-overlap', { type: 'number', describe: 'frames shared by neighbouring windows' })
+      .option('vae-tiling', { type: 'boolean', describe: 'decode in spatial tiles: less memory for large sizes' })
+      .option('decode-chunk-size', { type: 'number', describe: 'frames per VAE call (default 16; fewer: less memory)' })
+      .option('max-memory', { type: 'string', describe: 'memory a render may use, e.g. 24GB (default: the free host RAM, or free VRAM on CUDA); renders estimated above it are refused before loading' })
       .option('out', { alias: 'o', type: 'string', describe: '.gif, .webp, .mp4, or a folder for PNG frames (with --config: the output folder)' })
       .option('config', { type: 'string', describe: 'AnimateDiff-style prompt YAML: renders every prompt x seed and a sample grid' })
-      .option('recipe', { type: 'string', describe: 'the .json recipe of an earlier render: renders it again' }) as unknown as Argv<RenderArgs>,
+      .option('recipe', { type: 'string', describe: 'the .json recipe of an earlier render (one per video: out-0-42.gif.json): renders it again, warning about every difference (model files, versions, device)' })
+      .option('force', { type: 'boolean', describe: 'with --recipe: overwrite an existing output (by default the original video)' })
+      .example('$0 render --prompt "a red circle moving right" --seed 42 --out out.gif', 'the bundled demo model, one seed')
+      .example('$0 render -m models/my-model -p "a cat" --seed 1 --seed 2 --device cuda --dtype float16 --out cat.mp4', 'two videos: cat-0-1.mp4, cat-1-2.mp4')
+      .example('$0 render --config prompts.yaml --model models/my-model', "every prompt x seed of an AnimateDiff prompt config, and a grid")
+      .example('$0 render --recipe cat-0-1.mp4.json --out again.mp4', 'one of them again, from its recipe') as unknown as Argv<RenderArgs>,
   handler: async (args) => {
+    // SIGINT (Ctrl-C) and SIGTERM (kill, docker stop, a job queue) stop the render the same way: the
+    // current step ends at the next UNet call, VAE chunk or tile, temp files go, nothing half-written stays.
+    // A second signal forces (the default handler). SIGTERM exits 143 (128 + 15), as shells expect.
     const ctrl = new AbortController();
-    const onSigint = () => {
-      process.stderr.write('\naborting (Ctrl-C again to force)...\n');
-      process.off('SIGINT', onSigint);
-      ctrl.abort(new AbortError('interrupted'));
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.stderr.write(`\naborting on ${signal} (${signal === 'SIGINT' ? 'Ctrl-C' : 'send it'} again to force)...\n`);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      if (signal === 'SIGTERM') process.exitCode = 143;
+      ctrl.abort(new AbortError(signal === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted (SIGINT)'));
     };
-    process.on('SIGINT', onSigint);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       await render(args, { signal: ctrl.signal });
     } finally {
-      process.off('SIGINT', onSigint);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   },
 };

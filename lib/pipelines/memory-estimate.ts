@@ -1,0 +1,170 @@
+/**
+ * The peak memory of a render, estimated from the model's architecture before anything loads, so a
+ * size the machine cannot hold (render --width 100000) is refused at once with what to change,
+ * instead of swapping for minutes. Counts the model weights, the latents, the largest UNet call
+ * (feature maps and attention scores of one context window, both CFG halves) and the largest VAE
+ * decode (one chunk of frames, one tile). Deliberately generous: a refusal names --max-memory.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { InvalidParameterError } from '../errors';
+import type { ModelManifest } from '../model-manifest';
+import { DEFAULT_TILE_SIZE } from '../video/vae-tiling';
+import type { CheckedInputs } from './animatediff-inputs';
+
+/** Math attention slices its score matrix to about this many elements (scripts/animatorch_export/attention.py). */
+const ATTENTION_SLICE_ELEMENTS = 2 ** 28;
+
+export interface ModelArchitecture {
+  unet: { blockOutChannels: number[]; crossAttnLevels: number[]; heads: number; layersPerBlock: number };
+  vae: { blockOutChannels: number[] };
+  /** Bytes of the weight files the pipeline loads, as exported. */
+  weightBytes: number;
+}
+
+export interface MemoryEstimate {
+  /** Peak bytes: weights + latents + the larger of one UNet call and one VAE chunk + the frames. */
+  total: number;
+  weights: number;
+  latents: number;
+  /** One UNet call: one context window of frames, both CFG halves. */
+  unet: number;
+  /** One VAE call: one chunk of frames, one tile. */
+  vae: number;
+  /** The decoded frames (uint8) and one decoded chunk (float). */
+  frames: number;
+}
+
+/** A render would need more memory than the machine has (or --max-memory allows). */
+export class MemoryLimitError extends Error {
+  constructor(
+    message: string,
+    readonly estimate: MemoryEstimate,
+    readonly limit: number,
+  ) {
+    super(message);
+    this.name = 'MemoryLimitError';
+  }
+}
+
+async function readJson(file: string): Promise<Record<string, unknown>> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+const numbers = (v: unknown, fallback: number[]): number[] => (Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : fallback);
+
+/** The sizes the estimate needs, from the exported configs beside the modules (SD1.5's where absent). */
+export async function readArchitecture(manifest: ModelManifest): Promise<ModelArchitecture> {
+  const unet = await readJson(path.join(path.dirname(manifest.unet.file), 'config.json'));
+  const vae = await readJson(path.join(path.dirname(manifest.vae.file), 'config.json'));
+  const blockOut = numbers(unet.block_out_channels, [320, 640, 1280, 1280]);
+  const down = Array.isArray(unet.down_block_types) ? (unet.down_block_types as unknown[]).map(String) : blockOut.map((_, i) => (i < 3 ? 'CrossAttnDownBlock3D' : 'DownBlock3D'));
+  const files = [manifest.unet.file, manifest.vae.file, ...(manifest.textEncoder ? [manifest.textEncoder.file] : [])];
+  const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
+  return {
+    unet: {
+      blockOutChannels: blockOut,
+      crossAttnLevels: down.flatMap((t, i) => (t.startsWith('CrossAttn') ? [i] : [])),
+      heads: typeof unet.attention_head_dim === 'number' ? unet.attention_head_dim : 8, // diffusers' SD1.5 name for the head count
+      layersPerBlock: typeof unet.layers_per_block === 'number' ? unet.layers_per_block : 2,
+    },
+    vae: { blockOutChannels: numbers(vae.block_out_channels, [128, 256, 512, 512]) },
+    weightBytes: sizes.reduce((a, b) => a + b, 0),
+  };
+}
+
+const DTYPE_BYTES: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2, float64: 8 };
+
+/** Scores, float32 softmax and its cast back, for one attention slice over `batch` matrices of tokens x tokens. */
+function attentionBytes(batch: number, tokens: number, bytes: number): number {
+  const elements = Math.max(tokens * tokens, Math.min(batch * tokens * tokens, ATTENTION_SLICE_ELEMENTS));
+  return elements * (bytes + 4 + bytes);
+}
+
+/** The peak memory of rendering one video with these checked inputs, in `dtype`. */
+export function estimateRenderMemory(manifest: ModelManifest, arch: ModelArchitecture, a: CheckedInputs, dtype: string): MemoryEstimate {
+  const b = DTYPE_BYTES[dtype] ?? 4;
+  const s = manifest.vae.scaleFactor;
+  const [h, w, f] = [a.height / s, a.width / s, a.numFrames];
+  const weights = arch.weightBytes * (b / (DTYPE_BYTES[manifest.dtype] ?? 4));
+  // latents, scaled input, noise prediction, fused windows, scheduler output, the CFG batch
+  const latents = f * manifest.inChannels * h * w * 4 * 6;
+
+  const n = (a.doCfg ? 2 : 1) * Math.min(f, a.contextLength);
+  const u = arch.unet;
+  let conv = 0;
+  let attn = 0;
+  u.blockOutChannels.forEach((c, i) => {
+    const tokens = Math.ceil(h / 2 ** i) * Math.ceil(w / 2 ** i);
+    // each level keeps layers+1 skip connections for the up path, plus a few working maps
+    conv += n * c * tokens * b * (2 * (u.layersPerBlock + 1) + 4);
+    if (u.crossAttnLevels.includes(i)) attn = Math.max(attn, attentionBytes(n * u.heads, tokens, b) + 4 * n * tokens * c * b);
+  });
+  const unet = conv + attn;
+
+  const chunk = Math.min(a.decodeChunkSize, f);
+  const tiled = a.vaeTiling && (h > a.vaeTiling.tileSize || w > a.vaeTiling.tileSize);
+  const [th, tw] = a.vaeTiling ? [Math.min(h, a.vaeTiling.tileSize), Math.min(w, a.vaeTiling.tileSize)] : [h, w];
+  const vb = arch.vae.blockOutChannels;
+  const levels = vb.length;
+  let vaeConv = 0;
+  vb.forEach((c, i) => {
+    // the decoder runs from the deepest level at latent size up to level 0 at image size
+    const up = 2 ** (levels - 1 - i);
+    vaeConv = Math.max(vaeConv, chunk * c * th * up * tw * up * b * 6);
+  });
+  const vaeAttn = attentionBytes(chunk, th * tw, b);
+  const tileOutput = tiled ? chunk * 3 * a.height * a.width * 4 * 2 : 0;
+  const vae = vaeConv + vaeAttn + tileOutput;
+
+  const frames = f * a.height * a.width * 3 + chunk * 3 * a.height * a.width * 4;
+  return { total: weights + latents + Math.max(unet, vae) + frames, weights, latents, unet, vae, frames };
+}
+
+/** '8GB', '512MiB', '1.5g', '2000000000' -> bytes (k/M/G/T: powers of 1000; KiB/MiB/GiB/TiB: of 1024). */
+export function parseBytes(text: string | number, name = 'maxMemory'): number {
+  if (typeof text === 'number' && Number.isFinite(text) && text > 0) return text;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$/i.exec(String(text));
+  if (!m) throw new InvalidParameterError(name, "a size such as 8GB, 512MiB or a number of bytes", text);
+  const power = ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+  return Math.round(Number(m[1]) * (m[3] ? 1024 : 1000) ** power);
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) [n, i] = [n / 1000, i + 1];
+  return `${n >= 100 || i === 0 ? Math.round(n) : n.toPrecision(3)} ${units[i]}`;
+}
+
+/** Memory a render may use: free host RAM on CPU, free VRAM on CUDA (nvidia-smi); undefined when unknown. */
+export async function availableMemory(device: string): Promise<{ bytes: number; what: string } | undefined> {
+  if (!device.startsWith('cuda')) return { bytes: os.freemem(), what: 'host RAM' };
+  const index = device.includes(':') ? device.split(':')[1]! : '0';
+  try {
+    const { stdout } = await promisify(execFile)('nvidia-smi', ['--query-gpu=memory.free', '--format=csv,noheader,nounits', '-i', index], { timeout: 5000 });
+    const mib = Number(stdout.trim());
+    return Number.isFinite(mib) && mib > 0 ? { bytes: mib * 2 ** 20, what: `VRAM on ${device}` } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What to change when the estimate is over the limit, biggest part first. Names are the CLI's flags. */
+export function memorySuggestions(e: MemoryEstimate, a: CheckedInputs, vaeScaleFactor: number): string[] {
+  const out: string[] = [];
+  if (e.vae >= e.unet) {
+    // tiles are 64 latent pixels (512 image pixels for SD): tiling helps only above that
+    if (!a.vaeTiling && Math.max(a.height, a.width) / vaeScaleFactor > DEFAULT_TILE_SIZE) out.push('--vae-tiling (decode in tiles)');
+    if (a.decodeChunkSize > 1 && a.numFrames > 1) out.push(`a smaller --decode-chunk-size (now ${Math.min(a.decodeChunkSize, a.numFrames)})`);
+  } else if (a.contextLength > 1 && a.numFrames > 1) out.push(`a smaller --context-length (now ${Math.min(a.contextLength, a.numFrames)} frames per UNet call)`);
+  out.push(`a smaller --width/--height (now ${a.width}x${a.height})`);
+  return out;
+}

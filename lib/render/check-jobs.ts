@@ -1,0 +1,157 @@
+/**
+ * Render jobs and their checks: every job's options are checked against its model before anything
+ * loads (render() calls checkJobs first), with errors in the user's own names (flags or config keys).
+ */
+import { InvalidParameterError } from '../errors';
+import { type ModelManifest, readModelManifest } from '../model-manifest';
+import { checkInputs, type CheckedInputs, type GenerateOptions } from '../pipelines/animatediff-inputs';
+import {
+  availableMemory,
+  estimateRenderMemory,
+  formatBytes,
+  MemoryLimitError,
+  memorySuggestions,
+  type ModelArchitecture,
+  parseBytes,
+  readArchitecture,
+} from '../pipelines/memory-estimate';
+import { createScheduler } from '../schedulers';
+import type { Recipe } from './recipe';
+import type { RenderArgs } from './render';
+
+export interface Job {
+  prompt: string;
+  negativePrompt: string;
+  seed: bigint;
+  model: string;
+  steps?: number;
+  guidanceScale?: number;
+  frames?: number;
+  width?: number;
+  height?: number;
+  fps?: number;
+  scheduler?: string | { className: string; config: Record<string, unknown> };
+  contextLength?: number;
+  contextOverlap?: number;
+  out: string;
+  label: string;
+  /** The recipe a --recipe job re-renders (its differences from this render are warned about). */
+  recipe?: Recipe;
+  /** The user's name for a generate() option (`--steps` for numInferenceSteps), for error messages. */
+  nameOf: (option: string) => string;
+}
+
+/** The flag each generate() option comes from. */
+const FLAG_NAMES: Record<string, string> = {
+  prompt: '--prompt',
+  negativePrompt: '--negative-prompt',
+  numInferenceSteps: '--steps',
+  guidanceScale: '--guidance-scale',
+  numFrames: '--frames',
+  width: '--width',
+  height: '--height',
+  seed: '--seed',
+  scheduler: '--scheduler',
+  className: '--scheduler',
+  fps: '--fps',
+  contextLength: '--context-length',
+  contextOverlap: '--context-overlap',
+  vaeTiling: '--vae-tiling',
+  decodeChunkSize: '--decode-chunk-size',
+};
+/** The prompt-config key each generate() option comes from. */
+export const CONFIG_KEYS: Record<string, string> = {
+  prompt: 'prompt',
+  negativePrompt: 'n_prompt',
+  numInferenceSteps: 'steps',
+  guidanceScale: 'guidance_scale',
+  numFrames: 'L',
+  width: 'W',
+  height: 'H',
+  seed: 'seed',
+  scheduler: 'scheduler',
+  className: 'scheduler',
+  fps: 'fps',
+  contextLength: 'context_length',
+  contextOverlap: 'context_overlap',
+};
+export const flagName = (option: string) => FLAG_NAMES[option] ?? option;
+
+
+/** The scheduler a job runs with: the manifest's config under the requested class, as the pipeline builds it. */
+export function resolveScheduler(manifest: ModelManifest, choice: Job['scheduler']): { className: string; config: Record<string, unknown> } {
+  const { _class_name, ...base } = manifest.scheduler;
+  if (choice === undefined) return { className: _class_name, config: base };
+  if (typeof choice === 'string') return { className: choice, config: base };
+  return { className: choice.className, config: { ...base, ...choice.config } };
+}
+
+export interface CheckedJob {
+  job: Job;
+  manifest: ModelManifest;
+  /** generate()'s options (without progress and signal), as the recipe records them. */
+  options: GenerateOptions;
+  inputs: CheckedInputs;
+}
+
+/**
+ * Checks every job's options against its model's manifest before anything loads, with the pipeline's own
+ * checkInputs; defaults resolve there (flag → model.yaml `defaults` → AnimateDiff's), as in the API.
+ * Errors name the flag or config key the user wrote (--steps, not numInferenceSteps).
+ */
+export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): Promise<CheckedJob[]> {
+  const manifests = new Map<string, ModelManifest>();
+  const architectures = new Map<string, ModelArchitecture>();
+  const limit =
+    args.maxMemory !== undefined ? { bytes: parseBytes(args.maxMemory, '--max-memory'), what: 'that --max-memory allows' } : await availableMemory(device);
+  const checked: CheckedJob[] = [];
+  for (const job of jobs) {
+    let manifest = manifests.get(job.model);
+    if (!manifest) manifests.set(job.model, (manifest = await readModelManifest(job.model)));
+    const options: GenerateOptions = {
+      prompt: job.prompt,
+      negativePrompt: job.negativePrompt,
+      seed: job.seed,
+      width: job.width,
+      height: job.height,
+      numFrames: job.frames,
+      numInferenceSteps: job.steps,
+      guidanceScale: job.guidanceScale,
+      fps: job.fps,
+      // Everything the recipe records is resolved here, so it says exactly what ran.
+      scheduler: resolveScheduler(manifest, job.scheduler),
+      contextLength: job.contextLength,
+      contextOverlap: job.contextOverlap,
+      vaeTiling: args.vaeTiling,
+      decodeChunkSize: args.decodeChunkSize,
+    };
+    for (const k of Object.keys(options) as (keyof GenerateOptions)[]) if (options[k] === undefined) delete options[k];
+    try {
+      const { className, config } = options.scheduler as { className: string; config: Record<string, unknown> };
+      createScheduler(className, config).dispose?.();
+      const context = { manifest, device, vaeScaleFactor: manifest.vae.scaleFactor, textEncoder: manifest.textEncoder };
+      checked.push({ job, manifest, options, inputs: checkInputs(context, options) });
+    } catch (err) {
+      if (!(err instanceof InvalidParameterError)) throw err;
+      const top = err.parameter.split(/[.[]/)[0]!;
+      const renamed = new InvalidParameterError(job.nameOf(top) + err.parameter.slice(top.length), err.expected, err.actual);
+      if (err.message.startsWith(`${err.parameter}: `)) renamed.message = `${renamed.parameter}: ${err.message.slice(err.parameter.length + 2)}`;
+      throw renamed;
+    }
+    // The largest size is the one that fits in memory: refuse before loading, saying what to change.
+    const { inputs } = checked[checked.length - 1]!;
+    let arch = architectures.get(job.model);
+    if (!arch) architectures.set(job.model, (arch = await readArchitecture(manifest)));
+    const e = estimateRenderMemory(manifest, arch, inputs, args.dtype ?? manifest.dtype);
+    if (limit && e.total > limit.bytes)
+      throw new MemoryLimitError(
+        `${job.label}: a ${inputs.width}x${inputs.height} render of ${inputs.numFrames} frames needs about ${formatBytes(e.total)} at its peak ` +
+          `(weights ${formatBytes(e.weights)}, one UNet call ${formatBytes(e.unet)}, one VAE decode ${formatBytes(e.vae)}), ` +
+          `more than the ${formatBytes(limit.bytes)} ${limit.what === 'that --max-memory allows' ? limit.what : `of free ${limit.what}`}. ` +
+          `Try ${memorySuggestions(e, inputs, manifest.vae.scaleFactor).join(', or ')}; --max-memory SIZE overrides this check.`,
+        e,
+        limit.bytes,
+      );
+  }
+  return checked;
+}

@@ -1,0 +1,49 @@
+// The CLI explains itself: every flag of every command has a description, each command's --help has
+// examples, and bench reports peak memory beside its timings.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { bench } from '../lib/cli/commands/bench';
+import { exportedModel, repoRoot } from './utils/fixtures';
+
+const run = promisify(execFile);
+const cli = path.join(repoRoot, 'bin', 'animatorch.js');
+
+/** The flags of a yargs --help text whose line has no description (only the type in brackets). */
+function undescribed(help: string): string[] {
+  return help
+    .split('\n')
+    .map((line) => /^\s+(?:-\w, )?(--[\w-]+)\s*(.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null && (m[2] === '' || m[2]!.startsWith('[')))
+    .map((m) => m[1]!);
+}
+
+describe('CLI help', () => {
+  it.each(['render', 'export', 'inspect', 'bench', 'doctor'])('%s --help describes every flag and has examples', async (command) => {
+    const { stdout } = await run(process.execPath, [cli, command, '--help']);
+    expect(stdout).toMatch(/^Options:$/m);
+    expect(undescribed(stdout)).toEqual([]);
+    expect(stdout).toMatch(new RegExp(`^Examples:\\n  animatorch ${command}`, 'm'));
+  });
+
+  it('the top-level --help has examples', async () => {
+    const { stdout } = await run(process.execPath, [cli, '--help']);
+    expect(stdout).toMatch(/^Examples:\n  animatorch render --prompt/m);
+  });
+
+  it('bench reports peak memory per stage and for the run', async () => {
+    const model = await exportedModel('tiny-v2', 0);
+    const lines: string[] = [];
+    const r = await bench({ model, width: 64, height: 64, frames: 2, iterations: 1, warmup: 0 }, { stdout: (t) => void lines.push(t) });
+    expect(r.memory).toBe('process-peak-rss');
+    expect(r.stages.map((s) => s.stage)).toEqual(['load', 'text-encoder', 'unet-step', 'vae-decode']);
+    const rss = process.memoryUsage().rss;
+    for (const s of r.stages) expect(s.peakBytes).toBeGreaterThan(50e6); // node + libtorch alone
+    expect(Math.max(...r.stages.map((s) => s.peakBytes))).toBeGreaterThanOrEqual(rss * 0.5);
+    const table = lines.join('\n');
+    expect(table).toMatch(/^stage\s+mean ms\s+min ms\s+runs\s+peak RSS MB$/m);
+    expect(table).toMatch(/^vae-decode\s+[\d.]+\s+[\d.]+\s+1\s+\d+$/m);
+    expect(table).toMatch(/peak memory \d+ MB \(process resident set\)$/);
+  });
+});
