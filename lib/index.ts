@@ -1,26 +1,9 @@
 /** animatorch: text-to-video diffusion for Node.js on libtorch. Public exports only. */
 export { AbortError, DisposedError, InvalidParameterError, NativeLoadError } from './errors';
-export {
-  Tensor,
-  DTYPES,
-  tensor,
-  zeros,
-  ones,
-  full,
-  zerosLike,
-  onesLike,
-  fullLike,
-  arange,
-  linspace,
-  randn,
-  rand,
-  cat,
-  stack,
-  where,
-  tidy,
-  keep,
-} from './tensor';
-export type { DType, Device, TensorOptions, RandomOptions, TypedArray, Scalar, TensorOrScalar } from './tensor';
+export { Tensor, DTYPES, tidy, keep } from './tensor';
+export type { DType, Device, TensorOptions, TypedArray, Scalar, TensorOrScalar } from './tensor';
+export { tensor, zeros, ones, full, zerosLike, onesLike, fullLike, arange, linspace, randn, rand, cat, stack, where } from './tensor-factories';
+export type { RandomOptions } from './tensor-factories';
 export { Generator, createGenerator, parseSeed, randomSeed } from './generator';
 export type { Seed } from './generator';
 export { Module, loadModule } from './torchscript-module';

@@ -7,7 +7,7 @@ import {
   orderedHalving,
   resolveContextSettings,
 } from '../lib/pipelines/context-windows';
-import { arange, full, tensor } from '../lib/tensor';
+import { arange, full, tensor } from '../lib/tensor-factories';
 
 const covered = (windows: number[][], n: number): boolean => {
   const seen = new Set(windows.flat());

@@ -12,7 +12,8 @@ import type { GenerateOptions } from '../lib/pipelines/animatediff-inputs';
 import { loadPipeline } from '../lib/pipelines/load-pipeline';
 import { type AnimateDiffLatentsOutput, type AnimateDiffPipelineOutput, VaeDecodeError } from '../lib/pipelines/pipeline-output';
 import type { ProgressEvent } from '../lib/pipelines/progress';
-import { full, randn, Tensor } from '../lib/tensor';
+import { Tensor } from '../lib/tensor';
+import { full, randn } from '../lib/tensor-factories';
 import type { ModuleInput } from '../lib/torchscript-module';
 
 // ---- tiny exported models, cached in the OS temp dir by preset + seed + flags + exporter hash ----

@@ -4,7 +4,8 @@ import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
 import { loadPipeline } from '../lib/pipelines/load-pipeline';
 import type { AnimateDiffPipelineOutput } from '../lib/pipelines/pipeline-output';
 import { frameEmbeddings, interpolateEmbeddings, keyframeMix, parsePromptMap } from '../lib/pipelines/prompt-travel';
-import { type Tensor, tensor } from '../lib/tensor';
+import { type Tensor } from '../lib/tensor';
+import { tensor } from '../lib/tensor-factories';
 import type { ModuleInput } from '../lib/torchscript-module';
 
 // ---- tiny exported models, cached in the OS temp dir by preset + seed + flags + exporter hash ----

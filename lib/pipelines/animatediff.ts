@@ -15,7 +15,8 @@ import { createGenerator, type Generator } from '../generator';
 import type { ModelManifest, SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
 import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils';
-import { cat, type Device, type DType, full, randn, Tensor, tidy } from '../tensor';
+import { type Device, type DType, Tensor, tidy } from '../tensor';
+import { cat, full, randn } from '../tensor-factories';
 import { sameDevice } from '../tensor-options';
 
 import type { CLIPTokenizer } from '../tokenizers/clip';

@@ -6,7 +6,8 @@
 import { cuda, memoryStats } from '../device';
 import type { AnimateDiffPipeline } from './animatediff';
 import { loadPipeline } from './load-pipeline';
-import { cat, type Device, type DType, full, randn, Tensor } from '../tensor';
+import { type Device, type DType, Tensor } from '../tensor';
+import { cat, full, randn } from '../tensor-factories';
 import { assertInteger } from '../validate';
 
 export interface StageTiming {

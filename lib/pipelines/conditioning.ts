@@ -5,7 +5,8 @@
  */
 import { InvalidParameterError } from '../errors';
 import type { ModelManifest } from '../model-manifest';
-import { cat, type Device, tensor, Tensor } from '../tensor';
+import { type Device, Tensor } from '../tensor';
+import { cat, tensor } from '../tensor-factories';
 import type { CLIPTokenizer } from '../tokenizers/clip';
 import type { Module } from '../torchscript-module';
 import { checkClipSkip, type CheckedInputs, checkNegativePrompt, type EncodePromptOptions, type GenerateOptions } from './animatediff-inputs';

@@ -13,7 +13,8 @@
  * With `numFrames <= contextLength` both give one window of all frames.
  */
 import { InvalidParameterError } from '../errors';
-import { cat, type Tensor, tensor, tidy, zeros } from '../tensor';
+import { type Tensor, tidy } from '../tensor';
+import { cat, tensor, zeros } from '../tensor-factories';
 import { assertInteger, assertOneOf } from '../validate';
 
 export const CONTEXT_SCHEDULES = ['uniform', 'looped'] as const;

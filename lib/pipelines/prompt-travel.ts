@@ -10,7 +10,8 @@
  * animatediff-cli-prompt-travel does; frameEmbeddings() gives all frames.
  */
 import { InvalidParameterError } from '../errors';
-import { stack, type Tensor, tidy } from '../tensor';
+import { type Tensor, tidy } from '../tensor';
+import { stack } from '../tensor-factories';
 import { assertInteger, isPlainObject } from '../validate';
 
 /** Frame index (integer, as a number or decimal string key) -> prompt. */

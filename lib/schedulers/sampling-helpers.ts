@@ -5,7 +5,8 @@
  */
 import { InvalidParameterError } from '../errors';
 import { Generator } from '../generator';
-import { assertDevice, type DType, keep, randn, Tensor, tensor, tidy } from '../tensor';
+import { assertDevice, type DType, keep, Tensor, tidy } from '../tensor';
+import { randn, tensor } from '../tensor-factories';
 import { sameDevice } from '../tensor-options';
 
 import { assertInteger, assertNumber, isPlainObject } from '../validate';

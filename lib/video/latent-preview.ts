@@ -4,7 +4,8 @@
  * ComfyUI's latent formats), one pixel per latent pixel.
  */
 import { InvalidParameterError } from '../errors';
-import { type Tensor, tensor, tidy } from '../tensor';
+import { type Tensor, tidy } from '../tensor';
+import { tensor } from '../tensor-factories';
 
 /** Rows: latent channels 0..3; columns: R, G, B. */
 export const SD15_LATENT_RGB_FACTORS: readonly (readonly [number, number, number])[] = [

@@ -16,7 +16,8 @@
  * untiled decode only near tile seams (the VAE's receptive field is cut there).
  */
 import { InvalidParameterError, throwIfAborted } from '../errors';
-import { arange, cat, type Tensor, tidy } from '../tensor';
+import { type Tensor, tidy } from '../tensor';
+import { arange, cat } from '../tensor-factories';
 import { assertInteger, assertNumber, isPlainObject } from '../validate';
 
 /** Latents [n, C, h, w] -> images [n, 3, h·s, w·s]. Must not consume its input. */
