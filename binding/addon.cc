@@ -42,6 +42,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Synchronize>("synchronize"),
                              InstanceMethod<&Addon::SetNumThreads>("setNumThreads"),
                              InstanceMethod<&Addon::GetNumThreads>("getNumThreads"),
+                             InstanceMethod<&Addon::MissingKernels>("missingKernels"),
                              InstanceValue("versions", Versions(env), napi_enumerable),
                          });
   }
@@ -145,6 +146,8 @@ class Addon : public Napi::Addon<Addon> {
     });
     return info.Env().Undefined();
   }
+
+  Napi::Value MissingKernels(const Napi::CallbackInfo& info) { return MissingKernelsJs(info); }
 
   Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), at::get_num_threads());

@@ -35,3 +35,20 @@ export const getNumThreads = (): number => binding().getNumThreads();
 
 /** libtorch's version, where it was found at build time, and whether the addon is a CUDA build. */
 export const versions = (): { libtorch: string; libtorchSource: string; cudaBuild: boolean; cxx11Abi: boolean } => binding().versions;
+
+/**
+ * Refuses a dtype the device cannot run the models in, before anything loads: one line
+ * naming the dtype, the device and the missing kernels (libtorch 1.13 has no float16
+ * LayerNorm or convolution on CPU; torch 2.x has them). A CUDA device that is not
+ * there is left to the load, which says so.
+ */
+export function assertDtypeSupported(device: string, dtype: string): void {
+  if (dtype === 'float32' || (device.startsWith('cuda') && !cuda.isAvailable())) return;
+  const missing = binding().missingKernels(device, dtype);
+  if (missing.length === 0) return;
+  const alternatives = ['float32', 'bfloat16', 'float16'].filter((d) => d !== dtype && binding().missingKernels(device, d).length === 0);
+  throw new Error(
+    `dtype: ${dtype} is not supported on ${device} by libtorch ${versions().libtorch} (no ${dtype} kernel for ${missing.join(', ')}); ` +
+      `use ${alternatives.join(' or ')}, or a libtorch from torch 2.x`,
+  );
+}

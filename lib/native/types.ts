@@ -89,4 +89,5 @@ export interface NativeBinding {
   synchronize(): Promise<void>;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  missingKernels(device: string, dtype: string): string[];
 }

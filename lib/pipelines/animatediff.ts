@@ -12,6 +12,7 @@
  */
 import path from 'node:path';
 import { AbortError, InvalidParameterError, throwIfAborted } from '../errors';
+import { assertDtypeSupported } from '../device';
 import { createGenerator, type Generator, parseSeed, randomSeed, type Seed } from '../generator';
 import { checkModelFiles, MANIFEST_FILE, ModelManifestError, readModelManifest, type ModelManifest, type SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
@@ -816,6 +817,7 @@ export async function loadPipeline(modelDir: string, options: LoadPipelineOption
       `the folder does not match it; re-copy or re-export the model:\n  ${problems.join('\n  ')}`,
     );
   const dtype = options.dtype ?? (manifest.dtype as DType);
+  assertDtypeSupported(device, dtype);
   const load = (file: string) => loadModule(file, { device, dtype: options.dtype, signal: options.signal });
   const settled = await Promise.allSettled(modules.map(load));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
