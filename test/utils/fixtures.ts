@@ -45,11 +45,12 @@ function exporterHash(): string {
  */
 export async function exportedModel(preset = 'tiny-v2', seed = 0, flags: string[] = []): Promise<string> {
   const root = path.join(os.tmpdir(), 'animatorch-test-models');
-  const dir = path.join(root, `${preset}-seed${seed}${flags.join('')}-${exporterHash()}-ref`);
+  // Keyed by the exporting torch too: each flavour (1.13, 2.x) tests its own exports.
+  const { executable, torchVersion } = await findTorchPython();
+  const dir = path.join(root, `${preset}-seed${seed}${flags.join('')}-${exporterHash()}-torch${torchVersion}-ref`);
   if (existsSync(path.join(dir, 'model.yaml'))) return dir;
   mkdirSync(root, { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  const { executable } = await findTorchPython();
   await run(executable, [path.join(repoRoot, 'scripts', 'export_random_model.py'), '--preset', preset, '--seed', String(seed), '--out', tmp, '--quiet', ...flags], { maxBuffer: 64 << 20 });
   try {
     renameSync(tmp, dir);
