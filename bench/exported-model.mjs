@@ -14,11 +14,13 @@ export function exportedModel(preset = 'tiny-v2', seed = 0) {
   const h = createHash('sha256').update(readFileSync(path.join(root, 'scripts', 'export_random_model.py')));
   for (const f of readdirSync(src).filter((f) => f.endsWith('.py')).sort()) h.update(f).update(readFileSync(path.join(src, f)));
   const cache = path.join(os.tmpdir(), 'animatorch-test-models');
-  const dir = path.join(cache, `${preset}-seed${seed}-${h.digest('hex').slice(0, 12)}-ref`);
+  const python = process.env.ANIMATORCH_PYTHON ?? '/usr/bin/python3';
+  // Keyed by the exporting torch as the tests' cache is: an export by 2.x may not load in 1.13.
+  const torch = execFileSync(python, ['-c', 'import torch; print(torch.__version__)']).toString().trim();
+  const dir = path.join(cache, `${preset}-seed${seed}-${h.digest('hex').slice(0, 12)}-torch${torch}-ref`);
   if (existsSync(path.join(dir, 'model.yaml'))) return dir;
   mkdirSync(cache, { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  const python = process.env.ANIMATORCH_PYTHON ?? '/usr/bin/python3';
   execFileSync(python, [path.join(root, 'scripts', 'export_random_model.py'), '--preset', preset, '--seed', String(seed), '--out', tmp, '--quiet']);
   try {
     renameSync(tmp, dir);
