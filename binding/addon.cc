@@ -42,6 +42,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Synchronize>("synchronize"),
                              InstanceMethod<&Addon::SetNumThreads>("setNumThreads"),
                              InstanceMethod<&Addon::GetNumThreads>("getNumThreads"),
+                             InstanceMethod<&Addon::MissingKernels>("missingKernels"),
                              InstanceValue("versions", Versions(env), napi_enumerable),
                          });
   }
@@ -83,9 +84,10 @@ class Addon : public Napi::Addon<Addon> {
     if (at::hasCUDA()) {
       int device = IsMissing(info, 0) ? 0 : static_cast<int>(ArgInt(info, 0, "device"));
       Guarded(env, [&] {
-        using c10::cuda::CUDACachingAllocator::StatType;
-        auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
-        auto agg = static_cast<size_t>(StatType::AGGREGATE);
+        auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+        // StatType::AGGREGATE is 0 everywhere; the enum moved from c10::cuda::CUDACachingAllocator
+        // (1.13) to c10::CachingDeviceAllocator (2.x), so it is not named here.
+        const size_t agg = 0;
         auto cuda = Napi::Object::New(env);
         cuda.Set("allocated", static_cast<double>(stats.allocated_bytes[agg].current));
         cuda.Set("reserved", static_cast<double>(stats.reserved_bytes[agg].current));
@@ -104,7 +106,7 @@ class Addon : public Napi::Addon<Addon> {
     if (at::hasCUDA()) {
       int device = IsMissing(info, 0) ? 0 : static_cast<int>(ArgInt(info, 0, "device"));
       Guarded(info.Env(), [&] {
-        c10::cuda::CUDACachingAllocator::resetPeakStats(device);
+        c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device));
         return 0;
       });
     }
@@ -144,6 +146,8 @@ class Addon : public Napi::Addon<Addon> {
     });
     return info.Env().Undefined();
   }
+
+  Napi::Value MissingKernels(const Napi::CallbackInfo& info) { return MissingKernelsJs(info); }
 
   Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), at::get_num_threads());

@@ -43,14 +43,24 @@ at::ScalarType ParseDtype(Napi::Env env, const std::string& name) {
 
 std::string DtypeName(at::ScalarType type) { return c10::toString(type); }
 
+namespace {
+// One message for every way of asking for CUDA where there is none: a CPU libtorch says
+// "Could not run 'aten::empty' ... 'CUDA' backend", a CUDA one without a GPU "Found no NVIDIA driver".
+at::Device Cuda(Napi::Env env, c10::DeviceIndex index) {
+  if (!at::hasCUDA())
+    throw Napi::Error::New(env, "device: CUDA was requested but is not available (this libtorch has no CUDA, or no GPU is visible)");
+  return at::Device(at::kCUDA, index);
+}
+}  // namespace
+
 at::Device ParseDevice(Napi::Env env, const std::string& name) {
   if (name == "cpu") return at::Device(at::kCPU);
   if (name.rfind("cuda", 0) == 0) {
-    if (name.size() == 4) return at::Device(at::kCUDA, 0);
+    if (name.size() == 4) return Cuda(env, 0);
     if (name[4] == ':' && name.size() > 5) {
       std::string idx = name.substr(5);
       bool digits = idx.find_first_not_of("0123456789") == std::string::npos && idx.size() < 4;
-      if (digits) return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(std::stoi(idx)));
+      if (digits) return Cuda(env, static_cast<c10::DeviceIndex>(std::stoi(idx)));
     }
   }
   ThrowType(env, "device: expected 'cpu', 'cuda' or 'cuda:N'; got '" + name + "'");

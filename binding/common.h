@@ -94,4 +94,7 @@ at::TensorOptions ArgTensorOptions(const Napi::CallbackInfo& info, size_t i);
 // A JS number or bigint as a 64-bit seed (bigints in [-2^63, 2^64) wrap as torch does).
 uint64_t ArgSeed(const Napi::CallbackInfo& info, size_t i, const char* what);
 
+// missingKernels(device, dtype) (kernel-probe.cc).
+Napi::Value MissingKernelsJs(const Napi::CallbackInfo& info);
+
 }  // namespace animatorch

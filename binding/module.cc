@@ -21,6 +21,21 @@ int64_t HostBytes(const torch::jit::Module& m) {
   return bytes;
 }
 
+// Moves every parameter and buffer (recursively) in place, casting only the
+// floating-point ones, as torch.nn.Module.to does. torch::jit::Module::to casts
+// all of them, which turns integer buffers (index tables such as a text
+// encoder's token_embedding.id_map) into floats that embedding lookups reject.
+void MoveTo(torch::jit::Module& m, std::optional<at::Device> device, std::optional<at::ScalarType> dtype) {
+  auto move = [&](at::Tensor t) {
+    at::ScalarType target = dtype && t.is_floating_point() ? *dtype : t.scalar_type();
+    at::Device where = device.value_or(t.device());
+    if (target == t.scalar_type() && where == t.device()) return;
+    t.set_data(t.to(where, target));
+  };
+  for (const auto& p : m.parameters(true)) move(p);
+  for (const auto& b : m.buffers(true)) move(b);
+}
+
 // JS -> IValue, guided by the TorchScript argument type where there is one, so
 // that 1 passed to a float argument stays a float.
 c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& type, const std::string& what) {
@@ -151,7 +166,7 @@ Napi::Value ModuleWrap::Load(const Info& info) {
       env, "cannot load TorchScript module '" + path + "'",
       [loaded, device, dtype] {
         loaded->module = torch::jit::load(loaded->path, device);
-        if (dtype) loaded->module.to(*dtype);
+        if (dtype) MoveTo(loaded->module, std::nullopt, dtype);
         loaded->module.eval();
       },
       [loaded](Napi::Env env) -> Napi::Value {
@@ -235,9 +250,7 @@ Napi::Value ModuleWrap::To(const Info& info) {
       env, "to() of '" + loaded->path + "' failed",
       [loaded, device, dtype] {
         std::unique_lock<std::shared_mutex> lock(loaded->lock);
-        if (device && dtype) loaded->module.to(*device, *dtype);
-        else if (device) loaded->module.to(*device);
-        else if (dtype) loaded->module.to(*dtype);
+        MoveTo(loaded->module, device, dtype);
       },
       [ref](Napi::Env env) -> Napi::Value {
         auto* wrap = ModuleWrap::Unwrap(ref->Value());

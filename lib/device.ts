@@ -1,7 +1,7 @@
 /** Devices, threads and memory. */
 import { InvalidParameterError } from './errors';
 import { binding } from './native/binding';
-import type { Device } from './tensor-options';
+import { torchDtype, type Device, type DType } from './tensor-options';
 import { assertInteger } from './validate';
 
 export const cuda = {
@@ -42,4 +42,21 @@ export const versions = (): { libtorch: string; libtorchSource: string; cudaBuil
 export function assertDeviceAvailable(name: string, device: Device): void {
   if (device.startsWith('cuda') && !cuda.isAvailable())
     throw new InvalidParameterError(name, "'cpu': CUDA was requested but is not available (this libtorch has no CUDA, or no GPU is visible)", device);
+}
+
+/**
+ * Refuses a dtype the device cannot run the models in, before anything loads: one line
+ * naming the dtype, the device and the missing kernels (libtorch 1.13 has no float16
+ * LayerNorm or convolution on CPU; torch 2.x has them). A CUDA device that is not
+ * there is left to the load, which says so.
+ */
+export function assertDtypeSupported(device: string, dtype: string): void {
+  if (dtype === 'float32' || (device.startsWith('cuda') && !cuda.isAvailable())) return;
+  const missing = binding().missingKernels(device, torchDtype(dtype as DType));
+  if (missing.length === 0) return;
+  const alternatives = ['float32', 'bfloat16', 'float16'].filter((d) => d !== dtype && binding().missingKernels(device, torchDtype(d as DType)).length === 0);
+  throw new Error(
+    `dtype: ${dtype} is not supported on ${device} by libtorch ${versions().libtorch} (no ${dtype} kernel for ${missing.join(', ')}); ` +
+      `use ${alternatives.join(' or ')}, or a libtorch from torch 2.x`,
+  );
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Our UNet against diffusers' UNetMotionModel: same random weights, same input; numerics and speed.
 
-    PYTHONPATH=path/to/diffusers/src python3 scripts/compare_diffusers.py \\
+    VENV/bin/python scripts/compare_diffusers.py \\
         [--preset sd15-v2] [--device cuda] [--dtype float16] [--frames 16] [--size 512] \\
         [--reps 10] [--compile] [--attention-backend auto] [--json report.json]
 
-diffusers is not a dependency and is never downloaded: put its source on PYTHONPATH (a checkout's
-``src/``; it needs torch, huggingface_hub, safetensors, regex, requests, filelock, Pillow).
+diffusers is not a dependency of the package and is never downloaded at run time. Run it with the
+venv of scripts/requirements-torch2.txt (diffusers pinned there), or on Debian's torch 1.13 with a
+diffusers checkout's ``src/`` on PYTHONPATH (it needs huggingface_hub, safetensors, regex, requests,
+filelock, Pillow).
 
 What it does:
 1. builds our ``UNet3DConditionModel`` for the preset (``--numerics diffusers``) with the seeded
@@ -56,9 +58,9 @@ def import_diffusers():
         from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
     except ImportError as e:
         raise SystemExit(
-            f"error: diffusers is not importable ({e}). It is not a dependency of animatorch: put a diffusers "
-            "checkout's src/ on PYTHONPATH (its own needs: huggingface_hub, safetensors, regex, requests, "
-            "filelock, Pillow)."
+            f"error: diffusers is not importable ({e}). Use the venv of scripts/requirements-torch2.txt, or put "
+            "a diffusers checkout's src/ on PYTHONPATH (its own needs: huggingface_hub, safetensors, regex, "
+            "requests, filelock, Pillow)."
         ) from None
     return diffusers.__version__, UNet2DConditionModel, MotionAdapter, UNetMotionModel
 
@@ -89,6 +91,17 @@ def diffusers_unet(cfg: UNet3DConfig, UNet2DConditionModel, MotionAdapter, UNetM
         use_motion_mid_block=cfg.motion_module_mid_block,
     )
     return UNetMotionModel.from_unet2d(unet2d, adapter)
+
+
+def per_frame_context(Motion, ctx: torch.Tensor, frames: int) -> torch.Tensor:
+    """The encoder_hidden_states UNetMotionModel.forward wants: diffusers up to ~0.3x repeated
+    them per frame inside forward; later versions leave that to the pipeline
+    (AnimateDiffPipeline repeats prompt_embeds with repeat_interleave(num_frames))."""
+    import inspect
+
+    if "encoder_hidden_states.repeat_interleave" in inspect.getsource(Motion.forward):
+        return ctx
+    return ctx.repeat_interleave(frames, dim=0)
 
 
 def ours_to_diffusers(sd: Dict[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
@@ -168,6 +181,7 @@ def main(argv=None) -> int:
     sample = torch.randn(args.batch, cfg.in_channels, args.frames, h, h, generator=g).to(device, dtype)
     t = torch.full((args.batch,), 500, dtype=torch.int64, device=device)
     ctx = torch.randn(args.batch, 77, cfg.cross_attention_dim, generator=g).to(device, dtype)
+    their_ctx = per_frame_context(Motion, ctx, args.frames)
 
     with tempfile.TemporaryDirectory(prefix="animatorch-compare-") as tmp:
         path = os.path.join(tmp, "unet.pt")
@@ -175,14 +189,14 @@ def main(argv=None) -> int:
         scripted = torch.jit.load(path, map_location=device)
 
     runners = {
-        f"diffusers {version} eager": lambda: theirs(sample, t, encoder_hidden_states=ctx).sample,
+        f"diffusers {version} eager": lambda: theirs(sample, t, encoder_hidden_states=their_ctx).sample,
         "animatorch TorchScript (the file the addon loads)": lambda: scripted(sample, t, ctx),
     }
     report: Dict = {"preset": args.preset, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
                     "batch": args.batch, "frames": args.frames, "size": size, "torch": torch.__version__,
                     "diffusers": version, "runners": {}}
     with torch.inference_mode():
-        ref = theirs(sample, t, encoder_hidden_states=ctx).sample.float()
+        ref = theirs(sample, t, encoder_hidden_states=their_ctx).sample.float()
         got = scripted(sample, t, ctx).float()
         diff = float((ref - got).abs().max())
         report["max_abs_diff"] = diff
@@ -190,10 +204,10 @@ def main(argv=None) -> int:
         if args.compile:
             compiled = torch.compile(theirs)
             t0 = time.perf_counter()
-            compiled(sample, t, encoder_hidden_states=ctx)
+            compiled(sample, t, encoder_hidden_states=their_ctx)
             sync(device)
             report["compile_s"] = time.perf_counter() - t0
-            runners["diffusers torch.compile"] = lambda: compiled(sample, t, encoder_hidden_states=ctx).sample
+            runners["diffusers torch.compile"] = lambda: compiled(sample, t, encoder_hidden_states=their_ctx).sample
         for name, fn in runners.items():
             report["runners"][name] = time_runner(fn, device, args.reps)
 

@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModule, type ModuleInput, Tensor, tensor } from '../lib';
+import { loadModule, type ModuleInput, Tensor, tensor, versions } from '../lib';
+import { findTorchPython } from '../lib/python';
 import { exportedModel } from './utils/fixtures';
 
 interface RefTensor {
@@ -77,5 +78,22 @@ describe('exported models through the addon', () => {
     const out = await checkAgainstReference(dir);
     expect(Object.keys(out).some((k) => k.startsWith('text_encoder'))).toBe(false);
     expect(readFileSync(path.join(dir, 'model.yaml'), 'utf8')).not.toMatch(/^text_encoder:/m);
+  });
+
+  it('SDPA attention (torch >= 2.0: scaled_dot_product_attention) exports, matches Python and the math path through the addon', async (ctx) => {
+    // libtorch 1.13 has no SDPA: there the exporter refuses it (scripts/tests test_attention_backend_selection).
+    const major = (v: string) => Number(v.split('.')[0]);
+    if (major((await findTorchPython()).torchVersion) < 2 || major(versions().libtorch) < 2) ctx.skip();
+    const [sdpa, math] = await Promise.all([
+      exportedModel('tiny-v2', 3, ['--attention-backend', 'sdpa']),
+      exportedModel('tiny-v2', 3, ['--attention-backend', 'math']),
+    ]);
+    expect(readFileSync(path.join(sdpa, 'model.yaml'), 'utf8')).toMatch(/attention_backend: sdpa/);
+    expect(readFileSync(path.join(math, 'model.yaml'), 'utf8')).toMatch(/attention_backend: math/);
+    const [a, b] = [await checkAgainstReference(sdpa), await checkAgainstReference(math)];
+    for (const name of ['unet_b2_f4_8x8', 'unet_b1_f3_6x10']) {
+      const diff = Math.max(...a[name]!.map((v, i) => Math.abs(v - b[name]![i]!)));
+      expect(diff, name).toBeLessThan(1e-4);
+    }
   });
 });

@@ -56,6 +56,24 @@ describe('loadModule and forward', () => {
     expect(((await bf.forward(randn([1, 32, 8, 8], { dtype: 'bfloat16' }))) as Tensor).dtype).toBe('bfloat16');
   });
 
+  it('casts only floating-point parameters and buffers: an integer index table stays int64', async () => {
+    // torch::jit::Module::to(dtype) casts every tensor; torch.nn.Module.to casts floats only.
+    const file = path.join(dir, 'indexed_embedding.pt');
+    const ids = tensor(BigInt64Array.from([0n, 3n]), [2]);
+    const want = Array.from(await ((await (await loadModule(file)).forward(ids)) as Tensor).toArray(), Number);
+    const byName = (m: Module) => Object.fromEntries(m.parameters().map((p) => [p.name, p.dtype]));
+    const bf = await loadModule(file, { dtype: 'bfloat16' });
+    expect(byName(bf)).toEqual({ 'table.weight': 'bfloat16', 'norm.weight': 'bfloat16', 'norm.bias': 'bfloat16', id_map: 'int64' });
+    const out = (await bf.forward(ids)) as Tensor;
+    expect(out.dtype).toBe('bfloat16');
+    const got = Array.from(await out.toArray(), Number);
+    got.forEach((g, i) => expect(Math.abs(g - want[i]!)).toBeLessThan(0.05 * (1 + Math.abs(want[i]!))));
+    const m = await loadModule(file);
+    await m.to({ dtype: 'float64' });
+    expect(byName(m)).toMatchObject({ 'table.weight': 'float64', id_map: 'int64' });
+    expect(((await m.forward(ids)) as Tensor).dtype).toBe('float64');
+  });
+
   it('runs concurrent forwards, failing ones among them, each to its own result', async () => {
     // All async work shares one torch thread: a failure must reject only its own promise, with torch's
     // message, and leave the thread serving the rest.

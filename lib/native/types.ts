@@ -172,4 +172,5 @@ export interface NativeBinding {
   synchronize(): Promise<void>;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  missingKernels(device: string, dtype: string): string[];
 }

@@ -1,5 +1,6 @@
 /** loadPipeline(): an exported model folder (model.yaml + TorchScript files) -> a pipeline. */
 import path from 'node:path';
+import { assertDtypeSupported } from '../device';
 import { InvalidParameterError, throwIfAborted } from '../errors';
 import { checkModelFiles, MANIFEST_FILE, ModelManifestError, readModelManifest } from '../model-manifest';
 import { assertDevice, assertDtype, type Device, type DType } from '../tensor';
@@ -46,6 +47,7 @@ export async function loadPipeline(modelDir: string, options: LoadPipelineOption
       `the folder does not match it; re-copy or re-export the model:\n  ${problems.join('\n  ')}`,
     );
   const dtype = options.dtype ?? (manifest.dtype as DType);
+  assertDtypeSupported(device, dtype);
   const load = (file: string) => loadModule(file, { device, dtype: options.dtype, signal: options.signal });
   const settled = await Promise.allSettled(modules.map(load));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');

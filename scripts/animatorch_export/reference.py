@@ -50,7 +50,7 @@ def tensor_to_json(t: torch.Tensor) -> Dict[str, Any]:
     dtype = str(t.dtype).replace("torch.", "")
     flat = t.detach().cpu().reshape(-1)
     if t.is_floating_point():
-        data = [float(repr(v)) for v in flat.float().numpy()]
+        data = [float(str(v)) for v in flat.float().numpy()]  # shortest float32 repr (numpy 2 repr() says np.float32(...))
     else:
         data = [int(v) for v in flat.tolist()]
     return {"shape": list(t.shape), "dtype": dtype, "data": data}

@@ -36,6 +36,10 @@ build() {
   step "machine"
   node --version
   "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+  # The setup CI's torch 2.x leg builds against (.ci/torch2): say when this machine's torch differs.
+  local pinned
+  pinned=$(sed -n 's/^torch==//p' scripts/requirements-torch2.txt)
+  "$PY" -c "import sys, torch; v = torch.__version__.split('+')[0]; print('pinned torch', sys.argv[1], '(same)' if v == sys.argv[1] else '(this machine has ' + v + ': pip install -r scripts/requirements-torch2.txt for the CI setup)')" "$pinned"
   # Build against the torch that $PY imports (pip's CUDA libtorch there), not whatever CMake finds first.
   local cmake_dir
   cmake_dir=$("$PY" -c "import torch.utils; print(torch.utils.cmake_prefix_path)")

@@ -54,6 +54,20 @@ class Structured(nn.Module):
         return x + 1
 
 
+class IndexedEmbedding(nn.Module):
+    """An integer index table (a buffer) in front of an embedding, as the demo text encoder's
+    token_embedding.id_map: a float cast must leave the table int64."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("id_map", torch.tensor([3, 2, 1, 0], dtype=torch.int64))
+        self.table = nn.Embedding(4, 8)
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.table(self.id_map[ids]))
+
+
 class Slow(nn.Module):
     def forward(self, x: torch.Tensor, iters: int) -> torch.Tensor:
         y = x
@@ -75,6 +89,7 @@ def main(out: str) -> None:
     y.numpy().astype("<f4").tofile(os.path.join(out, "conv_attn.out.bin"))
     torch.jit.script(Structured()).save(os.path.join(out, "structured.pt"))
     torch.jit.script(Slow()).save(os.path.join(out, "slow.pt"))
+    torch.jit.script(IndexedEmbedding().eval()).save(os.path.join(out, "indexed_embedding.pt"))
     with open(os.path.join(out, "corrupt.pt"), "wb") as f:
         f.write(b"PK\x03\x04 this is not a TorchScript archive" * 10)
 

@@ -1,5 +1,5 @@
 // A random tiny model exported by scripts/export_random_model.py (TorchScript files, model.yaml,
-// reference.json), cached in the temp folder per preset, seed, flags and exporter version, so
+// reference.json), cached in the temp folder per preset, seed, flags, exporter version and torch, so
 // repeated runs do not export again. The one implementation behind the tests
 // (test/utils/fixtures.ts) and the benchmarks (bench/*.mjs); plain CommonJS so both can load it.
 'use strict';
@@ -20,9 +20,11 @@ function exporterHash() {
   return h.digest('hex').slice(0, 12);
 }
 
-async function exportedModel({ python, preset = 'tiny-v2', seed = 0, flags = [] }) {
+async function exportedModel({ python, torchVersion, preset = 'tiny-v2', seed = 0, flags = [] }) {
   const root = path.join(os.tmpdir(), 'animatorch-test-models');
-  const dir = path.join(root, `${preset}-seed${seed}${flags.join('')}-${exporterHash()}-ref`);
+  // Keyed by the exporting torch as well: an export by torch 2.x may not load in libtorch 1.13.
+  const torch = torchVersion ?? (await run(python, ['-c', 'import torch; print(torch.__version__)'])).stdout.trim();
+  const dir = path.join(root, `${preset}-seed${seed}${flags.join('')}-${exporterHash()}-torch${torch}-ref`);
   if (existsSync(path.join(dir, 'model.yaml'))) return dir;
   mkdirSync(root, { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;

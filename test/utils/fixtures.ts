@@ -37,6 +37,7 @@ export async function python(code: string): Promise<string> {
  * cached by scripts/testing/exported-model.js, which the benchmarks share.
  */
 export async function exportedModel(preset = 'tiny-v2', seed = 0, flags: string[] = []): Promise<string> {
-  const { executable } = await findTorchPython();
-  return exportModelOnce({ python: executable, preset, seed, flags });
+  // Keyed by the exporting torch too: each flavour (1.13, 2.x) tests its own exports.
+  const { executable, torchVersion } = await findTorchPython();
+  return exportModelOnce({ python: executable, torchVersion, preset, seed, flags });
 }
