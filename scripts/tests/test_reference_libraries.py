@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from animatorch_export import safetensors_io as st  # noqa: E402
 from animatorch_export.clip_text import CLIPTextModel  # noqa: E402
 from animatorch_export.configs import CLIPTextConfig, get_preset  # noqa: E402
-from animatorch_export.export import randomize_weights_, script  # noqa: E402
+from animatorch_export.reference import randomize_weights_  # noqa: E402
+from animatorch_export.torchscript_export import script  # noqa: E402
 from animatorch_export.unet3d import UNet3DConditionModel  # noqa: E402
 
 
