@@ -1,6 +1,8 @@
 #!/bin/bash
 # The GPU figures of issue #9 (see scripts/gpu/pack.sh for what a machine without node needs):
 #   build    CUDA build of the addon against the machine's pip torch
+#   prebuild the tagged CUDA prebuild (npm run prebuilds: prebuilds/linux-x64/animatorch.libtorch-*.cu*.node
+#            and its .json), copied to $OUT to bring back and ship beside the CPU one
 #   tests    the test suite (CUDA tests included)
 #   export   full-size random exports: float16 (default attention), float16 frozen, float16 math attention
 #   bench    UNet step of each export and the pipeline (addon vs Python on the same TorchScript file)
@@ -52,6 +54,17 @@ build() {
   node -e "const a = require('./dist'); console.log(JSON.stringify(a.versions()), 'cuda', a.cuda.isAvailable(), a.cuda.deviceCount())"
 }
 
+prebuild() {
+  step "prebuild (the CUDA flavour, tagged like the CPU one)"
+  local t0=$SECONDS cmake_dir
+  cmake_dir=$("$PY" -c "import torch.utils; print(torch.utils.cmake_prefix_path)")
+  [ -f "$cmake_dir/Torch/TorchConfig.cmake" ] && export LIBTORCH=$cmake_dir
+  node scripts/prebuild.mjs > "$OUT/prebuild.log" 2>&1
+  echo "prebuild rc=$? in $((SECONDS - t0)) s"
+  tail -n 1 "$OUT/prebuild.log"
+  cp prebuilds/linux-x64/animatorch.libtorch-*.cu*.{node,json} "$OUT/" 2>/dev/null
+}
+
 tests() {
   step "tests"
   node node_modules/vitest/vitest.mjs run > "$OUT/vitest.log" 2>&1
@@ -97,8 +110,8 @@ compare() {
 [ $# -gt 0 ] || set -- build tests export bench compare
 for s in "$@"; do
   case $s in
-    build | tests | bench | compare) "$s" ;;
+    build | prebuild | tests | bench | compare) "$s" ;;
     export) export_models ;;
-    *) echo "unknown stage '$s' (build, tests, export, bench, compare)" >&2; exit 2 ;;
+    *) echo "unknown stage '$s' (build, prebuild, tests, export, bench, compare)" >&2; exit 2 ;;
   esac
 done
