@@ -2,29 +2,19 @@
 import type { Argv, CommandModule } from 'yargs';
 import { AbortError } from '../../errors';
 import { render, type RenderArgs } from '../../render/render';
+import { videoOptions } from '../video-options';
 
 export const RenderCommand: CommandModule<object, RenderArgs> = {
   command: 'render',
   describe: 'Render a video from a prompt (default model: the bundled demo model)',
   builder: (yargs: Argv<object>) =>
-    yargs
-      .option('prompt', { alias: 'p', type: 'string', describe: 'what the video shows' })
-      .option('negative-prompt', { alias: 'n', type: 'string', describe: 'what it should not show' })
+    videoOptions(yargs)
       .option('model', { alias: 'm', type: 'string', describe: 'an exported model folder (model.yaml); default: the bundled demo model' })
-      .option('steps', { type: 'number', describe: 'denoising steps (default 25, or the model\'s)' })
-      .option('guidance-scale', { alias: 'g', type: 'number', describe: 'classifier-free guidance (default 7.5, or the model\'s)' })
-      .option('frames', { alias: 'L', type: 'number', describe: 'number of frames (default 16, or the model\'s)' })
-      .option('width', { alias: 'W', type: 'number', describe: 'a multiple of the VAE factor, 8 for SD (default: the model\'s)' })
-      .option('height', { alias: 'H', type: 'number', describe: 'a multiple of the VAE factor, 8 for SD (default: the model\'s)' })
       .option('seed', { type: 'string', array: true, describe: 'seed (repeatable: one video each); 64-bit, exact' })
-      .option('scheduler', { type: 'string', describe: 'diffusers scheduler class, e.g. DDIMScheduler, EulerDiscreteScheduler' })
-      .option('fps', { type: 'number', describe: 'frames per second of the output (default 8)' })
       .option('device', { type: 'string', default: 'auto', describe: 'auto | cpu | cuda | cuda:N' })
       .option('dtype', { choices: ['float32', 'float16', 'bfloat16'] as const, describe: 'compute dtype (default: the model\'s)' })
       .option('threads', { type: 'number', describe: 'CPU threads for libtorch (default: torch\'s, the number of physical cores)' })
       .option('verify', { type: 'boolean', describe: 'check every model file\'s sha256 against model.yaml before loading' })
-      .option('context-length', { type: 'number', describe: 'frames per context window for long videos (default 16)' })
-      .option('context-overlap', { type: 'number', describe: 'frames shared by neighbouring windows' })
       .option('vae-tiling', { type: 'boolean', describe: 'decode in spatial tiles: less memory for large sizes' })
       .option('decode-chunk-size', { type: 'number', describe: 'frames per VAE call (default 16; fewer: less memory)' })
       .option('max-memory', { type: 'string', describe: 'memory a render may use, e.g. 24GB (default: the free host RAM, or free VRAM on CUDA); renders estimated above it are refused before loading' })

@@ -6,23 +6,15 @@ import { parseSeed, randomSeed } from '../../generator';
 import { assertReachable, redisOptions } from '../../farm/connection';
 import { createRenderQueue, type RenderJob } from '../../farm/queue';
 import { requestFromRecipeFile, requestsFromConfig, type Recipe, type RenderRequest } from '../../farm/render-job';
+import type { RenderArgs } from '../../render/render';
+import { videoOptions } from '../video-options';
 
-export interface SubmitArgs {
+/** The video's flags are render's (`videoOptions`); the seeds stay strings until the job is built. */
+export interface SubmitArgs
+  extends Pick<RenderArgs, 'prompt' | 'negativePrompt' | 'model' | 'steps' | 'guidanceScale' | 'frames' | 'width' | 'height' | 'scheduler' | 'fps' | 'contextLength' | 'contextOverlap'> {
   redis: string;
   queue?: string;
-  prompt?: string;
-  negativePrompt?: string;
-  model?: string;
-  steps?: number;
-  guidanceScale?: number;
-  frames?: number;
-  width?: number;
-  height?: number;
   seed?: string[];
-  scheduler?: string;
-  fps?: number;
-  contextLength?: number;
-  contextOverlap?: number;
   out?: string;
   config?: string;
   recipe?: string;
@@ -131,22 +123,11 @@ export const SubmitCommand: CommandModule<object, SubmitArgs> = {
   command: 'submit',
   describe: 'Queue renders for the farm\'s workers; prints job ids',
   builder: (yargs: Argv<object>) =>
-    yargs
+    videoOptions(yargs)
       .option('redis', { type: 'string', default: process.env.ANIMATORCH_REDIS ?? 'redis://127.0.0.1:6379', describe: 'Redis URL (env ANIMATORCH_REDIS)' })
       .option('queue', { type: 'string', describe: 'queue name (default animatorch-render)' })
-      .option('prompt', { alias: 'p', type: 'string', describe: 'what the video shows' })
-      .option('negative-prompt', { alias: 'n', type: 'string', describe: 'what it should not show' })
       .option('model', { alias: 'm', type: 'string', describe: 'model folder on the workers, model.yaml sha256 (8+ digits) or name (default: the demo model)' })
-      .option('steps', { type: 'number', describe: 'denoising steps (default: the model\'s)' })
-      .option('guidance-scale', { alias: 'g', type: 'number', describe: 'classifier-free guidance' })
-      .option('frames', { alias: 'L', type: 'number', describe: 'number of frames' })
-      .option('width', { alias: 'W', type: 'number', describe: 'multiple of 8' })
-      .option('height', { alias: 'H', type: 'number', describe: 'multiple of 8' })
       .option('seed', { type: 'string', array: true, describe: 'seed (repeatable: one job each; default: one random seed, fixed now)' })
-      .option('scheduler', { type: 'string', describe: 'diffusers scheduler class' })
-      .option('fps', { type: 'number', describe: 'frames per second of the output' })
-      .option('context-length', { type: 'number', describe: 'frames per context window' })
-      .option('context-overlap', { type: 'number', describe: 'frames shared by neighbouring windows' })
       .option('out', { alias: 'o', type: 'string', describe: 'output name inside the workers\' output folder (default <job id>.gif)' })
       .option('config', { type: 'string', describe: 'AnimateDiff-style prompt YAML: one job per prompt x seed' })
       .option('recipe', { type: 'string', describe: 'the .json recipe of an earlier render' })
