@@ -20,7 +20,7 @@ import { cat, full, randn } from '../tensor-factories';
 import { sameDevice } from '../tensor-options';
 
 import type { CLIPTokenizer } from '../tokenizers/clip';
-import type { Module } from '../torchscript-module';
+import { loadModule, type Module } from '../torchscript-module';
 import { assertInteger, assertOneOf, assertPositive } from '../validate';
 import { FrameBuffer } from '../video/video-processor';
 import { latentPreview } from '../video/latent-preview';
@@ -40,6 +40,7 @@ import type { AnimateDiffLatentsOutput, AnimateDiffPipelineOutput, VideoFrames }
 import { VaeDecodeError } from './pipeline-output';
 import { emitProgress, ProgressTracker } from './progress';
 import { interpolateEmbeddings } from './prompt-travel';
+import { encodeVideoLatents, preprocessVideo, strengthTimesteps, type VideoInput } from './video-to-video';
 
 export interface AnimateDiffComponents {
   manifest: ModelManifest;
@@ -47,6 +48,8 @@ export interface AnimateDiffComponents {
   vae: Module;
   textEncoder?: Module;
   tokenizer?: CLIPTokenizer;
+  /** The VAE encoder (video-to-video); loaded from model.yaml's vae.encoder_file on first use when absent. */
+  vaeEncoder?: Module;
   device: Device;
   dtype: DType;
 }
@@ -61,6 +64,7 @@ export class AnimateDiffPipeline {
   readonly tokenizer?: CLIPTokenizer;
   readonly device: Device;
   readonly dtype: DType;
+  private vaeEncoder?: Module;
   private disposedFlag = false;
 
   /** Takes ownership of the modules (dispose() frees them). Use loadPipeline() to load a folder. */
@@ -72,6 +76,7 @@ export class AnimateDiffPipeline {
     this.tokenizer = components.tokenizer;
     this.device = components.device;
     this.dtype = components.dtype;
+    this.vaeEncoder = components.vaeEncoder;
   }
 
   get disposed(): boolean {
@@ -127,11 +132,21 @@ export class AnimateDiffPipeline {
         // 3. Prepare timesteps
         const scheduler = this.makeScheduler(options.scheduler);
         try {
-          scheduler.setTimesteps(args.steps);
-          // 4. Prepare latent variables
-          let latents = await this.prepareLatents(args, scheduler, generator, options.latents, v);
+          let timesteps: number[];
+          let latents: Tensor;
+          if (args.videoToVideo) {
+            // video-to-video: the timesteps strength keeps; 4. the encoded video, noised to the first of them
+            const { strength, enforceInferenceSteps } = args.videoToVideo;
+            timesteps = strengthTimesteps(scheduler, args.steps, strength, enforceInferenceSteps);
+            latents = await this.prepareVideoLatents(options.video!, args, scheduler, timesteps[0]!, generator, options.signal);
+          } else {
+            scheduler.setTimesteps(args.steps);
+            timesteps = scheduler.timesteps;
+            // 4. Prepare latent variables
+            latents = await this.prepareLatents(args, scheduler, generator, options.latents, v);
+          }
           // 5. Denoising loop
-          latents = await this.denoise(latents, scheduler, conditioning[conditioning.length === 1 ? 0 : v]!, args, generator, options, v);
+          latents = await this.denoise(latents, scheduler, timesteps, conditioning[conditioning.length === 1 ? 0 : v]!, args, generator, options, v);
           const seed = options.generator || options.latents ? undefined : args.seeds[v];
           if (args.outputType === 'latents') {
             results.push({ latents, shape: latents.shape, ...(seed !== undefined && { seed }) });
@@ -242,6 +257,7 @@ export class AnimateDiffPipeline {
     this.unet.dispose();
     this.vae.dispose();
     this.textEncoder?.dispose();
+    this.vaeEncoder?.dispose();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -283,17 +299,36 @@ export class AnimateDiffPipeline {
     return scaled;
   }
 
-  /** 5. The denoising loop. Consumes `latents`; returns the final latents. */
+  /** 4 (video-to-video). The init video encoded (posterior sampled) and noised to `timestep`: [1, 4, F, h, w]. */
+  private async prepareVideoLatents(video: VideoInput, args: CheckedInputs, scheduler: Scheduler, timestep: number, generator: Generator | undefined, signal: AbortSignal | undefined): Promise<Tensor> {
+    this.vaeEncoder ??= await loadModule(this.manifest.vae.encoderFile!, { device: this.device, dtype: this.dtype, signal });
+    const images = await preprocessVideo(video, this.device);
+    try {
+      return await encodeVideoLatents(this.vaeEncoder, images, {
+        chunkSize: args.decodeChunkSize,
+        scalingFactor: this.manifest.vae.scalingFactor,
+        scheduler,
+        timestep,
+        generator,
+        device: this.device,
+        signal,
+      });
+    } finally {
+      images.dispose();
+    }
+  }
+
+  /** 5. The denoising loop over `timesteps`. Consumes `latents`; returns the final latents. */
   private async denoise(
     latents: Tensor,
     scheduler: Scheduler,
+    timesteps: number[],
     cond: Conditioning,
     args: CheckedInputs,
     generator: Generator | undefined,
     o: GenerateOptions,
     video: number,
   ): Promise<Tensor> {
-    const timesteps = scheduler.timesteps;
     const tracker = new ProgressTracker(timesteps.length);
     try {
       for (let i = 0; i < timesteps.length; i++) {
