@@ -17,6 +17,7 @@ import { CONTEXT_SCHEDULES, type ContextSchedule, FUSE_METHODS, type FuseMethod,
 import type { OutputType } from './pipeline-output';
 import type { ProgressCallback } from './progress';
 import { isPromptMap, parsePromptMap, type PromptMap } from './prompt-travel';
+import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from './free-init';
 import { type VideoInput, videoShape } from './video-to-video';
 
 export const DEFAULT_FPS = 8;
@@ -91,6 +92,8 @@ export interface GenerateOptions {
   strength?: number;
   /** With `video`: run numInferenceSteps steps whatever the strength (schedule of ⌊steps / strength⌋). Default false. */
   enforceInferenceSteps?: boolean;
+  /** FreeInit (diffusers' enable_free_init): true for its defaults, or its options. Default off. */
+  freeInit?: FreeInitOptions | boolean;
 }
 
 /** Every option generate() takes; anything else is a misspelling (rejected with a suggestion). */
@@ -98,7 +101,7 @@ export const GENERATE_OPTION_KEYS = [
   'prompt', 'negativePrompt', 'promptEmbeds', 'negativePromptEmbeds', 'width', 'height', 'numFrames', 'numInferenceSteps',
   'guidanceScale', 'seed', 'seeds', 'generator', 'generatorDevice', 'scheduler', 'eta', 'clipSkip', 'latents', 'decodeChunkSize',
   'vaeTiling', 'contextLength', 'contextOverlap', 'contextSchedule', 'contextFuseMethod', 'onProgress', 'preview', 'signal',
-  'outputType', 'fps', 'video', 'strength', 'enforceInferenceSteps',
+  'outputType', 'fps', 'video', 'strength', 'enforceInferenceSteps', 'freeInit',
 ] as const satisfies readonly (keyof GenerateOptions)[];
 // A compile error here means GenerateOptions gained an option the list above lacks.
 const everyKeyListed: Exclude<keyof GenerateOptions, (typeof GENERATE_OPTION_KEYS)[number]> extends never ? true : never = true;
@@ -142,6 +145,7 @@ export interface CheckedInputs {
   eta?: number;
   /** Set with `video`. */
   videoToVideo?: { strength: number; enforceInferenceSteps: boolean };
+  freeInit?: ResolvedFreeInit;
 }
 
 /** What checkInputs needs to know of the pipeline (render() checks jobs with the manifest alone, before loading). */
@@ -197,6 +201,9 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   const steps = o.numInferenceSteps ?? d.numInferenceSteps ?? GENERATE_DEFAULTS.numInferenceSteps;
   assertInteger('numInferenceSteps', steps, 1);
   const videoToVideo = checkVideoToVideo(p, o, vshape, { numFrames, height, width, steps });
+  const freeInit = resolveFreeInit(o.freeInit);
+  // diffusers' video-to-video re-applies strength to each FreeInit iteration's schedule; not reproduced yet.
+  if (freeInit && videoToVideo) throw new InvalidParameterError('freeInit', 'to be left out with video (FreeInit is for text-to-video here)', o.freeInit);
   const guidanceScale = o.guidanceScale ?? d.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
   assertNumber('guidanceScale', guidanceScale, 0);
   if (!Number.isFinite(guidanceScale)) throw new InvalidParameterError('guidanceScale', 'a finite number >= 0', guidanceScale);
@@ -320,6 +327,7 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
     fps,
     eta: o.eta,
     ...(videoToVideo && { videoToVideo }),
+    ...(freeInit && { freeInit }),
   };
 }
 

@@ -16,8 +16,7 @@ import type { ModelManifest, SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
 import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils';
 import { type Device, type DType, Tensor, tidy } from '../tensor';
-import { cat, full, randn } from '../tensor-factories';
-import { sameDevice } from '../tensor-options';
+import { cat, full } from '../tensor-factories';
 
 import type { CLIPTokenizer } from '../tokenizers/clip';
 import { loadModule, type Module } from '../torchscript-module';
@@ -40,6 +39,8 @@ import type { AnimateDiffLatentsOutput, AnimateDiffPipelineOutput, VideoFrames }
 import { VaeDecodeError } from './pipeline-output';
 import { emitProgress, ProgressTracker } from './progress';
 import { interpolateEmbeddings } from './prompt-travel';
+import { freeInitSteps, reinitializeNoise } from './free-init';
+import { drawNoise } from './noise';
 import { encodeVideoLatents, preprocessVideo, strengthTimesteps, type VideoInput } from './video-to-video';
 
 export interface AnimateDiffComponents {
@@ -145,8 +146,11 @@ export class AnimateDiffPipeline {
             // 4. Prepare latent variables
             latents = await this.prepareLatents(args, scheduler, generator, options.latents, v);
           }
-          // 5. Denoising loop
-          latents = await this.denoise(latents, scheduler, timesteps, conditioning[conditioning.length === 1 ? 0 : v]!, args, generator, options, v);
+          // 5. Denoising loop (with FreeInit: once per iteration, the noise re-initialised in between)
+          const cond = conditioning[conditioning.length === 1 ? 0 : v]!;
+          latents = args.freeInit
+            ? await this.freeInitDenoise(latents, scheduler, cond, args, generator, options, v)
+            : await this.denoise(latents, scheduler, timesteps, cond, args, generator, options, v);
           const seed = options.generator || options.latents ? undefined : args.seeds[v];
           if (args.outputType === 'latents') {
             results.push({ latents, shape: latents.shape, ...(seed !== undefined && { seed }) });
@@ -281,18 +285,7 @@ export class AnimateDiffPipeline {
       const row = given.shape[0] === 1 ? given : given.narrow(0, video, 1);
       noise = await row.to({ device: this.device, dtype: 'float32' });
       if (row !== given) row.dispose();
-    } else if (generator) {
-      // diffusers' randn_tensor: draw on the generator's device, then move.
-      const drawn = randn(shape, { generator });
-      if (sameDevice(drawn.device, this.device)) noise = drawn;
-      else {
-        try {
-          noise = await drawn.to({ device: this.device });
-        } finally {
-          drawn.dispose();
-        }
-      }
-    } else noise = randn(shape, { device: this.device });
+    } else noise = await drawNoise(shape, generator, this.device);
     if (scheduler.initNoiseSigma === 1) return noise;
     const scaled = noise.mul(scheduler.initNoiseSigma);
     noise.dispose();
@@ -318,6 +311,55 @@ export class AnimateDiffPipeline {
     }
   }
 
+  /**
+   * 5 with FreeInit (diffusers' FreeInitMixin): iteration 0 denoises the initial noise; each later one starts
+   * from the previous result diffused back to the last training timestep with that noise, low-pass filtered
+   * and topped up with fresh high-frequency noise from `generator`. Consumes `latents`.
+   */
+  private async freeInitDenoise(
+    latents: Tensor,
+    scheduler: Scheduler,
+    cond: Conditioning,
+    args: CheckedInputs,
+    generator: Generator | undefined,
+    o: GenerateOptions,
+    video: number,
+  ): Promise<Tensor> {
+    const fi = args.freeInit!;
+    let initialNoise: Tensor;
+    try {
+      initialNoise = latents.clone();
+    } catch (err) {
+      latents.dispose();
+      throw err;
+    }
+    try {
+      for (let it = 0; it < fi.iterations; it++) {
+        if (it > 0) {
+          try {
+            throwIfAborted(o.signal);
+            const zRand = await drawNoise(latents.shape, generator, this.device);
+            try {
+              const mixed = reinitializeNoise(latents, initialNoise, zRand, scheduler, fi, this.device);
+              latents.dispose();
+              latents = mixed;
+            } finally {
+              zRand.dispose();
+            }
+          } catch (err) {
+            latents.dispose();
+            throw err;
+          }
+        }
+        scheduler.setTimesteps(freeInitSteps(args.steps, fi, it));
+        latents = await this.denoise(latents, scheduler, scheduler.timesteps, cond, args, generator, o, video, { iteration: it, iterations: fi.iterations });
+      }
+      return latents;
+    } finally {
+      initialNoise.dispose();
+    }
+  }
+
   /** 5. The denoising loop over `timesteps`. Consumes `latents`; returns the final latents. */
   private async denoise(
     latents: Tensor,
@@ -328,6 +370,7 @@ export class AnimateDiffPipeline {
     generator: Generator | undefined,
     o: GenerateOptions,
     video: number,
+    freeInit?: { iteration: number; iterations: number },
   ): Promise<Tensor> {
     const tracker = new ProgressTracker(timesteps.length);
     try {
@@ -346,7 +389,15 @@ export class AnimateDiffPipeline {
         for (const extra of new Set([out.predOriginalSample, out.denoised])) if (extra && extra !== out.prevSample && extra !== latents) extra.dispose();
         if (out.prevSample !== latents) latents.dispose();
         latents = out.prevSample;
-        emitProgress(o.onProgress, { stage: 'denoise', ...tracker.tick(), timestep: t, video, videos: args.numVideos, ...(preview && { preview }) });
+        emitProgress(o.onProgress, {
+          stage: 'denoise',
+          ...tracker.tick(),
+          timestep: t,
+          video,
+          videos: args.numVideos,
+          ...(freeInit && { freeInitIteration: freeInit.iteration, freeInitIterations: freeInit.iterations }),
+          ...(preview && { preview }),
+        });
       }
       throwIfAborted(o.signal);
       return latents;

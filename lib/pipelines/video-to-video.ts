@@ -8,8 +8,9 @@ import { InvalidParameterError, throwIfAborted } from '../errors';
 import type { Generator } from '../generator';
 import type { Scheduler } from '../schedulers/scheduling-utils';
 import { type Device, Tensor, tidy } from '../tensor';
-import { cat, randn, tensor } from '../tensor-factories';
+import { cat, tensor } from '../tensor-factories';
 import { sameDevice } from '../tensor-options';
+import { drawNoise } from './noise';
 import type { Module } from '../torchscript-module';
 
 /**
@@ -78,16 +79,7 @@ export async function encodeVideoLatents(
   images: Tensor,
   opts: { chunkSize: number; scalingFactor: number; scheduler: Scheduler; timestep: number; generator?: Generator; device: Device; signal?: AbortSignal },
 ): Promise<Tensor> {
-  const draw = async (shape: number[]): Promise<Tensor> => {
-    if (!opts.generator) return randn(shape, { device: opts.device });
-    const drawn = randn(shape, { generator: opts.generator });
-    if (sameDevice(drawn.device, opts.device)) return drawn;
-    try {
-      return await drawn.to({ device: opts.device });
-    } finally {
-      drawn.dispose();
-    }
-  };
+  const draw = (shape: number[]) => drawNoise(shape, opts.generator, opts.device);
   const samples: Tensor[] = [];
   try {
     const f = images.shape[0]!;
