@@ -199,6 +199,19 @@ describe('prompt configs', () => {
     }
   });
 
+  it('reads free_init (true or diffusers\' enable_free_init names) with its defaults resolved, naming bad keys', () => {
+    const [a] = parsePromptConfig('A:\n  prompt: [a]\n  free_init: true\n', 'p.yaml');
+    expect(a!.freeInit).toEqual({ iterations: 3, method: 'butterworth', order: 4, spatialStopFrequency: 0.25, temporalStopFrequency: 0.25, fastSampling: false });
+    const [b] = parsePromptConfig('A:\n  prompt: [a]\n  free_init: { iterations: 2, method: gaussian, spatial_stop_frequency: 0.4, fast_sampling: true }\n', 'p.yaml');
+    expect(b!.freeInit).toMatchObject({ iterations: 2, method: 'gaussian', spatialStopFrequency: 0.4, fastSampling: true });
+    expect(parsePromptConfig('A:\n  prompt: [a]\n', 'p.yaml')[0]!.freeInit).toBeUndefined();
+    const bad = (yaml: string) => () => parsePromptConfig(yaml, 'p.yaml');
+    expect(bad('A:\n  prompt: [a]\n  free_init: { method: box }\n')).toThrow(`entry "A": free_init.method: expected one of 'butterworth', 'gaussian', 'ideal', got "box"`);
+    expect(bad('A:\n  prompt: [a]\n  free_init: { iterations: 0 }\n')).toThrow('entry "A": free_init.iterations: expected an integer >= 1, got 0');
+    expect(bad('A:\n  prompt: [a]\n  free_init: { num_iters: 2 }\n')).toThrow(/entry "A": free_init\.num_iters: unknown key \(known: iterations, method/);
+    expect(bad('A:\n  prompt: [a]\n  free_init: often\n')).toThrow(/entry "A": free_init: expected true or \{ iterations/);
+  });
+
   it('negative seeds wrap as torch.manual_seed does; quoted seeds are accepted', () => {
     const jobs = parsePromptConfig('A:\n  prompt: [a, b]\n  seed: [-2, "12345678901234567890"]\n', 'p.yaml');
     expect(jobs.map((j) => j.seed)).toEqual([(1n << 64n) - 2n, 12345678901234567890n]);

@@ -107,6 +107,20 @@ describe('render', () => {
     expect(done[1]!.recipe.negativePrompt).toBe('blurry');
   });
 
+  it('renders a config entry with free_init, records it in the recipe and re-renders the same frames from it', async () => {
+    const config = path.join(out, 'free-init.yaml');
+    writeFileSync(config, ['FreeInit:', `  model: ${JSON.stringify(model)}`, '  steps: 2', '  W: 64', '  H: 64', '  L: 4', '  seed: 5', '  prompt: ["a red circle moving right"]', '  free_init: { iterations: 2, method: gaussian }'].join('\n'));
+    const dir = path.join(out, 'free-init');
+    const logged: string[] = [];
+    const [done] = await render({ config, out: dir }, { log: { write: (t: string) => logged.push(t) > 0 } as unknown as NodeJS.WritableStream });
+    expect(done!.recipe.extra?.freeInit).toEqual({ iterations: 2, method: 'gaussian', order: 4, spatialStopFrequency: 0.25, temporalStopFrequency: 0.25, fastSampling: false });
+    expect(logged.join('')).toMatch(/FreeInit 2\/2 denoise 2\/2/);
+    const plain = await render({ ...small, model, prompt: 'a red circle moving right', seed: ['5'], out: path.join(dir, 'plain.gif') }, quiet);
+    expect((await gifPixels(plain[0]!.file)).equals(await gifPixels(done!.file))).toBe(false);
+    const again = await render({ recipe: `${done!.file}.json`, out: path.join(dir, 'again.gif') }, quiet);
+    expect((await gifPixels(again[0]!.file)).equals(await gifPixels(done!.file))).toBe(true);
+  });
+
   it('checks every path of every config entry before any work, listing all missing ones; --model overrides them', async () => {
     const config = path.join(out, 'animatediff-style.yaml');
     writeFileSync(

@@ -17,6 +17,8 @@ import { CONTEXT_SCHEDULES, type ContextSchedule, FUSE_METHODS, type FuseMethod,
 import type { OutputType } from './pipeline-output';
 import type { ProgressCallback } from './progress';
 import { isPromptMap, parsePromptMap, type PromptMap } from './prompt-travel';
+import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from './free-init';
+import { type VideoInput, videoShape } from './video-to-video';
 
 export const DEFAULT_FPS = 8;
 /** generate()'s defaults where neither the call nor the model sets them (diffusers' AnimateDiffPipeline and AnimateDiff's configs). */
@@ -80,6 +82,18 @@ export interface GenerateOptions {
   outputType?: OutputType;
   /** Recorded in the output. Default: model.yaml `defaults.fps`, else 8. */
   fps?: number;
+  /**
+   * Video-to-video (diffusers' AnimateDiffVideoToVideoPipeline): the init video, frames [F, H, W, 3] (uint8 or
+   * float 0..1), at width × height (default: its size) with numFrames frames (default: its count). Needs a model
+   * exported with a VAE encoder. Not consumed.
+   */
+  video?: VideoInput;
+  /** With `video`: how far the video is re-noised, 0..1 (1 = from noise). Default 0.8, as diffusers. */
+  strength?: number;
+  /** With `video`: run numInferenceSteps steps whatever the strength (schedule of ⌊steps / strength⌋). Default false. */
+  enforceInferenceSteps?: boolean;
+  /** FreeInit (diffusers' enable_free_init): true for its defaults, or its options. Default off. */
+  freeInit?: FreeInitOptions | boolean;
 }
 
 /** Every option generate() takes; anything else is a misspelling (rejected with a suggestion). */
@@ -87,7 +101,7 @@ export const GENERATE_OPTION_KEYS = [
   'prompt', 'negativePrompt', 'promptEmbeds', 'negativePromptEmbeds', 'width', 'height', 'numFrames', 'numInferenceSteps',
   'guidanceScale', 'seed', 'seeds', 'generator', 'generatorDevice', 'scheduler', 'eta', 'clipSkip', 'latents', 'decodeChunkSize',
   'vaeTiling', 'contextLength', 'contextOverlap', 'contextSchedule', 'contextFuseMethod', 'onProgress', 'preview', 'signal',
-  'outputType', 'fps',
+  'outputType', 'fps', 'video', 'strength', 'enforceInferenceSteps', 'freeInit',
 ] as const satisfies readonly (keyof GenerateOptions)[];
 // A compile error here means GenerateOptions gained an option the list above lacks.
 const everyKeyListed: Exclude<keyof GenerateOptions, (typeof GENERATE_OPTION_KEYS)[number]> extends never ? true : never = true;
@@ -129,6 +143,9 @@ export interface CheckedInputs {
   clipSkip: number;
   fps: number;
   eta?: number;
+  /** Set with `video`. */
+  videoToVideo?: { strength: number; enforceInferenceSteps: boolean };
+  freeInit?: ResolvedFreeInit;
 }
 
 /** What checkInputs needs to know of the pipeline (render() checks jobs with the manifest alone, before loading). */
@@ -172,16 +189,21 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   const m = p.manifest;
   const s = p.vaeScaleFactor;
   const d = modelDefaults(m);
-  const height = o.height ?? d.height ?? m.sampleSize[0] * s;
-  const width = o.width ?? d.width ?? m.sampleSize[1] * s;
+  const vshape = o.video !== undefined ? videoShape(o.video) : undefined;
+  const height = o.height ?? vshape?.[1] ?? d.height ?? m.sampleSize[0] * s;
+  const width = o.width ?? vshape?.[2] ?? d.width ?? m.sampleSize[1] * s;
   for (const [name, v] of [['height', height], ['width', width]] as const) {
     assertInteger(name, v, s);
     if (v % s !== 0) throw new InvalidParameterError(name, `a multiple of ${s}`, v);
   }
-  const numFrames = o.numFrames ?? d.numFrames ?? GENERATE_DEFAULTS.numFrames;
+  const numFrames = o.numFrames ?? vshape?.[0] ?? d.numFrames ?? GENERATE_DEFAULTS.numFrames;
   assertInteger('numFrames', numFrames, 1);
   const steps = o.numInferenceSteps ?? d.numInferenceSteps ?? GENERATE_DEFAULTS.numInferenceSteps;
   assertInteger('numInferenceSteps', steps, 1);
+  const videoToVideo = checkVideoToVideo(p, o, vshape, { numFrames, height, width, steps });
+  const freeInit = resolveFreeInit(o.freeInit);
+  // diffusers' video-to-video re-applies strength to each FreeInit iteration's schedule; not reproduced yet.
+  if (freeInit && videoToVideo) throw new InvalidParameterError('freeInit', 'to be left out with video (FreeInit is for text-to-video here)', o.freeInit);
   const guidanceScale = o.guidanceScale ?? d.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
   assertNumber('guidanceScale', guidanceScale, 0);
   if (!Number.isFinite(guidanceScale)) throw new InvalidParameterError('guidanceScale', 'a finite number >= 0', guidanceScale);
@@ -304,7 +326,36 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
     clipSkip,
     fps,
     eta: o.eta,
+    ...(videoToVideo && { videoToVideo }),
+    ...(freeInit && { freeInit }),
   };
+}
+
+/** video, strength, enforceInferenceSteps: the video must be the size and length rendered (no resizing here). */
+function checkVideoToVideo(
+  p: InputContext,
+  o: GenerateOptions,
+  vshape: [number, number, number] | undefined,
+  r: { numFrames: number; height: number; width: number; steps: number },
+): CheckedInputs['videoToVideo'] {
+  if (vshape === undefined) {
+    for (const k of ['strength', 'enforceInferenceSteps'] as const)
+      if (o[k] !== undefined) throw new InvalidParameterError(k, 'to be given with video (video-to-video)', o[k]);
+    return undefined;
+  }
+  const [f, h, w] = vshape;
+  if (f !== r.numFrames) throw new InvalidParameterError('video', `${r.numFrames} frames (numFrames)`, `${f} frames`);
+  if (h !== r.height || w !== r.width) throw new InvalidParameterError('video', `frames of ${r.width}x${r.height} (width x height)`, `${w}x${h}`);
+  if (o.latents !== undefined) throw new InvalidParameterError('latents', 'to be left out when video is given (the video gives the latents)', o.latents.shape);
+  if (!p.manifest.vae.encoderFile) throw new InvalidParameterError('video', `a model with a VAE encoder (model '${p.manifest.name}' was exported without vae/encoder.pt)`, 'a video');
+  const strength = o.strength ?? 0.8;
+  assertNumber('strength', strength, 0, 1);
+  const enforceInferenceSteps = o.enforceInferenceSteps ?? false;
+  if (typeof enforceInferenceSteps !== 'boolean') throw new InvalidParameterError('enforceInferenceSteps', 'a boolean', enforceInferenceSteps);
+  // get_timesteps keeps floor(steps · strength) steps; none would leave the video unchanged but noised.
+  if (enforceInferenceSteps ? strength === 0 : Math.floor(r.steps * strength) < 1)
+    throw new InvalidParameterError('strength', `at least ${enforceInferenceSteps ? 'above 0' : `1 / numInferenceSteps (${r.steps} steps × strength must keep one step)`}`, strength);
+  return { strength, enforceInferenceSteps };
 }
 
 /** A negative prompt (one, or one per prompt) as a list; '' when none is given, as diffusers encodes it. */

@@ -16,11 +16,10 @@ import type { ModelManifest, SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
 import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils';
 import { type Device, type DType, Tensor, tidy } from '../tensor';
-import { cat, full, randn } from '../tensor-factories';
-import { sameDevice } from '../tensor-options';
+import { cat, full } from '../tensor-factories';
 
 import type { CLIPTokenizer } from '../tokenizers/clip';
-import type { Module } from '../torchscript-module';
+import { loadModule, type Module } from '../torchscript-module';
 import { assertInteger, assertOneOf, assertPositive } from '../validate';
 import { FrameBuffer } from '../video/video-processor';
 import { latentPreview } from '../video/latent-preview';
@@ -40,6 +39,9 @@ import type { AnimateDiffLatentsOutput, AnimateDiffPipelineOutput, VideoFrames }
 import { VaeDecodeError } from './pipeline-output';
 import { emitProgress, ProgressTracker } from './progress';
 import { interpolateEmbeddings } from './prompt-travel';
+import { freeInitSteps, reinitializeNoise } from './free-init';
+import { drawNoise } from './noise';
+import { encodeVideoLatents, preprocessVideo, strengthTimesteps, type VideoInput } from './video-to-video';
 
 export interface AnimateDiffComponents {
   manifest: ModelManifest;
@@ -47,6 +49,8 @@ export interface AnimateDiffComponents {
   vae: Module;
   textEncoder?: Module;
   tokenizer?: CLIPTokenizer;
+  /** The VAE encoder (video-to-video); loaded from model.yaml's vae.encoder_file on first use when absent. */
+  vaeEncoder?: Module;
   device: Device;
   dtype: DType;
 }
@@ -61,6 +65,7 @@ export class AnimateDiffPipeline {
   readonly tokenizer?: CLIPTokenizer;
   readonly device: Device;
   readonly dtype: DType;
+  private vaeEncoder?: Module;
   private disposedFlag = false;
 
   /** Takes ownership of the modules (dispose() frees them). Use loadPipeline() to load a folder. */
@@ -72,6 +77,7 @@ export class AnimateDiffPipeline {
     this.tokenizer = components.tokenizer;
     this.device = components.device;
     this.dtype = components.dtype;
+    this.vaeEncoder = components.vaeEncoder;
   }
 
   get disposed(): boolean {
@@ -127,11 +133,24 @@ export class AnimateDiffPipeline {
         // 3. Prepare timesteps
         const scheduler = this.makeScheduler(options.scheduler);
         try {
-          scheduler.setTimesteps(args.steps);
-          // 4. Prepare latent variables
-          let latents = await this.prepareLatents(args, scheduler, generator, options.latents, v);
-          // 5. Denoising loop
-          latents = await this.denoise(latents, scheduler, conditioning[conditioning.length === 1 ? 0 : v]!, args, generator, options, v);
+          let timesteps: number[];
+          let latents: Tensor;
+          if (args.videoToVideo) {
+            // video-to-video: the timesteps strength keeps; 4. the encoded video, noised to the first of them
+            const { strength, enforceInferenceSteps } = args.videoToVideo;
+            timesteps = strengthTimesteps(scheduler, args.steps, strength, enforceInferenceSteps);
+            latents = await this.prepareVideoLatents(options.video!, args, scheduler, timesteps[0]!, generator, options.signal);
+          } else {
+            scheduler.setTimesteps(args.steps);
+            timesteps = scheduler.timesteps;
+            // 4. Prepare latent variables
+            latents = await this.prepareLatents(args, scheduler, generator, options.latents, v);
+          }
+          // 5. Denoising loop (with FreeInit: once per iteration, the noise re-initialised in between)
+          const cond = conditioning[conditioning.length === 1 ? 0 : v]!;
+          latents = args.freeInit
+            ? await this.freeInitDenoise(latents, scheduler, cond, args, generator, options, v)
+            : await this.denoise(latents, scheduler, timesteps, cond, args, generator, options, v);
           const seed = options.generator || options.latents ? undefined : args.seeds[v];
           if (args.outputType === 'latents') {
             results.push({ latents, shape: latents.shape, ...(seed !== undefined && { seed }) });
@@ -242,6 +261,7 @@ export class AnimateDiffPipeline {
     this.unet.dispose();
     this.vae.dispose();
     this.textEncoder?.dispose();
+    this.vaeEncoder?.dispose();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -265,26 +285,38 @@ export class AnimateDiffPipeline {
       const row = given.shape[0] === 1 ? given : given.narrow(0, video, 1);
       noise = await row.to({ device: this.device, dtype: 'float32' });
       if (row !== given) row.dispose();
-    } else if (generator) {
-      // diffusers' randn_tensor: draw on the generator's device, then move.
-      const drawn = randn(shape, { generator });
-      if (sameDevice(drawn.device, this.device)) noise = drawn;
-      else {
-        try {
-          noise = await drawn.to({ device: this.device });
-        } finally {
-          drawn.dispose();
-        }
-      }
-    } else noise = randn(shape, { device: this.device });
+    } else noise = await drawNoise(shape, generator, this.device);
     if (scheduler.initNoiseSigma === 1) return noise;
     const scaled = noise.mul(scheduler.initNoiseSigma);
     noise.dispose();
     return scaled;
   }
 
-  /** 5. The denoising loop. Consumes `latents`; returns the final latents. */
-  private async denoise(
+  /** 4 (video-to-video). The init video encoded (posterior sampled) and noised to `timestep`: [1, 4, F, h, w]. */
+  private async prepareVideoLatents(video: VideoInput, args: CheckedInputs, scheduler: Scheduler, timestep: number, generator: Generator | undefined, signal: AbortSignal | undefined): Promise<Tensor> {
+    this.vaeEncoder ??= await loadModule(this.manifest.vae.encoderFile!, { device: this.device, dtype: this.dtype, signal });
+    const images = await preprocessVideo(video, this.device);
+    try {
+      return await encodeVideoLatents(this.vaeEncoder, images, {
+        chunkSize: args.decodeChunkSize,
+        scalingFactor: this.manifest.vae.scalingFactor,
+        scheduler,
+        timestep,
+        generator,
+        device: this.device,
+        signal,
+      });
+    } finally {
+      images.dispose();
+    }
+  }
+
+  /**
+   * 5 with FreeInit (diffusers' FreeInitMixin): iteration 0 denoises the initial noise; each later one starts
+   * from the previous result diffused back to the last training timestep with that noise, low-pass filtered
+   * and topped up with fresh high-frequency noise from `generator`. Consumes `latents`.
+   */
+  private async freeInitDenoise(
     latents: Tensor,
     scheduler: Scheduler,
     cond: Conditioning,
@@ -293,7 +325,53 @@ export class AnimateDiffPipeline {
     o: GenerateOptions,
     video: number,
   ): Promise<Tensor> {
-    const timesteps = scheduler.timesteps;
+    const fi = args.freeInit!;
+    let initialNoise: Tensor;
+    try {
+      initialNoise = latents.clone();
+    } catch (err) {
+      latents.dispose();
+      throw err;
+    }
+    try {
+      for (let it = 0; it < fi.iterations; it++) {
+        if (it > 0) {
+          try {
+            throwIfAborted(o.signal);
+            const zRand = await drawNoise(latents.shape, generator, this.device);
+            try {
+              const mixed = reinitializeNoise(latents, initialNoise, zRand, scheduler, fi, this.device);
+              latents.dispose();
+              latents = mixed;
+            } finally {
+              zRand.dispose();
+            }
+          } catch (err) {
+            latents.dispose();
+            throw err;
+          }
+        }
+        scheduler.setTimesteps(freeInitSteps(args.steps, fi, it));
+        latents = await this.denoise(latents, scheduler, scheduler.timesteps, cond, args, generator, o, video, { iteration: it, iterations: fi.iterations });
+      }
+      return latents;
+    } finally {
+      initialNoise.dispose();
+    }
+  }
+
+  /** 5. The denoising loop over `timesteps`. Consumes `latents`; returns the final latents. */
+  private async denoise(
+    latents: Tensor,
+    scheduler: Scheduler,
+    timesteps: number[],
+    cond: Conditioning,
+    args: CheckedInputs,
+    generator: Generator | undefined,
+    o: GenerateOptions,
+    video: number,
+    freeInit?: { iteration: number; iterations: number },
+  ): Promise<Tensor> {
     const tracker = new ProgressTracker(timesteps.length);
     try {
       for (let i = 0; i < timesteps.length; i++) {
@@ -311,7 +389,15 @@ export class AnimateDiffPipeline {
         for (const extra of new Set([out.predOriginalSample, out.denoised])) if (extra && extra !== out.prevSample && extra !== latents) extra.dispose();
         if (out.prevSample !== latents) latents.dispose();
         latents = out.prevSample;
-        emitProgress(o.onProgress, { stage: 'denoise', ...tracker.tick(), timestep: t, video, videos: args.numVideos, ...(preview && { preview }) });
+        emitProgress(o.onProgress, {
+          stage: 'denoise',
+          ...tracker.tick(),
+          timestep: t,
+          video,
+          videos: args.numVideos,
+          ...(freeInit && { freeInitIteration: freeInit.iteration, freeInitIterations: freeInit.iterations }),
+          ...(preview && { preview }),
+        });
       }
       throwIfAborted(o.signal);
       return latents;

@@ -28,6 +28,9 @@ export interface DenoiseProgress extends ProgressBase {
   stage: 'denoise';
   /** The scheduler timestep just done. */
   timestep: number;
+  /** With freeInit: which iteration (0-based) of `freeInitIterations` is running; `step`/`total` count its steps. */
+  freeInitIteration?: number;
+  freeInitIterations?: number;
   /** With `preview: true`: a linear RGB projection of the current prediction (no VAE). */
   preview?: LatentPreview;
 }

@@ -15,6 +15,7 @@ import {
   parseBytes,
   readArchitecture,
 } from '../pipelines/memory-estimate';
+import type { ResolvedFreeInit } from '../pipelines/free-init';
 import { createScheduler } from '../schedulers';
 import type { Recipe } from './recipe';
 import type { RenderArgs } from './render';
@@ -33,6 +34,7 @@ export interface Job {
   scheduler?: string | { className: string; config: Record<string, unknown> };
   contextLength?: number;
   contextOverlap?: number;
+  freeInit?: ResolvedFreeInit;
   out: string;
   label: string;
   /** The recipe a --recipe job re-renders (its differences from this render are warned about). */
@@ -74,6 +76,7 @@ export const CONFIG_KEYS: Record<string, string> = {
   fps: 'fps',
   contextLength: 'context_length',
   contextOverlap: 'context_overlap',
+  freeInit: 'free_init',
 };
 export const flagName = (option: string) => FLAG_NAMES[option] ?? option;
 
@@ -122,6 +125,7 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
       scheduler: resolveScheduler(manifest, job.scheduler),
       contextLength: job.contextLength,
       contextOverlap: job.contextOverlap,
+      freeInit: job.freeInit,
       vaeTiling: args.vaeTiling,
       decodeChunkSize: args.decodeChunkSize,
     };

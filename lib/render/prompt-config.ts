@@ -11,8 +11,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
-import { describe } from '../errors';
+import { describe, InvalidParameterError } from '../errors';
 import { randomSeed } from '../generator';
+import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
 import type { RenderSettings } from './recipe';
 
 export interface WeightedPath {
@@ -32,6 +33,8 @@ export interface RenderJob extends RenderSettings {
   scheduler?: string;
   contextLength?: number;
   contextOverlap?: number;
+  /** FreeInit (`free_init: true` or { iterations, method, order, spatial_stop_frequency, temporal_stop_frequency, fast_sampling }), defaults resolved. */
+  freeInit?: ResolvedFreeInit;
   /** An exported animatorch model folder (our key `model`). */
   model?: string;
   /** Base model: `dreambooth_path` / `path` (a single file or a diffusers folder). */
@@ -102,6 +105,7 @@ const KNOWN_KEYS = [
   'fps',
   'context_length',
   'context_overlap',
+  'free_init',
   'model',
 ] as const;
 
@@ -279,6 +283,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
   if (contextLength !== undefined && contextOverlap !== undefined && contextOverlap >= contextLength)
     fail('context_overlap', `expected less than context_length (${contextLength}), got ${contextOverlap}`);
   const scheduler = str('scheduler') ?? defaults.scheduler ?? md.scheduler;
+  const freeInit = freeInitOf(e.free_init, fail);
 
   const mmRaw = e.motion_module;
   let motionModules: Array<string | undefined>;
@@ -333,6 +338,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
         ...(scheduler !== undefined ? { scheduler } : {}),
         ...(contextLength !== undefined ? { contextLength } : {}),
         ...(contextOverlap !== undefined ? { contextOverlap } : {}),
+        ...(freeInit ? { freeInit: { ...freeInit } } : {}),
         ...(model !== undefined ? { model } : {}),
         ...(base !== undefined ? { base } : {}),
         ...(motionModule !== undefined ? { motionModule } : {}),
@@ -344,4 +350,32 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
     });
   }
   return jobs;
+}
+
+const FREE_INIT_KEYS: Record<string, keyof FreeInitOptions> = {
+  iterations: 'iterations',
+  method: 'method',
+  order: 'order',
+  spatial_stop_frequency: 'spatialStopFrequency',
+  temporal_stop_frequency: 'temporalStopFrequency',
+  fast_sampling: 'fastSampling',
+};
+
+/** `free_init`: true, false or an object with diffusers' enable_free_init names (num_iters as `iterations`). */
+function freeInitOf(v: unknown, fail: (key: string | undefined, detail: string) => never): ResolvedFreeInit | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean' && !isObj(v)) fail('free_init', `expected true or { ${Object.keys(FREE_INIT_KEYS).join(', ')} }, got ${describe(v)}`);
+  const options: Record<string, unknown> = {};
+  if (isObj(v))
+    for (const [k, x] of Object.entries(v)) {
+      if (!FREE_INIT_KEYS[k]) fail(`free_init.${k}`, `unknown key (known: ${Object.keys(FREE_INIT_KEYS).join(', ')})`);
+      options[FREE_INIT_KEYS[k]!] = typeof x === 'bigint' ? Number(x) : x; // YAML integers come as BigInt
+    }
+  try {
+    return resolveFreeInit(typeof v === 'boolean' ? v : options);
+  } catch (err) {
+    if (!(err instanceof InvalidParameterError)) throw err;
+    const key = Object.entries(FREE_INIT_KEYS).find(([, camel]) => err.parameter === `freeInit.${camel}`)?.[0];
+    return fail(key ? `free_init.${key}` : 'free_init', `expected ${err.expected}, got ${describe(err.actual)}`);
+  }
 }

@@ -16,6 +16,7 @@ import { readModelManifest, type ModelManifest } from '../model-manifest';
 import { packageRoot } from '../native/binding';
 import type { AnimateDiffPipeline } from '../pipelines/animatediff';
 import { modelDefaults } from '../pipelines/animatediff-inputs';
+import { type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
 import { loadPipeline } from '../pipelines/load-pipeline';
 import type { ProgressEvent } from '../pipelines/progress';
 import { assertDevice, assertDtype, type DType } from '../tensor';
@@ -147,12 +148,23 @@ async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
       scheduler: r.scheduler,
       contextLength: typeof extra.contextLength === 'number' ? extra.contextLength : undefined,
       contextOverlap: typeof extra.contextOverlap === 'number' ? extra.contextOverlap : undefined,
+      freeInit: recipeFreeInit(extra.freeInit, file),
       out: args.out ?? file.replace(/\.json$/, ''),
       recipe: r,
       label: `recipe ${path.basename(file)}`,
       nameOf: (option) => `${file}: ${CONFIG_KEYS[option] ?? option}`,
     },
   ];
+}
+
+/** A recipe's extra.freeInit (written resolved by a FreeInit render), checked as generate() checks it. */
+function recipeFreeInit(v: unknown, file: string): ResolvedFreeInit | undefined {
+  try {
+    return resolveFreeInit(v);
+  } catch (err) {
+    if (err instanceof InvalidParameterError) throw new InvalidParameterError(`${file}: extra.${err.parameter}`, err.expected, err.actual);
+    throw err;
+  }
 }
 
 /**
@@ -249,6 +261,7 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
       scheduler: j.scheduler ?? args.scheduler,
       contextLength: j.contextLength ?? args.contextLength,
       contextOverlap: j.contextOverlap ?? args.contextOverlap,
+      freeInit: j.freeInit,
       out: path.join(outDir, `${k}-${slug(j.prompt)}.gif`),
       label: `${j.source.entry} #${j.source.promptIndex}`,
       nameOf: (option) => `${j.source.file}: entry ${JSON.stringify(j.source.entry)}: ${CONFIG_KEYS[option] ?? option}`,
@@ -262,14 +275,15 @@ function progressPrinter(log: RenderIO['log'], label: string): (e: ProgressEvent
   return (e) => {
     if (!log) return;
     const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
-    const line = `${label} ${e.stage} ${e.step}/${e.total} ${secs(e.elapsedMs)} ETA ${secs(e.etaMs)}`;
+    const name = e.stage === 'denoise' && e.freeInitIterations ? `${label} FreeInit ${e.freeInitIteration! + 1}/${e.freeInitIterations}` : label;
+    const line = `${name} ${e.stage} ${e.step}/${e.total} ${secs(e.elapsedMs)} ETA ${secs(e.etaMs)}`;
     if (!tty) {
       log.write(`${line}\n`);
       return;
     }
     const width = 24;
     const filled = Math.round((e.step / e.total) * width);
-    log.write(`\r${label} ${e.stage} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${e.step}/${e.total} ${secs(e.elapsedMs)} ETA ${secs(e.etaMs)}   `);
+    log.write(`\r${name} ${e.stage} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${e.step}/${e.total} ${secs(e.elapsedMs)} ETA ${secs(e.etaMs)}   `);
     if (e.step === e.total) log.write('\n');
   };
 }
@@ -339,6 +353,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
           device,
           ...(job.contextLength !== undefined ? { contextLength: job.contextLength } : {}),
           ...(job.contextOverlap !== undefined ? { contextOverlap: job.contextOverlap } : {}),
+          ...(job.freeInit ? { freeInit: job.freeInit } : {}),
         },
       });
       await mkdir(path.dirname(path.resolve(job.out)), { recursive: true });
