@@ -14,15 +14,12 @@ import { AbortError, DisposedError, InvalidParameterError, throwIfAborted } from
 import { createGenerator, type Generator } from '../generator';
 import type { ModelManifest, SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
-import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils';
+import type { Scheduler } from '../schedulers/scheduling-utils';
 import { type Device, type DType, Tensor, tidy } from '../tensor';
-import { cat, full } from '../tensor-factories';
-
 import type { CLIPTokenizer } from '../tokenizers/clip';
 import { loadModule, type Module } from '../torchscript-module';
 import { assertInteger, assertOneOf, assertPositive } from '../validate';
 import { FrameBuffer } from '../video/video-processor';
-import { latentPreview } from '../video/latent-preview';
 import { decodeFrames, resolveTilingOptions } from '../video/vae-tiling';
 import {
   checkInputs,
@@ -33,13 +30,11 @@ import {
   type GenerateOptions,
   type SchedulerChoice,
 } from './animatediff-inputs';
-import { type Conditioning, disposeConditioning, encodePrompt, prepareConditioning } from './conditioning';
-import { ContextFuser, contextWindows, gatherWindow } from './context-windows';
+import { disposeConditioning, encodePrompt, prepareConditioning } from './conditioning';
+import { denoise, freeInitDenoise } from './denoising-loop';
 import type { AnimateDiffLatentsOutput, AnimateDiffPipelineOutput, VideoFrames } from './pipeline-output';
 import { VaeDecodeError } from './pipeline-output';
 import { emitProgress, ProgressTracker } from './progress';
-import { interpolateEmbeddings } from './prompt-travel';
-import { freeInitSteps, reinitializeNoise } from './free-init';
 import { drawNoise } from './noise';
 import { encodeVideoLatents, preprocessVideo, strengthTimesteps, type VideoInput } from './video-to-video';
 
@@ -149,8 +144,8 @@ export class AnimateDiffPipeline {
           // 5. Denoising loop (with FreeInit: once per iteration, the noise re-initialised in between)
           const cond = conditioning[conditioning.length === 1 ? 0 : v]!;
           latents = args.freeInit
-            ? await this.freeInitDenoise(latents, scheduler, cond, args, generator, options, v)
-            : await this.denoise(latents, scheduler, timesteps, cond, args, generator, options, v);
+            ? await freeInitDenoise(this, latents, scheduler, cond, args, generator, options, v)
+            : await denoise(this, latents, scheduler, timesteps, cond, args, generator, options, v);
           const seed = options.generator || options.latents ? undefined : args.seeds[v];
           if (args.outputType === 'latents') {
             results.push({ latents, shape: latents.shape, ...(seed !== undefined && { seed }) });
@@ -311,181 +306,6 @@ export class AnimateDiffPipeline {
     }
   }
 
-  /**
-   * 5 with FreeInit (diffusers' FreeInitMixin): iteration 0 denoises the initial noise; each later one starts
-   * from the previous result diffused back to the last training timestep with that noise, low-pass filtered
-   * and topped up with fresh high-frequency noise from `generator`. Consumes `latents`.
-   */
-  private async freeInitDenoise(
-    latents: Tensor,
-    scheduler: Scheduler,
-    cond: Conditioning,
-    args: CheckedInputs,
-    generator: Generator | undefined,
-    o: GenerateOptions,
-    video: number,
-  ): Promise<Tensor> {
-    const fi = args.freeInit!;
-    let initialNoise: Tensor;
-    try {
-      initialNoise = latents.clone();
-    } catch (err) {
-      latents.dispose();
-      throw err;
-    }
-    try {
-      for (let it = 0; it < fi.iterations; it++) {
-        if (it > 0) {
-          try {
-            throwIfAborted(o.signal);
-            const zRand = await drawNoise(latents.shape, generator, this.device);
-            try {
-              const mixed = reinitializeNoise(latents, initialNoise, zRand, scheduler, fi, this.device);
-              latents.dispose();
-              latents = mixed;
-            } finally {
-              zRand.dispose();
-            }
-          } catch (err) {
-            latents.dispose();
-            throw err;
-          }
-        }
-        scheduler.setTimesteps(freeInitSteps(args.steps, fi, it));
-        latents = await this.denoise(latents, scheduler, scheduler.timesteps, cond, args, generator, o, video, { iteration: it, iterations: fi.iterations });
-      }
-      return latents;
-    } finally {
-      initialNoise.dispose();
-    }
-  }
-
-  /** 5. The denoising loop over `timesteps`. Consumes `latents`; returns the final latents. */
-  private async denoise(
-    latents: Tensor,
-    scheduler: Scheduler,
-    timesteps: number[],
-    cond: Conditioning,
-    args: CheckedInputs,
-    generator: Generator | undefined,
-    o: GenerateOptions,
-    video: number,
-    freeInit?: { iteration: number; iterations: number },
-  ): Promise<Tensor> {
-    const tracker = new ProgressTracker(timesteps.length);
-    try {
-      for (let i = 0; i < timesteps.length; i++) {
-        throwIfAborted(o.signal);
-        const t = timesteps[i]!;
-        const eps = await this.predictNoise(latents, t, i, cond, scheduler, args, o.signal);
-        let out: SchedulerOutput;
-        try {
-          out = await scheduler.step(eps, t, latents, { generator, ...(args.eta !== undefined && { eta: args.eta }) });
-        } finally {
-          eps.dispose();
-        }
-        const previewSource = out.predOriginalSample ?? out.prevSample;
-        const preview = o.preview && o.onProgress ? await latentPreview(previewSource).catch(() => undefined) : undefined;
-        for (const extra of new Set([out.predOriginalSample, out.denoised])) if (extra && extra !== out.prevSample && extra !== latents) extra.dispose();
-        if (out.prevSample !== latents) latents.dispose();
-        latents = out.prevSample;
-        emitProgress(o.onProgress, {
-          stage: 'denoise',
-          ...tracker.tick(),
-          timestep: t,
-          video,
-          videos: args.numVideos,
-          ...(freeInit && { freeInitIteration: freeInit.iteration, freeInitIterations: freeInit.iterations }),
-          ...(preview && { preview }),
-        });
-      }
-      throwIfAborted(o.signal);
-      return latents;
-    } catch (err) {
-      latents.dispose();
-      throw err;
-    }
-  }
-
-  /** The guided noise prediction for all frames, window by window when the video is longer than the context. */
-  private async predictNoise(
-    latents: Tensor,
-    t: number,
-    stepIndex: number,
-    cond: Conditioning,
-    scheduler: Scheduler,
-    args: CheckedInputs,
-    signal: AbortSignal | undefined,
-  ): Promise<Tensor> {
-    const numFrames = latents.shape[2]!;
-    const scaled = scheduler.scaleModelInput(latents, t);
-    try {
-      if (numFrames <= args.contextLength) return await this.guidedUnet(scaled, t, cond, range(numFrames), numFrames, args);
-      const windows = contextWindows(numFrames, {
-        contextLength: args.contextLength,
-        contextOverlap: args.contextOverlap,
-        contextSchedule: args.contextSchedule,
-        step: stepIndex,
-      });
-      const fuser = new ContextFuser(numFrames, args.fuseMethod);
-      try {
-        for (const w of windows) {
-          throwIfAborted(signal);
-          const x = gatherWindow(scaled, w);
-          let eps: Tensor;
-          try {
-            eps = await this.guidedUnet(x, t, cond, w, numFrames, args);
-          } finally {
-            x.dispose();
-          }
-          try {
-            fuser.add(w, eps);
-          } finally {
-            eps.dispose();
-          }
-        }
-        return fuser.result();
-      } finally {
-        fuser.dispose();
-      }
-    } finally {
-      if (scaled !== latents) scaled.dispose();
-    }
-  }
-
-  /** One UNet call: batch [negative, positive] with guidance (eps = u + g (c − u)), else the positive alone. */
-  private async guidedUnet(x: Tensor, t: number, cond: Conditioning, window: number[], numFrames: number, args: CheckedInputs): Promise<Tensor> {
-    const temp: Tensor[] = [];
-    try {
-      let positive = cond.cond;
-      if (cond.keyframes) {
-        const centre = window[Math.floor(window.length / 2)]!;
-        positive = interpolateEmbeddings(cond.keyframes, centre, { numFrames, loop: args.contextSchedule === 'looped' });
-        temp.push(positive);
-      }
-      let context: Tensor;
-      if (args.doCfg) {
-        if (cond.pair && !cond.keyframes) context = cond.pair;
-        else temp.push((context = cat([cond.uncond!, positive!], 0)));
-      } else context = positive!;
-      const b = args.doCfg ? 2 : 1;
-      const input = args.doCfg ? cat([x, x], 0) : x;
-      if (input !== x) temp.push(input);
-      const ts = full([b], t, { device: this.device });
-      temp.push(ts);
-      const out = await this.unet.forward(input, ts, context);
-      if (!(out instanceof Tensor)) throw new Error('unet: expected forward to return a Tensor');
-      if (!args.doCfg) return out;
-      temp.push(out);
-      return tidy(() => {
-        const [u, c] = out.chunk(2, 0) as [Tensor, Tensor];
-        return u.add(c.sub(u).mul(args.guidanceScale));
-      });
-    } finally {
-      for (const tt of temp) tt.dispose();
-    }
-  }
-
   // ---------------------------------------------------------------------------
   // Helpers.
 
@@ -504,11 +324,4 @@ export class AnimateDiffPipeline {
   private ensureNotDisposed(): void {
     if (this.disposedFlag) throw new DisposedError('AnimateDiffPipeline');
   }
-}
-
-
-
-
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
 }
