@@ -4,7 +4,7 @@ model the tests export (``export_random_model.py --preset tiny-v2 --seed 0 --num
 small fixture test/fixtures/animatediff-free-init.json that test/free-init.test.ts compares generate({ freeInit })
 with (1e-4).
 
-    /work/venv-torch2/bin/python scripts/reference/animatediff_free_init.py > test/fixtures/animatediff-free-init.json
+    python scripts/reference/animatediff_free_init.py > test/fixtures/animatediff-free-init.json   # the venv of scripts/requirements-torch2.txt
 
 Set-up as animatediff_pipeline.py (same weights, embeddings and noise seeds). FreeInitMixin: iteration 0
 denoises the initial noise; each later one diffuses the previous result back to t = num_train_timesteps - 1
@@ -31,7 +31,10 @@ CASES = {
     "gaussian": ("gaussian", 2, 4, 0.4, 0.3, False, 3),
     "gaussian_fast": ("gaussian", 3, 4, 0.25, 0.25, True, 4),
 }
-GUIDANCE = 7.5
+# Below the t2v fixture's 7.5 (animatediff_pipeline.py checks guidance itself): each FreeInit iteration
+# re-mixes the latents through diffusers' float32 FFT (ours is float64), and on this random model guidance
+# 7.5 amplified that rounding to 1.05e-4 over fast sampling's 7 UNet calls on torch 2.x (7e-5 on 1.13).
+GUIDANCE = 3.0
 
 
 def main() -> int:
