@@ -16,7 +16,7 @@ if (!other) {
   console.log('flavours: set BENCH_TORCH2_DIR to a checkout built against torch 2.x to compare the UNet step on both');
   process.exit(0);
 }
-const otherPython = process.env.BENCH_TORCH2_PYTHON ?? [path.join(other, '..', 'venv', 'bin', 'python'), '/work/venv-torch2/bin/python'].find(existsSync);
+const otherPython = process.env.BENCH_TORCH2_PYTHON ?? [path.join(other, '..', 'venv', 'bin', 'python')].find(existsSync);
 const model = await testing.exportedModel({ python: process.env.ANIMATORCH_PYTHON ?? '/usr/bin/python3', preset: 'tiny-v2', seed: 0 });
 const args = process.argv.slice(2);
 for (const [name, dir, python] of [

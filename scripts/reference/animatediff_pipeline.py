@@ -3,10 +3,10 @@
 (``export_random_model.py --preset tiny-v2 --seed 0 --numerics diffusers``), written as the small fixture
 test/fixtures/animatediff-pipeline.json that test/pipeline.test.ts compares generate() with (1e-4).
 
-    /work/venv-ref/bin/python scripts/reference/animatediff_pipeline.py > test/fixtures/animatediff-pipeline.json
+    python scripts/reference/animatediff_pipeline.py > test/fixtures/animatediff-pipeline.json
 
 diffusers is not an animatorch dependency: run this in a venv that has it. The committed fixture
-came from torch 2.15.0 + diffusers 0.42.1 + transformers 5.24.0 (/work/venv-torch2, the torch 2.x venv
+came from torch 2.15.0 + diffusers 0.42.1 + transformers 5.24.0 (the torch 2.x venv
 of scripts/requirements-torch2.txt). It also runs under torch 1.13 (Debian's python3-torch, venv made
 with --system-site-packages) with diffusers==0.29.2 transformers==4.44.2 safetensors==0.4.5
 huggingface_hub==0.24.6 accelerate==0.33.0; the two agree to 7e-5 relative on these cases.

@@ -3,7 +3,7 @@
 (``export_random_model.py --preset tiny-v2 --seed 0 --numerics diffusers``), written as the small fixture
 test/fixtures/animatediff-video2video.json that test/video-to-video.test.ts compares generate({ video }) with (1e-4).
 
-    /work/venv-torch2/bin/python scripts/reference/animatediff_video2video.py > test/fixtures/animatediff-video2video.json
+    python scripts/reference/animatediff_video2video.py > test/fixtures/animatediff-video2video.json   # the venv of scripts/requirements-torch2.txt
 
 As animatediff_pipeline.py: our UNet's seeded random weights mapped onto diffusers' UNetMotionModel, and
 here also our VAE's (diffusers parameter names already) loaded into diffusers' AutoencoderKL, whose encoder

@@ -3,7 +3,7 @@
 (DPM-Solver third order), in the format of test/fixtures/schedulers.json: same x0, same toy model
 (eps = 0.3 * scale_model_input(x, t) + 0.01 * t / 1000), float64 on the CPU.
 
-    /work/venv-ref/bin/python scripts/reference/scheduler_trajectories.py > test/fixtures/schedulers-third-order.json
+    python scripts/reference/scheduler_trajectories.py > test/fixtures/schedulers-third-order.json
 
 Runs with torch 1.13 (Debian's, in a venv made with --system-site-packages) or torch 2.x. Pins used
 for the committed fixture: diffusers==0.29.2 transformers==4.44.2 safetensors==0.4.5
