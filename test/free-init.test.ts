@@ -1,37 +1,19 @@
 // FreeInit: generate({ freeInit }) against diffusers' AnimateDiffPipeline.enable_free_init on the tiny random
 // model: test/fixtures/animatediff-free-init.json, written by scripts/reference/animatediff_free_init.py.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportedModel } from './utils/fixtures';
+import { type DiffusersCase, generateAsReference, loadFixturePipeline, readDiffusersFixture, worstDifference } from './utils/diffusers-fixture';
 import { AbortError, InvalidParameterError } from '../lib/errors';
 import { createGenerator } from '../lib/generator';
 import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
 import type { GenerateOptions } from '../lib/pipelines/animatediff-inputs';
 import { applyFrequencyFilter, freeInitFilter, freeInitSteps, resolveFreeInit } from '../lib/pipelines/free-init';
-import { loadPipeline } from '../lib/pipelines/load-pipeline';
-import type { AnimateDiffLatentsOutput } from '../lib/pipelines/pipeline-output';
 import type { DenoiseProgress } from '../lib/pipelines/progress';
 import { randn } from '../lib/tensor-factories';
 
-type Case = {
+type Case = DiffusersCase & {
   free_init: { iterations: number; method: 'butterworth' | 'gaussian'; order: number; spatialStopFrequency: number; temporalStopFrequency: number; fastSampling: boolean };
-  scheduler: { className: string; config: Record<string, unknown> };
-  num_inference_steps: number;
-  guidance_scale: number;
-  shape: number[];
-  latents: number[];
 };
-const ref = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'animatediff-free-init.json'), 'utf8')) as {
-  export: { preset: string; seed: number; numerics: string };
-  width: number;
-  height: number;
-  num_frames: number;
-  prompt_embeds_seed: number;
-  negative_prompt_embeds_seed: number;
-  latents_seed: number;
-  cases: Record<string, Case>;
-};
+const ref = readDiffusersFixture<Case>('animatediff-free-init.json');
 
 describe('FreeInit pieces', () => {
   it('fast sampling runs floor(steps / iterations · (i + 1)) steps, at least 1', () => {
@@ -74,45 +56,17 @@ describe('FreeInit pieces', () => {
 describe("FreeInit against diffusers' enable_free_init", () => {
   let pipe: AnimateDiffPipeline;
   beforeAll(async () => {
-    pipe = await loadPipeline(await exportedModel(ref.export.preset, ref.export.seed, ['--numerics', ref.export.numerics]));
+    pipe = await loadFixturePipeline(ref);
   });
   afterAll(() => pipe?.dispose());
 
-  const run = async (c: Case, extra: Partial<GenerateOptions> = {}) => {
-    const shape = [1, 77, pipe.manifest.crossAttentionDim];
-    const promptEmbeds = randn(shape, { generator: createGenerator(ref.prompt_embeds_seed) });
-    const negativePromptEmbeds = randn(shape, { generator: createGenerator(ref.negative_prompt_embeds_seed) });
-    try {
-      return (await pipe.generate({
-        freeInit: c.free_init,
-        promptEmbeds,
-        negativePromptEmbeds,
-        width: ref.width,
-        height: ref.height,
-        numFrames: ref.num_frames,
-        guidanceScale: c.guidance_scale,
-        numInferenceSteps: c.num_inference_steps,
-        scheduler: c.scheduler,
-        seed: ref.latents_seed,
-        outputType: 'latents',
-        ...extra,
-      })) as AnimateDiffLatentsOutput;
-    } finally {
-      promptEmbeds.dispose();
-      negativePromptEmbeds.dispose();
-    }
-  };
+  const run = (c: Case, extra: Partial<GenerateOptions> = {}) => generateAsReference(pipe, ref, c, { freeInit: c.free_init, ...extra });
 
   for (const [name, c] of Object.entries(ref.cases)) {
     it(`latents match diffusers (${name}, 1e-4 + 1e-4 relative)`, async () => {
       const r = await run(c);
       expect(r.shape).toEqual(c.shape);
-      const got = (await r.latents.toArray()) as Float32Array;
-      r.latents.dispose();
-      expect(got.length).toBe(c.latents.length);
-      const worst = Math.max(...c.latents.map((w, i) => Math.abs(got[i]! - w) / (1 + Math.abs(w))));
-      if (process.env.ANIMATORCH_PRINT_DIFFS) console.log(`${name}: worst ${worst.toExponential(2)}, max |latent| ${Math.max(...c.latents.map(Math.abs)).toFixed(2)}`);
-      expect(worst).toBeLessThan(1e-4);
+      expect(await worstDifference(r, c, name)).toBeLessThan(1e-4);
     });
   }
 

@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateAsReference, loadFixturePipeline, readDiffusersFixture, worstDifference } from './utils/diffusers-fixture';
 import { exportedModel, python } from './utils/fixtures';
 import { memoryStats } from '../lib/device';
 import { AbortError, InvalidParameterError } from '../lib/errors';
@@ -450,47 +451,18 @@ describe('AnimateDiffPipeline', () => {
 // diffusers' AnimateDiffPipeline on the same tiny random model (weights mapped onto UNetMotionModel):
 // test/fixtures/animatediff-pipeline.json, written by scripts/reference/animatediff_pipeline.py.
 describe("against diffusers' AnimateDiffPipeline", () => {
-  const ref = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'animatediff-pipeline.json'), 'utf8')) as {
-    export: { preset: string; seed: number; numerics: string };
-    width: number;
-    height: number;
-    num_frames: number;
-    prompt_embeds_seed: number;
-    negative_prompt_embeds_seed: number;
-    latents_seed: number;
-    cases: Record<string, { scheduler: { className: string; config: Record<string, unknown> }; num_inference_steps: number; guidance_scale: number; shape: number[]; latents: number[] }>;
-  };
+  const ref = readDiffusersFixture('animatediff-pipeline.json');
   let pipe: AnimateDiffPipeline;
   beforeAll(async () => {
-    pipe = await loadPipeline(await exportedModel(ref.export.preset, ref.export.seed, ['--numerics', ref.export.numerics]));
+    pipe = await loadFixturePipeline(ref);
   });
   afterAll(() => pipe?.dispose());
 
   for (const [name, c] of Object.entries(ref.cases)) {
     it(`guided latents match diffusers (${name}, 1e-4 + 1e-4 relative)`, async () => {
-      const shape = [1, 77, pipe.manifest.crossAttentionDim];
-      // The same seeded torch.randn draws the reference script made (createGenerator is torch's CPU stream).
-      const promptEmbeds = randn(shape, { generator: createGenerator(ref.prompt_embeds_seed) });
-      const negativePromptEmbeds = randn(shape, { generator: createGenerator(ref.negative_prompt_embeds_seed) });
-      const r = (await pipe.generate({
-        promptEmbeds,
-        negativePromptEmbeds,
-        width: ref.width,
-        height: ref.height,
-        numFrames: ref.num_frames,
-        guidanceScale: c.guidance_scale,
-        numInferenceSteps: c.num_inference_steps,
-        scheduler: c.scheduler,
-        seed: ref.latents_seed,
-        outputType: 'latents',
-      })) as AnimateDiffLatentsOutput;
+      const r = await generateAsReference(pipe, ref, c);
       expect(r.shape).toEqual(c.shape);
-      const got = (await r.latents.toArray()) as Float32Array;
-      // 1e-4 absolute + 1e-4 relative, as the scheduler goldens: the random UNet's latents reach |100|.
-      expect(got.length).toBe(c.latents.length);
-      const worst = Math.max(...c.latents.map((w, i) => Math.abs(got[i]! - w) / (1 + Math.abs(w))));
-      expect(worst).toBeLessThan(1e-4);
-      for (const t of [r.latents, promptEmbeds, negativePromptEmbeds]) t.dispose();
+      expect(await worstDifference(r, c, name)).toBeLessThan(1e-4);
     });
   }
 });

@@ -1,38 +1,15 @@
 // Video-to-video: generate({ video, strength }) against diffusers' AnimateDiffVideoToVideoPipeline on the
 // tiny random model (UNet and VAE weights mapped onto diffusers' models): test/fixtures/animatediff-video2video.json,
 // written by scripts/reference/animatediff_video2video.py.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportedModel } from './utils/fixtures';
+import { type DiffusersCase, generateAsReference, loadFixturePipeline, readDiffusersFixture, worstDifference } from './utils/diffusers-fixture';
 import { AbortError, InvalidParameterError } from '../lib/errors';
-import { createGenerator } from '../lib/generator';
 import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
 import type { GenerateOptions } from '../lib/pipelines/animatediff-inputs';
-import { loadPipeline } from '../lib/pipelines/load-pipeline';
-import type { AnimateDiffLatentsOutput } from '../lib/pipelines/pipeline-output';
-import { tensor, randn } from '../lib/tensor-factories';
+import { tensor } from '../lib/tensor-factories';
 
-type Case = {
-  scheduler: { className: string; config: Record<string, unknown> };
-  num_inference_steps: number;
-  guidance_scale: number;
-  strength: number;
-  enforce_inference_steps: boolean;
-  decode_chunk_size: number;
-  shape: number[];
-  latents: number[];
-};
-const ref = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'animatediff-video2video.json'), 'utf8')) as {
-  export: { preset: string; seed: number; numerics: string };
-  width: number;
-  height: number;
-  num_frames: number;
-  prompt_embeds_seed: number;
-  negative_prompt_embeds_seed: number;
-  latents_seed: number;
-  cases: Record<string, Case>;
-};
+type Case = DiffusersCase & { strength: number; enforce_inference_steps: boolean; decode_chunk_size: number };
+const ref = readDiffusersFixture<Case>('animatediff-video2video.json');
 
 /** The reference script's input_frames(): uint8 [F, H, W, 3]. */
 function inputFrames(f: number, h: number, w: number): Uint8Array {
@@ -47,46 +24,19 @@ function inputFrames(f: number, h: number, w: number): Uint8Array {
 describe("video-to-video against diffusers' AnimateDiffVideoToVideoPipeline", () => {
   let pipe: AnimateDiffPipeline;
   const video = { frames: inputFrames(ref.num_frames, ref.height, ref.width), shape: [ref.num_frames, ref.height, ref.width, 3] as [number, number, number, 3] };
-  const shape = () => [1, 77, pipe.manifest.crossAttentionDim];
   beforeAll(async () => {
-    pipe = await loadPipeline(await exportedModel(ref.export.preset, ref.export.seed, ['--numerics', ref.export.numerics]));
+    pipe = await loadFixturePipeline(ref);
   });
   afterAll(() => pipe?.dispose());
 
-  const run = async (c: Case, extra: Partial<GenerateOptions> = {}) => {
-    const promptEmbeds = randn(shape(), { generator: createGenerator(ref.prompt_embeds_seed) });
-    const negativePromptEmbeds = randn(shape(), { generator: createGenerator(ref.negative_prompt_embeds_seed) });
-    try {
-      return (await pipe.generate({
-        video,
-        strength: c.strength,
-        enforceInferenceSteps: c.enforce_inference_steps,
-        decodeChunkSize: c.decode_chunk_size,
-        promptEmbeds,
-        negativePromptEmbeds,
-        guidanceScale: c.guidance_scale,
-        numInferenceSteps: c.num_inference_steps,
-        scheduler: c.scheduler,
-        seed: ref.latents_seed,
-        outputType: 'latents',
-        ...extra,
-      })) as AnimateDiffLatentsOutput;
-    } finally {
-      promptEmbeds.dispose();
-      negativePromptEmbeds.dispose();
-    }
-  };
+  const run = (c: Case, extra: Partial<GenerateOptions> = {}) =>
+    generateAsReference(pipe, ref, c, { video, strength: c.strength, enforceInferenceSteps: c.enforce_inference_steps, decodeChunkSize: c.decode_chunk_size, ...extra });
 
   for (const [name, c] of Object.entries(ref.cases)) {
     it(`latents match diffusers (${name}, 1e-4 + 1e-4 relative)`, async () => {
       const r = await run(c);
       expect(r.shape).toEqual(c.shape);
-      const got = (await r.latents.toArray()) as Float32Array;
-      r.latents.dispose();
-      expect(got.length).toBe(c.latents.length);
-      const worst = Math.max(...c.latents.map((w, i) => Math.abs(got[i]! - w) / (1 + Math.abs(w))));
-      if (process.env.ANIMATORCH_PRINT_DIFFS) console.log(`${name}: worst ${worst.toExponential(2)}, max |latent| ${Math.max(...c.latents.map(Math.abs)).toFixed(2)}`);
-      expect(worst).toBeLessThan(1e-4);
+      expect(await worstDifference(r, c, name)).toBeLessThan(1e-4);
     });
   }
 
