@@ -91,7 +91,8 @@ describe('render farm (several processes)', () => {
       queue.events.on('stalled', ({ jobId }) => stalled.push(jobId));
       const stepAt: number[] = [];
       queue.on('progress', (_id, p) => p.stage === 'denoise' && stepAt.push(Date.now()));
-      const job = await queue.submit({ prompt: 'a red circle', seed: 5, steps: 3, frames: 32, width: 256, height: 256 });
+      // Steps of several seconds on an idle machine too (32 frames at 256 px took 1.98 s there: shorter than the lock).
+      const job = await queue.submit({ prompt: 'a red circle', seed: 5, steps: 3, frames: 48, width: 320, height: 320 });
       await a.waitFor(/started/);
       // A second worker in this process checks for stalled jobs every 200 ms: a lapsed lock would hand it the job.
       const b = runRenderWorker({ connection: redis.url, queue: name, name: 'checker', outDir: path.join(out, name), stalledInterval: 200, lockDuration, log: (l) => checker.push(l) });
