@@ -1,5 +1,6 @@
 /** `animatorch queue`: the farm queue's job counts and its failed jobs with their reasons. */
 import type { Argv, CommandModule } from 'yargs';
+import { farmOptions } from '../farm-options';
 import { assertReachable, redisOptions } from '../../farm/connection';
 import { createRenderQueue, isCancelledReason } from '../../farm/queue';
 
@@ -43,9 +44,7 @@ export const QueueCommand: CommandModule<object, QueueArgs> = {
   command: 'queue',
   describe: 'Show the farm queue: job counts, failed jobs with reasons',
   builder: (yargs: Argv<object>) =>
-    yargs
-      .option('redis', { type: 'string', default: process.env.ANIMATORCH_REDIS ?? 'redis://127.0.0.1:6379', describe: 'Redis URL (env ANIMATORCH_REDIS)' })
-      .option('queue', { type: 'string', describe: 'queue name (default animatorch-render)' })
+    farmOptions(yargs)
       .option('failed', { type: 'number', default: 20, describe: 'failed jobs to list' })
       .option('json', { type: 'boolean', describe: 'print JSON' }) as unknown as Argv<QueueArgs>,
   handler: async (args) => {

@@ -1,6 +1,7 @@
 /** `animatorch submit`: puts renders on the farm's Redis queue; prints job ids; `--wait` follows them to the end. */
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { farmOptions } from '../farm-options';
 import { InvalidParameterError } from '../../errors';
 import { parseSeed, randomSeed } from '../../generator';
 import { assertReachable, redisOptions } from '../../farm/connection';
@@ -123,9 +124,7 @@ export const SubmitCommand: CommandModule<object, SubmitArgs> = {
   command: 'submit',
   describe: 'Queue renders for the farm\'s workers; prints job ids',
   builder: (yargs: Argv<object>) =>
-    videoOptions(yargs)
-      .option('redis', { type: 'string', default: process.env.ANIMATORCH_REDIS ?? 'redis://127.0.0.1:6379', describe: 'Redis URL (env ANIMATORCH_REDIS)' })
-      .option('queue', { type: 'string', describe: 'queue name (default animatorch-render)' })
+    farmOptions(videoOptions(yargs))
       .option('model', { alias: 'm', type: 'string', describe: 'model folder on the workers, model.yaml sha256 (8+ digits) or name (default: the demo model)' })
       .option('seed', { type: 'string', array: true, describe: 'seed (repeatable: one job each; default: one random seed, fixed now)' })
       .option('out', { alias: 'o', type: 'string', describe: 'output name inside the workers\' output folder (default <job id>.gif)' })

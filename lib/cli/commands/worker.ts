@@ -1,5 +1,6 @@
 /** `animatorch worker`: renders jobs from the farm's Redis queue until stopped (see README "Render farm"). */
 import type { Argv, CommandModule } from 'yargs';
+import { farmOptions } from '../farm-options';
 import { runRenderWorker } from '../../farm/worker';
 
 export interface WorkerArgs {
@@ -16,14 +17,12 @@ export const WorkerCommand: CommandModule<object, WorkerArgs> = {
   command: 'worker',
   describe: 'Render jobs from a Redis queue (one worker per device)',
   builder: (yargs: Argv<object>) =>
-    yargs
-      .option('redis', { type: 'string', default: process.env.ANIMATORCH_REDIS ?? 'redis://127.0.0.1:6379', describe: 'Redis URL (env ANIMATORCH_REDIS)' })
+    farmOptions(yargs)
       .option('device', { type: 'string', default: 'auto', describe: 'auto | cpu | cuda | cuda:N' })
       .option('models', { type: 'string', array: true, describe: 'folder(s) of exported models (default: the bundled models/)' })
       .option('out', { alias: 'o', type: 'string', default: 'renders', describe: 'output folder shared by all workers (e.g. a network mount)' })
       .option('concurrency', { type: 'number', default: 1, describe: 'jobs at once on this device' })
-      .option('threads', { type: 'number', describe: 'CPU threads for libtorch' })
-      .option('queue', { type: 'string', describe: 'queue name (default animatorch-render)' }) as unknown as Argv<WorkerArgs>,
+      .option('threads', { type: 'number', describe: 'CPU threads for libtorch' }) as unknown as Argv<WorkerArgs>,
   handler: async (args) => {
     const worker = runRenderWorker({
       connection: args.redis,
