@@ -19,6 +19,7 @@ import type { ProgressCallback } from './progress';
 import { isPromptMap, parsePromptMap, type PromptMap } from './prompt-travel';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from './free-init';
 import { type VideoInput, videoShape } from './video-to-video';
+import { checkImageToVideo, type ImageInput } from './image-to-video';
 
 export const DEFAULT_FPS = 8;
 /** generate()'s defaults where neither the call nor the model sets them (diffusers' AnimateDiffPipeline and AnimateDiff's configs). */
@@ -88,9 +89,13 @@ export interface GenerateOptions {
    * exported with a VAE encoder. Not consumed.
    */
   video?: VideoInput;
-  /** With `video`: how far the video is re-noised, 0..1 (1 = from noise). Default 0.8, as diffusers. */
+  /** Image-to-video (stable-diffusion.cpp's `--init-img`): a still [H, W, 3] repeated over the frames, then as `video`. Not consumed. */
+  image?: ImageInput;
+  /** With `image`: keep frame 0 on the image (its latent re-noised to each step's timestep, clean at the end). Default false. */
+  anchorFirstFrame?: boolean;
+  /** With `video` or `image`: how far it is re-noised, 0..1 (1 = from noise). Default 0.8, as diffusers. */
   strength?: number;
-  /** With `video`: run numInferenceSteps steps whatever the strength (schedule of ⌊steps / strength⌋). Default false. */
+  /** With `video` or `image`: run numInferenceSteps steps whatever the strength (schedule of ⌊steps / strength⌋). Default false. */
   enforceInferenceSteps?: boolean;
   /** FreeInit (diffusers' enable_free_init): true for its defaults, or its options. Default off. */
   freeInit?: FreeInitOptions | boolean;
@@ -101,7 +106,7 @@ export const GENERATE_OPTION_KEYS = [
   'prompt', 'negativePrompt', 'promptEmbeds', 'negativePromptEmbeds', 'width', 'height', 'numFrames', 'numInferenceSteps',
   'guidanceScale', 'seed', 'seeds', 'generator', 'generatorDevice', 'scheduler', 'eta', 'clipSkip', 'latents', 'decodeChunkSize',
   'vaeTiling', 'contextLength', 'contextOverlap', 'contextSchedule', 'contextFuseMethod', 'onProgress', 'preview', 'signal',
-  'outputType', 'fps', 'video', 'strength', 'enforceInferenceSteps', 'freeInit',
+  'outputType', 'fps', 'video', 'image', 'anchorFirstFrame', 'strength', 'enforceInferenceSteps', 'freeInit',
 ] as const satisfies readonly (keyof GenerateOptions)[];
 // A compile error here means GenerateOptions gained an option the list above lacks.
 const everyKeyListed: Exclude<keyof GenerateOptions, (typeof GENERATE_OPTION_KEYS)[number]> extends never ? true : never = true;
@@ -145,6 +150,8 @@ export interface CheckedInputs {
   eta?: number;
   /** Set with `video`. */
   videoToVideo?: { strength: number; enforceInferenceSteps: boolean };
+  /** Set with `image` (videoToVideo is set too). */
+  imageToVideo?: { anchorFirstFrame: boolean };
   freeInit?: ResolvedFreeInit;
 }
 
@@ -189,9 +196,10 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   const m = p.manifest;
   const s = p.vaeScaleFactor;
   const d = modelDefaults(m);
-  const vshape = o.video !== undefined ? videoShape(o.video) : undefined;
-  const height = o.height ?? vshape?.[1] ?? d.height ?? m.sampleSize[0] * s;
-  const width = o.width ?? vshape?.[2] ?? d.width ?? m.sampleSize[1] * s;
+  const ishape = checkImageToVideo(o)?.shape;
+  let vshape = o.video !== undefined ? videoShape(o.video) : undefined;
+  const height = o.height ?? vshape?.[1] ?? ishape?.[0] ?? d.height ?? m.sampleSize[0] * s;
+  const width = o.width ?? vshape?.[2] ?? ishape?.[1] ?? d.width ?? m.sampleSize[1] * s;
   for (const [name, v] of [['height', height], ['width', width]] as const) {
     assertInteger(name, v, s);
     if (v % s !== 0) throw new InvalidParameterError(name, `a multiple of ${s}`, v);
@@ -200,10 +208,12 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   assertInteger('numFrames', numFrames, 1);
   const steps = o.numInferenceSteps ?? d.numInferenceSteps ?? GENERATE_DEFAULTS.numInferenceSteps;
   assertInteger('numInferenceSteps', steps, 1);
+  const imageToVideo = checkImageToVideo(o, { width, height });
+  if (imageToVideo) vshape = [numFrames, height, width];
   const videoToVideo = checkVideoToVideo(p, o, vshape, { numFrames, height, width, steps });
   const freeInit = resolveFreeInit(o.freeInit);
   // diffusers' video-to-video re-applies strength to each FreeInit iteration's schedule; not reproduced yet.
-  if (freeInit && videoToVideo) throw new InvalidParameterError('freeInit', 'to be left out with video (FreeInit is for text-to-video here)', o.freeInit);
+  if (freeInit && videoToVideo) throw new InvalidParameterError('freeInit', 'to be left out with video or image (FreeInit is for text-to-video here)', o.freeInit);
   const guidanceScale = o.guidanceScale ?? d.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
   assertNumber('guidanceScale', guidanceScale, 0);
   if (!Number.isFinite(guidanceScale)) throw new InvalidParameterError('guidanceScale', 'a finite number >= 0', guidanceScale);
@@ -327,6 +337,7 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
     fps,
     eta: o.eta,
     ...(videoToVideo && { videoToVideo }),
+    ...(imageToVideo && { imageToVideo: { anchorFirstFrame: imageToVideo.anchorFirstFrame } }),
     ...(freeInit && { freeInit }),
   };
 }
@@ -340,14 +351,14 @@ function checkVideoToVideo(
 ): CheckedInputs['videoToVideo'] {
   if (vshape === undefined) {
     for (const k of ['strength', 'enforceInferenceSteps'] as const)
-      if (o[k] !== undefined) throw new InvalidParameterError(k, 'to be given with video (video-to-video)', o[k]);
+      if (o[k] !== undefined) throw new InvalidParameterError(k, 'to be given with video (video-to-video) or image (image-to-video)', o[k]);
     return undefined;
   }
   const [f, h, w] = vshape;
   if (f !== r.numFrames) throw new InvalidParameterError('video', `${r.numFrames} frames (numFrames)`, `${f} frames`);
   if (h !== r.height || w !== r.width) throw new InvalidParameterError('video', `frames of ${r.width}x${r.height} (width x height)`, `${w}x${h}`);
   if (o.latents !== undefined) throw new InvalidParameterError('latents', 'to be left out when video is given (the video gives the latents)', o.latents.shape);
-  if (!p.manifest.vae.encoderFile) throw new InvalidParameterError('video', `a model with a VAE encoder (model '${p.manifest.name}' was exported without vae/encoder.pt)`, 'a video');
+  if (!p.manifest.vae.encoderFile) throw new InvalidParameterError(o.image !== undefined ? 'image' : 'video', `a model with a VAE encoder (model '${p.manifest.name}' was exported without vae/encoder.pt)`, 'a video');
   const strength = o.strength ?? 0.8;
   assertNumber('strength', strength, 0, 1);
   const enforceInferenceSteps = o.enforceInferenceSteps ?? false;

@@ -36,6 +36,7 @@ import type { AnimateDiffLatentsOutput, AnimateDiffPipelineOutput, VideoFrames }
 import { VaeDecodeError } from './pipeline-output';
 import { emitProgress, ProgressTracker } from './progress';
 import { drawNoise } from './noise';
+import { FirstFrameAnchor, repeatImage } from './image-to-video';
 import { encodeVideoLatents, preprocessVideo, strengthTimesteps, type VideoInput } from './video-to-video';
 
 export interface AnimateDiffComponents {
@@ -121,6 +122,7 @@ export class AnimateDiffPipeline {
     // 2. Encode input prompt
     const conditioning = await prepareConditioning(this, options, args);
     const results: Result[] = [];
+    const anchors: (FirstFrameAnchor | undefined)[] = []; // image-to-video with anchorFirstFrame, one per video
     try {
       for (let v = 0; v < args.numVideos; v++) {
         throwIfAborted(options.signal);
@@ -131,10 +133,16 @@ export class AnimateDiffPipeline {
           let timesteps: number[];
           let latents: Tensor;
           if (args.videoToVideo) {
-            // video-to-video: the timesteps strength keeps; 4. the encoded video, noised to the first of them
+            // video-to-video (image-to-video: the still repeated): the timesteps strength keeps; 4. the encoded video, noised to the first of them
             const { strength, enforceInferenceSteps } = args.videoToVideo;
             timesteps = strengthTimesteps(scheduler, args.steps, strength, enforceInferenceSteps);
-            latents = await this.prepareVideoLatents(options.video!, args, scheduler, timesteps[0]!, generator, options.signal);
+            const video = options.image !== undefined ? repeatImage(options.image, args.numFrames) : options.video!;
+            const anchor = args.imageToVideo?.anchorFirstFrame;
+            try {
+              latents = await this.prepareVideoLatents(video, args, scheduler, timesteps[0]!, generator, options.signal, anchor ? (i, n) => (anchors[v] = FirstFrameAnchor.fromEncoding(i, n)) : undefined);
+            } finally {
+              if (video !== options.video && video instanceof Tensor) video.dispose();
+            }
           } else {
             scheduler.setTimesteps(args.steps);
             timesteps = scheduler.timesteps;
@@ -145,7 +153,7 @@ export class AnimateDiffPipeline {
           const cond = conditioning[conditioning.length === 1 ? 0 : v]!;
           latents = args.freeInit
             ? await freeInitDenoise(this, latents, scheduler, cond, args, generator, options, v)
-            : await denoise(this, latents, scheduler, timesteps, cond, args, generator, options, v);
+            : await denoise(this, latents, scheduler, timesteps, cond, args, generator, options, v, undefined, anchors[v] && ((x, i) => anchors[v]!.afterStep(x, scheduler, timesteps, i)));
           const seed = options.generator || options.latents ? undefined : args.seeds[v];
           if (args.outputType === 'latents') {
             results.push({ latents, shape: latents.shape, ...(seed !== undefined && { seed }) });
@@ -174,6 +182,7 @@ export class AnimateDiffPipeline {
           results.push({ ...video, ...(seed !== undefined && { seed }) } as Result);
         } finally {
           scheduler.dispose?.();
+          anchors[v]?.dispose();
         }
       }
     } catch (err) {
@@ -288,7 +297,15 @@ export class AnimateDiffPipeline {
   }
 
   /** 4 (video-to-video). The init video encoded (posterior sampled) and noised to `timestep`: [1, 4, F, h, w]. */
-  private async prepareVideoLatents(video: VideoInput, args: CheckedInputs, scheduler: Scheduler, timestep: number, generator: Generator | undefined, signal: AbortSignal | undefined): Promise<Tensor> {
+  private async prepareVideoLatents(
+    video: VideoInput,
+    args: CheckedInputs,
+    scheduler: Scheduler,
+    timestep: number,
+    generator: Generator | undefined,
+    signal: AbortSignal | undefined,
+    onEncoded?: (init: Tensor, noise: Tensor) => void,
+  ): Promise<Tensor> {
     this.vaeEncoder ??= await loadModule(this.manifest.vae.encoderFile!, { device: this.device, dtype: this.dtype, signal });
     const images = await preprocessVideo(video, this.device);
     try {
@@ -300,6 +317,7 @@ export class AnimateDiffPipeline {
         generator,
         device: this.device,
         signal,
+        onEncoded,
       });
     } finally {
       images.dispose();

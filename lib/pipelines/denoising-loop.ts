@@ -86,6 +86,8 @@ export async function denoise(
   o: GenerateOptions,
   video: number,
   freeInit?: { iteration: number; iterations: number },
+  /** Rewrites the latents after step i (image-to-video's first-frame anchor); returns a new tensor. */
+  afterStep?: (latents: Tensor, i: number) => Tensor,
 ): Promise<Tensor> {
   const tracker = new ProgressTracker(timesteps.length);
   try {
@@ -104,6 +106,11 @@ export async function denoise(
       for (const extra of new Set([out.predOriginalSample, out.denoised])) if (extra && extra !== out.prevSample && extra !== latents) extra.dispose();
       if (out.prevSample !== latents) latents.dispose();
       latents = out.prevSample;
+      if (afterStep) {
+        const next = afterStep(latents, i);
+        latents.dispose();
+        latents = next;
+      }
       emitProgress(o.onProgress, {
         stage: 'denoise',
         ...tracker.tick(),

@@ -77,7 +77,17 @@ export function strengthTimesteps(scheduler: Scheduler, numInferenceSteps: numbe
 export async function encodeVideoLatents(
   encoder: Module,
   images: Tensor,
-  opts: { chunkSize: number; scalingFactor: number; scheduler: Scheduler; timestep: number; generator?: Generator; device: Device; signal?: AbortSignal },
+  opts: {
+    chunkSize: number;
+    scalingFactor: number;
+    scheduler: Scheduler;
+    timestep: number;
+    generator?: Generator;
+    device: Device;
+    signal?: AbortSignal;
+    /** Sees the clean latents and the noise, both [1, F, C, h, w], before they are mixed (image-to-video's anchor). */
+    onEncoded?: (init: Tensor, noise: Tensor) => void;
+  },
 ): Promise<Tensor> {
   const draw = (shape: number[]) => drawNoise(shape, opts.generator, opts.device);
   const samples: Tensor[] = [];
@@ -113,6 +123,7 @@ export async function encodeVideoLatents(
     try {
       const noise = await draw(init.shape);
       try {
+        opts.onEncoded?.(init, noise);
         return tidy(() => opts.scheduler.addNoise(init, noise, opts.timestep).permute([0, 2, 1, 3, 4]).contiguous());
       } finally {
         noise.dispose();
