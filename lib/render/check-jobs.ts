@@ -17,6 +17,7 @@ import {
 } from '../pipelines/memory-estimate';
 import type { ResolvedFreeInit } from '../pipelines/free-init';
 import { createScheduler } from '../schedulers';
+import { type InitRecord, initOptions, type JobInit, readJobInit } from './init-media';
 import type { Recipe } from './recipe';
 import type { RenderArgs } from './render';
 
@@ -35,6 +36,8 @@ export interface Job {
   contextLength?: number;
   contextOverlap?: number;
   freeInit?: ResolvedFreeInit;
+  /** Video-to-video / image-to-video: the init media, strength and anchoring. */
+  init?: JobInit;
   out: string;
   label: string;
   /** The recipe a --recipe job re-renders (its differences from this render are warned about). */
@@ -60,6 +63,10 @@ const FLAG_NAMES: Record<string, string> = {
   contextOverlap: '--context-overlap',
   vaeTiling: '--vae-tiling',
   decodeChunkSize: '--decode-chunk-size',
+  video: '--init-video',
+  image: '--init-image',
+  strength: '--strength',
+  anchorFirstFrame: '--anchor-first-frame',
 };
 /** The prompt-config key each generate() option comes from. */
 export const CONFIG_KEYS: Record<string, string> = {
@@ -77,6 +84,10 @@ export const CONFIG_KEYS: Record<string, string> = {
   contextLength: 'context_length',
   contextOverlap: 'context_overlap',
   freeInit: 'free_init',
+  video: 'init_video',
+  image: 'init_image',
+  strength: 'strength',
+  anchorFirstFrame: 'anchor_first_frame',
 };
 export const flagName = (option: string) => FLAG_NAMES[option] ?? option;
 
@@ -95,6 +106,8 @@ export interface CheckedJob {
   /** generate()'s options (without progress and signal), as the recipe records them. */
   options: GenerateOptions;
   inputs: CheckedInputs;
+  /** What the recipe records of the init media (with the strength that ran). */
+  init?: InitRecord;
 }
 
 /**
@@ -126,6 +139,7 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
       contextLength: job.contextLength,
       contextOverlap: job.contextOverlap,
       freeInit: job.freeInit,
+      ...initOptions(job.init),
       vaeTiling: args.vaeTiling,
       decodeChunkSize: args.decodeChunkSize,
     };
@@ -134,7 +148,13 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
       const { className, config } = options.scheduler as { className: string; config: Record<string, unknown> };
       createScheduler(className, config).dispose?.();
       const context = { manifest, device, vaeScaleFactor: manifest.vae.scaleFactor, textEncoder: manifest.textEncoder };
-      checked.push({ job, manifest, options, inputs: checkInputs(context, options) });
+      // Init media is read at the size and frame count the render resolves to without it.
+      const { strength: _s, anchorFirstFrame: _a, ...plain } = options;
+      const init = job.init && (await readJobInit(job.init, checkInputs(context, plain)));
+      if (init) Object.assign(options, init.options);
+      const inputs = checkInputs(context, options);
+      const strength = inputs.videoToVideo?.strength;
+      checked.push({ job, manifest, options, inputs, ...(init && { init: { ...init.record, ...(strength !== undefined && { strength }) } }) });
     } catch (err) {
       if (!(err instanceof InvalidParameterError)) throw err;
       const top = err.parameter.split(/[.[]/)[0]!;

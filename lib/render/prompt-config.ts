@@ -14,6 +14,7 @@ import { isMap, isSeq, parseDocument } from 'yaml';
 import { describe, InvalidParameterError } from '../errors';
 import { randomSeed } from '../generator';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
+import { initFromConfig, type JobInit } from './init-media';
 import type { RenderSettings } from './recipe';
 
 export interface WeightedPath {
@@ -35,6 +36,8 @@ export interface RenderJob extends RenderSettings {
   contextOverlap?: number;
   /** FreeInit (`free_init: true` or { iterations, method, order, spatial_stop_frequency, temporal_stop_frequency, fast_sampling }), defaults resolved. */
   freeInit?: ResolvedFreeInit;
+  /** `init_video` / `init_image` (paths), `strength`, `anchor_first_frame`: video-to-video and image-to-video. */
+  init?: JobInit;
   /** An exported animatorch model folder (our key `model`). */
   model?: string;
   /** Base model: `dreambooth_path` / `path` (a single file or a diffusers folder). */
@@ -106,6 +109,10 @@ const KNOWN_KEYS = [
   'context_length',
   'context_overlap',
   'free_init',
+  'init_video',
+  'init_image',
+  'strength',
+  'anchor_first_frame',
   'model',
 ] as const;
 
@@ -115,7 +122,6 @@ const UNSUPPORTED_KEYS: Record<string, string> = {
   controlnet_config: 'SparseCtrl (controlnet_*) is not supported by animatorch',
   controlnet_images: 'SparseCtrl (controlnet_*) is not supported by animatorch',
   controlnet_image_indexs: 'SparseCtrl (controlnet_*) is not supported by animatorch',
-  init_image: 'image-to-video (init_image) is not supported by animatorch',
 };
 
 const U64 = 1n << 64n;
@@ -284,6 +290,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
     fail('context_overlap', `expected less than context_length (${contextLength}), got ${contextOverlap}`);
   const scheduler = str('scheduler') ?? defaults.scheduler ?? md.scheduler;
   const freeInit = freeInitOf(e.free_init, fail);
+  const init = initFromConfig(e, baseDir, (key, detail) => fail(key, detail));
 
   const mmRaw = e.motion_module;
   let motionModules: Array<string | undefined>;
@@ -339,6 +346,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
         ...(contextLength !== undefined ? { contextLength } : {}),
         ...(contextOverlap !== undefined ? { contextOverlap } : {}),
         ...(freeInit ? { freeInit: { ...freeInit } } : {}),
+        ...(init ? { init: { ...init } } : {}),
         ...(model !== undefined ? { model } : {}),
         ...(base !== undefined ? { base } : {}),
         ...(motionModule !== undefined ? { motionModule } : {}),

@@ -23,6 +23,7 @@ import { assertDevice, assertDtype, type DType } from '../tensor';
 import { assertInteger } from '../validate';
 import { checkJobs, CONFIG_KEYS, flagName, type Job } from './check-jobs';
 import { PromptConfigError, type PromptConfigDefaults, readPromptConfig, type RenderJob } from './prompt-config';
+import { initFromRecipe, type JobInit } from './init-media';
 import { createRecipe, RECIPE_METADATA_KEY, readRecipe, recipeDifferences, writeRecipeSidecar, type Recipe } from './recipe';
 import { animatorchVersion } from '../version';
 import { checkOutputPath, videoFormatFor, writeGrid, writeVideo } from '../video/writers';
@@ -65,6 +66,14 @@ export interface RenderArgs {
   out?: string;
   config?: string;
   recipe?: string;
+  /** Video-to-video: a GIF / WebP / PNG / video file (ffmpeg) or a folder of frames, resized and sampled to the render. */
+  initVideo?: string;
+  /** Image-to-video: a still repeated over the frames. */
+  initImage?: string;
+  /** With initVideo / initImage: how far it is re-noised, 0..1 (default 0.8). */
+  strength?: number;
+  /** With initImage: keep the first frame on the image. */
+  anchorFirstFrame?: boolean;
 }
 
 export interface RenderIO {
@@ -108,10 +117,23 @@ function jobsFromFlags(args: RenderArgs): Job[] {
     scheduler: args.scheduler,
     contextLength: args.contextLength,
     contextOverlap: args.contextOverlap,
+    init: flagInit(args),
     out: outputFor(out, k, seeds.length, seed),
     label: `seed ${seed}`,
     nameOf: flagName,
   }));
+}
+
+/** The init flags of a render from flags; both media at once are refused before anything is read. */
+function flagInit(args: RenderArgs): JobInit | undefined {
+  if (args.initVideo !== undefined && args.initImage !== undefined) throw new InvalidParameterError('--init-video/--init-image', 'only one of them', `${args.initVideo} and ${args.initImage}`);
+  const init: JobInit = {
+    ...(args.initVideo !== undefined && { initVideo: args.initVideo }),
+    ...(args.initImage !== undefined && { initImage: args.initImage }),
+    ...(args.strength !== undefined && { strength: args.strength }),
+    ...(args.anchorFirstFrame !== undefined && { anchorFirstFrame: args.anchorFirstFrame }),
+  };
+  return Object.keys(init).length ? init : undefined;
 }
 
 /** A render of several seeds writes one sidecar per video (out-0-42.gif.json): point there when out.gif.json is asked for. */
@@ -149,6 +171,7 @@ async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
       contextLength: typeof extra.contextLength === 'number' ? extra.contextLength : undefined,
       contextOverlap: typeof extra.contextOverlap === 'number' ? extra.contextOverlap : undefined,
       freeInit: recipeFreeInit(extra.freeInit, file),
+      init: initFromRecipe(extra, file),
       out: args.out ?? file.replace(/\.json$/, ''),
       recipe: r,
       label: `recipe ${path.basename(file)}`,
@@ -262,6 +285,7 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
       contextLength: j.contextLength ?? args.contextLength,
       contextOverlap: j.contextOverlap ?? args.contextOverlap,
       freeInit: j.freeInit,
+      init: j.init,
       out: path.join(outDir, `${k}-${slug(j.prompt)}.gif`),
       label: `${j.source.entry} #${j.source.promptIndex}`,
       nameOf: (option) => `${j.source.file}: entry ${JSON.stringify(j.source.entry)}: ${CONFIG_KEYS[option] ?? option}`,
@@ -305,6 +329,9 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
   if (args.dtype !== undefined) assertDtype('--dtype', args.dtype);
   if ([args.config, args.recipe, args.prompt].filter((x) => x !== undefined).length > 1)
     throw new InvalidParameterError('--prompt/--config/--recipe', 'only one of them');
+  for (const [flag, v] of [['--init-video', args.initVideo], ['--init-image', args.initImage], ['--strength', args.strength], ['--anchor-first-frame', args.anchorFirstFrame]] as const)
+    if (v !== undefined && (args.config || args.recipe))
+      throw new InvalidParameterError(flag, `to be left out with ${args.config ? '--config (an entry\'s init_video / init_image / strength / anchor_first_frame keys)' : '--recipe (it records its own)'}`, v);
   const jobs = args.config ? await jobsFromConfig(args.config, args, io) : args.recipe ? await jobsFromRecipe(args.recipe, args) : jobsFromFlags(args);
   // A bad --out fails before any work: the format, and that its folder can take files.
   for (const dir of new Set(jobs.map((j) => path.dirname(path.resolve(j.out))))) {
@@ -326,7 +353,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
   const videos: { frames: Uint8Array; shape: [number, number, number, 3] }[] = []; // for the config grid
   const pipelines = new Map<string, AnimateDiffPipeline>();
   try {
-    for (const { job, manifest, options, inputs } of checked) {
+    for (const { job, manifest, options, inputs, init } of checked) {
       if (io.signal?.aborted) throw new AbortError('render was aborted', { cause: io.signal.reason });
       let pipeline = pipelines.get(job.model);
       if (!pipeline) {
@@ -354,6 +381,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
           ...(job.contextLength !== undefined ? { contextLength: job.contextLength } : {}),
           ...(job.contextOverlap !== undefined ? { contextOverlap: job.contextOverlap } : {}),
           ...(job.freeInit ? { freeInit: job.freeInit } : {}),
+          ...init,
         },
       });
       await mkdir(path.dirname(path.resolve(job.out)), { recursive: true });

@@ -21,10 +21,16 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .option('out', { alias: 'o', type: 'string', describe: '.gif, .webp, .mp4, or a folder for PNG frames (with --config: the output folder)' })
       .option('config', { type: 'string', describe: 'AnimateDiff-style prompt YAML: renders every prompt x seed and a sample grid' })
       .option('recipe', { type: 'string', describe: 'the .json recipe of an earlier render (one per video: out-0-42.gif.json): renders it again, warning about every difference (model files, versions, device)' })
+      .option('init-video', { type: 'string', describe: 'video-to-video: a .gif, .webp, .png, a video file (.mp4, .webm, .mov...; read with ffmpeg) or a folder of frames; resized to cover --width x --height, centre-cropped, sampled evenly to --frames' })
+      .option('init-image', { type: 'string', describe: 'image-to-video: a still (.png, .jpg, .webp...) repeated over the frames, then as --init-video' })
+      .option('strength', { type: 'number', describe: 'with --init-video / --init-image: how far it is re-noised, 0..1 (1 = from noise; default 0.8)' })
+      .option('anchor-first-frame', { type: 'boolean', describe: 'with --init-image: keep the first frame on the image (its latent re-noised to each step)' })
       .option('force', { type: 'boolean', describe: 'with --recipe: overwrite an existing output (by default the original video)' })
       .example('$0 render --prompt "a red circle moving right" --seed 42 --out out.gif', 'the bundled demo model, one seed')
       .example('$0 render -m models/my-model -p "a cat" --seed 1 --seed 2 --device cuda --dtype float16 --out cat.mp4', 'two videos: cat-0-1.mp4, cat-1-2.mp4')
       .example('$0 render --config prompts.yaml --model models/my-model', "every prompt x seed of an AnimateDiff prompt config, and a grid")
+      .example('$0 render -p "a blue circle moving right" --init-video red.gif --strength 0.7 --out blue.gif', 'video-to-video: restyle an existing clip')
+      .example('$0 render -p "a green square" --init-image square.png --strength 0.8 --anchor-first-frame', 'image-to-video: animate a still')
       .example('$0 render --recipe cat-0-1.mp4.json --out again.mp4', 'one of them again, from its recipe') as unknown as Argv<RenderArgs>,
   handler: async (args) => {
     // SIGINT (Ctrl-C) and SIGTERM (kill, docker stop, a job queue) stop the render the same way: the
