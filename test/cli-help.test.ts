@@ -27,6 +27,17 @@ describe('CLI help', () => {
     expect(stdout).toMatch(new RegExp(`^Examples:\\n  animatorch ${command}`, 'm'));
   });
 
+  it('render --help documents video-to-video and image-to-video, with examples', async () => {
+    const { stdout } = await run(process.execPath, [cli, 'render', '--help']);
+    const text = stdout.replace(/\s+/g, ' ');
+    expect(text).toMatch(/--init-video video-to-video: a \.gif, \.webp, \.png, a video file \(\.mp4, .*read with ffmpeg\) or a folder of frames/);
+    expect(text).toMatch(/--init-image image-to-video: a still/);
+    expect(text).toMatch(/--strength with --init-video \/ --init-image: how far it is re-noised, 0\.\.1 \(1 = from noise; default 0\.8\)/);
+    expect(text).toMatch(/--anchor-first-frame with --init-image: keep the first frame on the image/);
+    expect(text).toMatch(/video-to-video: restyle an existing/);
+    expect(text).toMatch(/image-to-video: animate a still/);
+  });
+
   it('the top-level --help has examples', async () => {
     const { stdout } = await run(process.execPath, [cli, '--help']);
     expect(stdout).toMatch(/^Examples:\n  animatorch render --prompt/m);

@@ -8,6 +8,7 @@
 import path from 'node:path';
 import { describe, InvalidParameterError } from '../errors';
 import type { GenerateOptions } from '../pipelines/animatediff-inputs';
+import { assertNumber } from '../validate';
 import { readInitImage, readInitVideo } from '../video/read-frames';
 
 /** What a job asks for. Paths as given (resolved against the working directory when read). */
@@ -48,15 +49,15 @@ export async function readJobInit(
     throw new InvalidParameterError('image', 'to be left out when an init video is given (one of init video and init image)', init.initImage);
   const file = init.initVideo ?? init.initImage;
   if (file === undefined) return undefined;
+  if (init.strength !== undefined) assertNumber('strength', init.strength, 0, 1); // before the (slow) read
   const name = init.initVideo !== undefined ? 'video' : 'image';
   const o = { width: dims.width, height: dims.height, name };
   const read = init.initVideo !== undefined ? await readInitVideo(file, dims.numFrames, o) : await readInitImage(file, o);
-  if (init.sha256 !== undefined && read.sha256 !== init.sha256)
-    throw new InvalidParameterError(
-      name,
-      `${file} as the recipe recorded it (sha256 ${init.sha256})`,
-      `sha256 ${read.sha256}: the file changed since that render (sha256 mismatch), so the frames would differ`,
-    );
+  if (init.sha256 !== undefined && read.sha256 !== init.sha256) {
+    const err = new InvalidParameterError(name, `the file the recipe recorded (sha256 ${init.sha256})`, file);
+    err.message = `${name}: sha256 mismatch: ${file} now has sha256 ${read.sha256}, the recipe recorded ${init.sha256}; the file changed since that render, so the frames would differ`;
+    throw err;
+  }
   const media = { frames: read.frames, shape: read.shape };
   const entry = { path: path.resolve(file), sha256: read.sha256 };
   return name === 'video'
