@@ -30,7 +30,7 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .example('$0 render -m models/my-model -p "a cat" --seed 1 --seed 2 --device cuda --dtype float16 --out cat.mp4', 'two videos: cat-0-1.mp4, cat-1-2.mp4')
       .example('$0 render --config prompts.yaml --model models/my-model', "every prompt x seed of an AnimateDiff prompt config, and a grid")
       .example('$0 render -p "a blue circle moving right" --init-video red.gif --strength 0.7 --out blue.gif', 'video-to-video: restyle an existing clip')
-      .example('$0 render -p "a green square" --init-image square.png --strength 0.8 --anchor-first-frame', 'image-to-video: animate a still')
+      .example('$0 render --init-image sq.png --anchor-first-frame --strength 0.6 -p "a green square"', 'image-to-video: animate a still')
       .example('$0 render --recipe cat-0-1.mp4.json --out again.mp4', 'one of them again, from its recipe') as unknown as Argv<RenderArgs>,
   handler: async (args) => {
     // SIGINT (Ctrl-C) and SIGTERM (kill, docker stop, a job queue) stop the render the same way: the
