@@ -1,11 +1,9 @@
 // ControlNet: generate({ controlnet }) against diffusers' AnimateDiffControlNetPipeline on the tiny random model
 // and random tiny ControlNets (weights mapped onto diffusers' models): test/fixtures/animatediff-controlnet.json,
 // written by scripts/reference/animatediff_controlnet.py.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DiffusersCase, generateAsReference, loadFixturePipeline, readDiffusersFixture, worstDifference } from './utils/diffusers-fixture';
 import { InvalidParameterError } from '../lib/errors';
@@ -14,30 +12,15 @@ import type { ControlNetOptions } from '../lib/pipelines/controlnet';
 import { controlnetKeep } from '../lib/pipelines/controlnet';
 import { type ControlNet, loadControlNet, readControlNetManifest } from '../lib/pipelines/controlnet-model';
 import { buildExportArgs, exportModel } from '../lib/model-export';
-import { findTorchPython } from '../lib/python';
+import { loadPipeline } from '../lib/pipelines/load-pipeline';
 import { createGenerator } from '../lib/generator';
 import { randn, tensor } from '../lib/tensor-factories';
-import { exporterHash, repoRoot } from '../scripts/testing/exported-model';
+import { repoRoot } from '../scripts/testing/exported-model';
+import { exportedControlNet } from './utils/controlnet-fixture';
 import { python } from './utils/fixtures';
 
 type Case = DiffusersCase & { guess_mode: boolean; controlnets: { seed: number; scale: number; guidance_start: number; guidance_end: number; pattern: number }[] };
 const ref = readDiffusersFixture<Case>('animatediff-controlnet.json') as ReturnType<typeof readDiffusersFixture<Case>> & { guess_mode_cfg_fails: boolean };
-
-/** A random tiny ControlNet from scripts/export_controlnet.py --random-tiny, cached per seed, exporter and torch. */
-async function exportedControlNet(seed: number): Promise<string> {
-  const { executable, torchVersion } = await findTorchPython();
-  const dir = path.join(os.tmpdir(), 'animatorch-test-models', `controlnet-tiny-seed${seed}-${exporterHash()}-torch${torchVersion}`);
-  if (existsSync(path.join(dir, 'controlnet.yaml'))) return dir;
-  mkdirSync(path.dirname(dir), { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  await promisify(execFile)(executable, [path.join(repoRoot, 'scripts', 'export_controlnet.py'), '--random-tiny', '--seed', String(seed), '--out', tmp, '--quiet']);
-  try {
-    renameSync(tmp, dir);
-  } catch {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-  return dir;
-}
 
 /** The reference script's conditioning_frames(): uint8 [F, H, W, 3]. */
 function conditioningFrames(pattern: number, f: number, h: number, w: number): Uint8Array {
@@ -172,7 +155,6 @@ torch.save({'control_model.' + k: v for k, v in ours_to_ldm(net.state_dict(), ne
 
 describe('ControlNet with a model exported before ControlNet support', () => {
   it('is refused by name, before any work (its UNet takes no residuals)', async () => {
-    const { loadPipeline } = await import('../lib/pipelines/load-pipeline');
     const pipe = await loadPipeline(path.join(repoRoot, 'models', 'demo'));
     try {
       expect(pipe.manifest.raw.unet).not.toHaveProperty('residual_inputs');

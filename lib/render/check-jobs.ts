@@ -16,6 +16,7 @@ import {
   readArchitecture,
 } from '../pipelines/memory-estimate';
 import type { ResolvedFreeInit } from '../pipelines/free-init';
+import { type ControlNetSpec, controlNetOptions, type RecordedControlNet } from './controlnet-input';
 import { createScheduler } from '../schedulers';
 import type { Recipe } from './recipe';
 import type { RenderArgs } from './render';
@@ -35,6 +36,8 @@ export interface Job {
   contextLength?: number;
   contextOverlap?: number;
   freeInit?: ResolvedFreeInit;
+  /** --controlnet specs (their inputs are read while checking, at the resolved size). */
+  controlnet?: ControlNetSpec[];
   out: string;
   label: string;
   /** The recipe a --recipe job re-renders (its differences from this render are warned about). */
@@ -60,6 +63,7 @@ const FLAG_NAMES: Record<string, string> = {
   contextOverlap: '--context-overlap',
   vaeTiling: '--vae-tiling',
   decodeChunkSize: '--decode-chunk-size',
+  controlnet: '--controlnet',
 };
 /** The prompt-config key each generate() option comes from. */
 export const CONFIG_KEYS: Record<string, string> = {
@@ -95,6 +99,8 @@ export interface CheckedJob {
   /** generate()'s options (without progress and signal), as the recipe records them. */
   options: GenerateOptions;
   inputs: CheckedInputs;
+  /** The ControlNets' specs with the sha256 of their inputs (for the recipe). */
+  controlnet?: RecordedControlNet[];
 }
 
 /**
@@ -134,7 +140,15 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
       const { className, config } = options.scheduler as { className: string; config: Record<string, unknown> };
       createScheduler(className, config).dispose?.();
       const context = { manifest, device, vaeScaleFactor: manifest.vae.scaleFactor, textEncoder: manifest.textEncoder };
-      checked.push({ job, manifest, options, inputs: checkInputs(context, options) });
+      const inputs = checkInputs(context, options);
+      let controlnet: RecordedControlNet[] | undefined;
+      if (job.controlnet?.length) {
+        // the inputs are read at the resolved size, then checked with everything else
+        const control = await controlNetOptions(job.controlnet, inputs, job.nameOf('controlnet'));
+        options.controlnet = control.options;
+        controlnet = control.recorded;
+      }
+      checked.push({ job, manifest, options, inputs: options.controlnet ? checkInputs(context, options) : inputs, ...(controlnet && { controlnet }) });
     } catch (err) {
       if (!(err instanceof InvalidParameterError)) throw err;
       const top = err.parameter.split(/[.[]/)[0]!;
