@@ -87,9 +87,33 @@ describe('--controlnet', () => {
     expect(logged.join('')).toMatch(/ControlNet input .* has sha256 .*the recipe's was/);
   });
 
+  it('prompt configs take `controlnet` (spec strings or mappings; paths resolved as its other paths), and name a bad key', async () => {
+    const dir = path.join(tmp, 'cfg');
+    mkdirSync(dir, { recursive: true });
+    const config = path.join(dir, 'prompts.yaml');
+    writeFileSync(config, [
+      'Square:',
+      `  model: ${JSON.stringify(model)}`,
+      '  prompt: ["a square"]',
+      '  seed: 3',
+      '  steps: 2',
+      '  L: 4',
+      '  W: 64',
+      '  H: 64',
+      '  controlnet:',
+      `    - {path: ${JSON.stringify(controlnet)}, input: ${JSON.stringify(path.join(tmp, 'frames'))}, scale: 0.5, guess: true}`,
+      '',
+    ].join('\n'));
+    const [done] = await render({ config, out: path.join(tmp, 'cfg-out') }, quiet);
+    const extra = JSON.parse(readFileSync(`${done!.file}.json`, 'utf8')).extra as { controlnet: { path: string; input: string; scale: number; guess: boolean }[] };
+    expect(extra.controlnet[0]).toMatchObject({ path: controlnet, input: path.join(tmp, 'frames'), scale: 0.5, guess: true });
+    writeFileSync(config, readFileSync(config, 'utf8').replace('scale: 0.5', 'scael: 0.5'));
+    await expect(render({ config, out: path.join(tmp, 'cfg-out2') }, quiet)).rejects.toThrow(/controlnet\[0\] scael/);
+  });
+
   it('names the flag in errors (a bad scale range, a missing input)', async () => {
     const args = { model, prompt: 'a square', seed: ['3'], steps: 2, frames: 4, width: 64, height: 64, out: path.join(tmp, 'bad.gif') };
     await expect(render({ ...args, controlnet: [`path=${controlnet},input=${path.join(tmp, 'frames')},start=0.9,end=0.2`] }, quiet)).rejects.toThrow(/--controlnet\[0\]\.guidanceStart|--controlnet\.guidanceStart/);
-    await expect(render({ ...args, controlnet: [`path=${controlnet},input=${path.join(tmp, 'nope')}`] }, quiet)).rejects.toThrow(/--controlnet input/);
+    await expect(render({ ...args, controlnet: [`path=${controlnet},input=${path.join(tmp, 'nope')}`] }, quiet)).rejects.toThrow(/--controlnet\.input: expected a folder of images/);
   });
 });

@@ -144,7 +144,7 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
       let controlnet: RecordedControlNet[] | undefined;
       if (job.controlnet?.length) {
         // the inputs are read at the resolved size, then checked with everything else
-        const control = await controlNetOptions(job.controlnet, inputs, job.nameOf('controlnet'));
+        const control = await controlNetOptions(job.controlnet, inputs, 'controlnet');
         options.controlnet = control.options;
         controlnet = control.recorded;
       }

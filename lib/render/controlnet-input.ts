@@ -97,7 +97,7 @@ async function readVideo(file: string, r: { numFrames: number; width: number; he
 }
 
 /** The spec's conditioning frames [numFrames, height, width, 3] and the sha256 of what was read. */
-export async function loadControlInput(spec: ControlNetSpec, r: { numFrames: number; width: number; height: number }, name = '--controlnet input'): Promise<{ frames: Uint8Array; shape: [number, number, number, 3]; sha256: string }> {
+export async function loadControlInput(spec: ControlNetSpec, r: { numFrames: number; width: number; height: number }, name = '--controlnet.input'): Promise<{ frames: Uint8Array; shape: [number, number, number, 3]; sha256: string }> {
   const st = await stat(spec.input).catch(() => undefined);
   if (!st) throw new InvalidParameterError(name, 'a folder of images, a video or an image', `${spec.input} (no such file or folder)`);
   const frameBytes = r.width * r.height * 3;
@@ -133,7 +133,7 @@ export async function controlNetOptions(specs: ControlNetSpec[], r: { numFrames:
   const options: ControlNetOptions[] = [];
   const recorded: RecordedControlNet[] = [];
   for (const [i, s] of specs.entries()) {
-    const name = specs.length > 1 ? `${flag}[${i}] input` : `${flag} input`;
+    const name = specs.length > 1 ? `${flag}[${i}].input` : `${flag}.input`;
     const input = await loadControlInput(s, r, name);
     options.push({
       model: s.path,

@@ -15,6 +15,7 @@ import { describe, InvalidParameterError } from '../errors';
 import { randomSeed } from '../generator';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
 import type { RenderSettings } from './recipe';
+import { type ControlNetSpec, parseControlNetSpec } from './controlnet-input';
 
 export interface WeightedPath {
   path: string;
@@ -35,6 +36,8 @@ export interface RenderJob extends RenderSettings {
   contextOverlap?: number;
   /** FreeInit (`free_init: true` or { iterations, method, order, spatial_stop_frequency, temporal_stop_frequency, fast_sampling }), defaults resolved. */
   freeInit?: ResolvedFreeInit;
+  /** Our key `controlnet`: a list of --controlnet specs ("path=..,input=..") or mappings of the same keys. */
+  controlnet?: ControlNetSpec[];
   /** An exported animatorch model folder (our key `model`). */
   model?: string;
   /** Base model: `dreambooth_path` / `path` (a single file or a diffusers folder). */
@@ -107,6 +110,7 @@ const KNOWN_KEYS = [
   'context_overlap',
   'free_init',
   'model',
+  'controlnet',
 ] as const;
 
 /** Keys of AnimateDiff features animatorch does not implement: an entry using them is an error, not silently different. */
@@ -284,6 +288,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
     fail('context_overlap', `expected less than context_length (${contextLength}), got ${contextOverlap}`);
   const scheduler = str('scheduler') ?? defaults.scheduler ?? md.scheduler;
   const freeInit = freeInitOf(e.free_init, fail);
+  const controlnet = controlNetsOf(e.controlnet, fail, (k, v) => pathOf(k, v)!);
 
   const mmRaw = e.motion_module;
   let motionModules: Array<string | undefined>;
@@ -339,6 +344,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
         ...(contextLength !== undefined ? { contextLength } : {}),
         ...(contextOverlap !== undefined ? { contextOverlap } : {}),
         ...(freeInit ? { freeInit: { ...freeInit } } : {}),
+        ...(controlnet ? { controlnet } : {}),
         ...(model !== undefined ? { model } : {}),
         ...(base !== undefined ? { base } : {}),
         ...(motionModule !== undefined ? { motionModule } : {}),
@@ -360,6 +366,23 @@ const FREE_INIT_KEYS: Record<string, keyof FreeInitOptions> = {
   temporal_stop_frequency: 'temporalStopFrequency',
   fast_sampling: 'fastSampling',
 };
+
+/** `controlnet`: specs as the flag takes them, or mappings; path and input resolve as the file's other paths. */
+function controlNetsOf(v: unknown, fail: (key: string | undefined, detail: string) => never, pathOf: (key: string, v: string) => string): ControlNetSpec[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) return fail('controlnet', `expected a list of "path=..,input=.." specs or {path, input, scale, ...}, got ${describe(v)}`);
+  return v.map((item, i) => {
+    const text = typeof item === 'string' ? item : isObj(item) ? Object.entries(item).map(([k, x]) => (x === true ? k : `${k}=${String(x)}`)).join(',') : undefined;
+    if (text === undefined) return fail(`controlnet[${i}]`, `expected a spec string or a mapping, got ${describe(item)}`);
+    try {
+      const spec = parseControlNetSpec(text, `controlnet[${i}]`);
+      return { ...spec, path: pathOf(`controlnet[${i}].path`, spec.path), input: pathOf(`controlnet[${i}].input`, spec.input) };
+    } catch (err) {
+      if (err instanceof InvalidParameterError) return fail(err.parameter, `expected ${err.expected}, got ${describe(err.actual)}`);
+      throw err;
+    }
+  });
+}
 
 /** `free_init`: true, false or an object with diffusers' enable_free_init names (num_iters as `iterations`). */
 function freeInitOf(v: unknown, fail: (key: string | undefined, detail: string) => never): ResolvedFreeInit | undefined {

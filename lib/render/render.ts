@@ -277,6 +277,7 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
       contextLength: j.contextLength ?? args.contextLength,
       contextOverlap: j.contextOverlap ?? args.contextOverlap,
       freeInit: j.freeInit,
+      ...(j.controlnet && { controlnet: j.controlnet }),
       out: path.join(outDir, `${k}-${slug(j.prompt)}.gif`),
       label: `${j.source.entry} #${j.source.promptIndex}`,
       nameOf: (option) => `${j.source.file}: entry ${JSON.stringify(j.source.entry)}: ${CONFIG_KEYS[option] ?? option}`,
