@@ -9,9 +9,10 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { InvalidParameterError } from '../errors';
+import { describe, InvalidParameterError } from '../errors';
 import type { ControlNetOptions } from '../pipelines/controlnet';
 import { cannyFrames, thresholdFrames } from '../video/control-preprocess';
+import { isPlainObject } from '../validate';
 import { FFMPEG_MISSING_MESSAGE } from '../video/writers';
 
 export interface ControlNetSpec {
@@ -146,4 +147,21 @@ export async function controlNetOptions(specs: ControlNetSpec[], r: { numFrames:
     recorded.push({ ...s, path: path.resolve(s.path), input: path.resolve(s.input), sha256: input.sha256 });
   }
   return { options, recorded };
+}
+
+/** `controlnet`: specs as the flag takes them, or mappings; path and input resolve as the file's other paths. */
+export function controlNetsFromConfig(v: unknown, fail: (key: string | undefined, detail: string) => never, pathOf: (key: string, v: string) => string): ControlNetSpec[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) return fail('controlnet', `expected a list of "path=..,input=.." specs or {path, input, scale, ...}, got ${describe(v)}`);
+  return v.map((item, i) => {
+    const text = typeof item === 'string' ? item : isPlainObject(item) ? Object.entries(item).map(([k, x]) => (x === true ? k : `${k}=${String(x)}`)).join(',') : undefined;
+    if (text === undefined) return fail(`controlnet[${i}]`, `expected a spec string or a mapping, got ${describe(item)}`);
+    try {
+      const spec = parseControlNetSpec(text, `controlnet[${i}]`);
+      return { ...spec, path: pathOf(`controlnet[${i}].path`, spec.path), input: pathOf(`controlnet[${i}].input`, spec.input) };
+    } catch (err) {
+      if (err instanceof InvalidParameterError) return fail(err.parameter, `expected ${err.expected}, got ${describe(err.actual)}`);
+      throw err;
+    }
+  });
 }

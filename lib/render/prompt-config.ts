@@ -15,7 +15,7 @@ import { describe, InvalidParameterError } from '../errors';
 import { randomSeed } from '../generator';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
 import type { RenderSettings } from './recipe';
-import { type ControlNetSpec, parseControlNetSpec } from './controlnet-input';
+import { type ControlNetSpec, controlNetsFromConfig } from './controlnet-input';
 
 export interface WeightedPath {
   path: string;
@@ -288,7 +288,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
     fail('context_overlap', `expected less than context_length (${contextLength}), got ${contextOverlap}`);
   const scheduler = str('scheduler') ?? defaults.scheduler ?? md.scheduler;
   const freeInit = freeInitOf(e.free_init, fail);
-  const controlnet = controlNetsOf(e.controlnet, fail, (k, v) => pathOf(k, v)!);
+  const controlnet = controlNetsFromConfig(e.controlnet, fail, (k, v) => pathOf(k, v)!);
 
   const mmRaw = e.motion_module;
   let motionModules: Array<string | undefined>;
@@ -366,23 +366,6 @@ const FREE_INIT_KEYS: Record<string, keyof FreeInitOptions> = {
   temporal_stop_frequency: 'temporalStopFrequency',
   fast_sampling: 'fastSampling',
 };
-
-/** `controlnet`: specs as the flag takes them, or mappings; path and input resolve as the file's other paths. */
-function controlNetsOf(v: unknown, fail: (key: string | undefined, detail: string) => never, pathOf: (key: string, v: string) => string): ControlNetSpec[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) return fail('controlnet', `expected a list of "path=..,input=.." specs or {path, input, scale, ...}, got ${describe(v)}`);
-  return v.map((item, i) => {
-    const text = typeof item === 'string' ? item : isObj(item) ? Object.entries(item).map(([k, x]) => (x === true ? k : `${k}=${String(x)}`)).join(',') : undefined;
-    if (text === undefined) return fail(`controlnet[${i}]`, `expected a spec string or a mapping, got ${describe(item)}`);
-    try {
-      const spec = parseControlNetSpec(text, `controlnet[${i}]`);
-      return { ...spec, path: pathOf(`controlnet[${i}].path`, spec.path), input: pathOf(`controlnet[${i}].input`, spec.input) };
-    } catch (err) {
-      if (err instanceof InvalidParameterError) return fail(err.parameter, `expected ${err.expected}, got ${describe(err.actual)}`);
-      throw err;
-    }
-  });
-}
 
 /** `free_init`: true, false or an object with diffusers' enable_free_init names (num_iters as `iterations`). */
 function freeInitOf(v: unknown, fail: (key: string | undefined, detail: string) => never): ResolvedFreeInit | undefined {
