@@ -59,6 +59,11 @@ export { contextWindows, contextWeights, ContextFuser, CONTEXT_SCHEDULES, FUSE_M
 export type { ContextSchedule, FuseMethod, ContextWindowOptions } from './pipelines/context-windows';
 export { interpolateEmbeddings, frameEmbeddings, parsePromptMap } from './pipelines/prompt-travel';
 export type { PromptMap, Keyframe } from './pipelines/prompt-travel';
+export { ControlNet, loadControlNet, readControlNetManifest } from './pipelines/controlnet-model';
+export type { ControlNetManifest, LoadControlNetOptions } from './pipelines/controlnet-model';
+export type { ControlNetOptions } from './pipelines/controlnet';
+export { cannyFrames, thresholdFrames } from './video/control-preprocess';
+export type { CannyOptions, ThresholdOptions } from './video/control-preprocess';
 export { checkModelFiles, readModelManifest, ModelManifestError } from './model-manifest';
 export type { CheckModelFilesOptions, ModelManifest, SchedulerConfig } from './model-manifest';
 export { tiledDecode, planTiles } from './video/vae-tiling';

@@ -1,6 +1,6 @@
 /**
- * exportModel(): runs scripts/export_animatediff.py with a Python that
- * imports torch (findTorchPython), passing the flags through.
+ * exportModel(): runs scripts/export_animatediff.py (or, with `controlnet`, scripts/export_controlnet.py)
+ * with a Python that imports torch (findTorchPython), passing the flags through.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -8,7 +8,10 @@ import { packageRoot } from './native/binding';
 import { findTorchPython } from './python';
 
 export interface ExportArgs {
-  base: string;
+  /** Required unless `controlnet` is given. */
+  base?: string;
+  /** Export a ControlNet (diffusers folder or original .safetensors/.pth) instead of a model. */
+  controlnet?: string;
   out: string;
   motionModule?: string;
   motionVersion?: 'v1' | 'v2' | 'v3';
@@ -35,11 +38,13 @@ export interface ExportIO {
 }
 
 export const EXPORT_SCRIPT = path.join(packageRoot, 'scripts', 'export_animatediff.py');
+export const CONTROLNET_EXPORT_SCRIPT = path.join(packageRoot, 'scripts', 'export_controlnet.py');
 
 const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 /** The exporter's command-line arguments for `args` (after the script path). */
 export function buildExportArgs(args: ExportArgs): string[] {
+  if (args.controlnet !== undefined) return buildControlNetArgs(args);
   if (typeof args.base !== 'string' || args.base === '') throw new Error('export: --base is required (a diffusers folder or an SD1.5 .safetensors/.ckpt)');
   if (typeof args.out !== 'string' || args.out === '') throw new Error('export: --out is required (the model folder to write)');
   const out = ['--base', args.base];
@@ -53,6 +58,25 @@ export function buildExportArgs(args: ExportArgs): string[] {
   if (args.device) out.push('--device', args.device);
   if (args.attentionBackend) out.push('--attention-backend', args.attentionBackend);
   out.push('--out', args.out);
+  if (args.name) out.push('--name', args.name);
+  if (args.verify === false) out.push('--no-verify');
+  if (args.quiet) out.push('--quiet');
+  if (args.debug) out.push('--debug');
+  return out;
+}
+
+/** `--controlnet PATH --out DIR`: the model-only flags do not apply. */
+function buildControlNetArgs(args: ExportArgs): string[] {
+  if (typeof args.controlnet !== 'string' || args.controlnet === '') throw new Error('export: --controlnet expects a ControlNet folder or .safetensors/.pth file');
+  if (typeof args.out !== 'string' || args.out === '') throw new Error('export: --out is required (the ControlNet folder to write)');
+  const modelOnly = (['base', 'motionModule', 'motionVersion', 'motionLora', 'lora', 'adapterLora', 'numerics', 'attentionBackend'] as const).filter((k) => {
+    const v = args[k] as unknown;
+    return v !== undefined && !(Array.isArray(v) && v.length === 0);
+  });
+  if (modelOnly.length) throw new Error(`export: --controlnet exports a ControlNet alone; leave out ${modelOnly.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')}`);
+  const out = ['--controlnet', args.controlnet, '--out', args.out];
+  if (args.dtype) out.push('--dtype', args.dtype);
+  if (args.device) out.push('--device', args.device);
   if (args.name) out.push('--name', args.name);
   if (args.verify === false) out.push('--no-verify');
   if (args.quiet) out.push('--quiet');
@@ -76,7 +100,8 @@ export async function exportModel(args: ExportArgs, io: ExportIO = {}): Promise<
     throw new Error(`animatorch export needs Python with torch (and diffusers-format reading via safetensors).\n${(err as Error).message}`, { cause: err });
   }
   return new Promise<number>((resolve, reject) => {
-    const child = spawn(python.executable, [EXPORT_SCRIPT, ...argv], {
+    const script = args.controlnet !== undefined ? CONTROLNET_EXPORT_SCRIPT : EXPORT_SCRIPT;
+    const child = spawn(python.executable, [script, ...argv], {
       stdio: io.onOutput ? ['ignore', 'pipe', 'pipe'] : 'inherit',
       signal: io.signal,
       env: { ...process.env, PYTHONUNBUFFERED: '1' },

@@ -1,4 +1,5 @@
 /** Classifies a state dict (SD1.5 checkpoint, UNet, VAE, motion module, LoRAs...) by its key names and shapes. */
+import { classifyControlNet } from './classify-controlnet';
 import type { ComponentInfo, TensorInfo, WeightsSummary } from './types';
 
 const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
@@ -44,6 +45,8 @@ export function classifyTensors(tensors: Record<string, TensorInfo>, fileName = 
     const k = keys.find((key) => re.test(key));
     return k ? tensors[k]!.shape : undefined;
   };
+  const control = keys.length > 0 ? classifyControlNet(tensors) : undefined;
+  if (control) return { components: [control.component], notes: control.notes, warnings: control.warnings };
   const loraKey = /(_lora\.(down|up)\.weight|lora_(down|up)\.weight|\.lora\.(down|up)\.weight|lora_[AB]\.weight)$/;
 
   if (keys.length === 0) {

@@ -11,6 +11,7 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { checkModelFiles, validateModelManifest } from '../model-manifest';
+import { CONTROLNET_MANIFEST, readControlNetManifest } from '../pipelines/controlnet-model';
 import { classifyTensors, summarizeWeights } from './classify';
 import { collectCheckpoint, scanPickle } from './pickle';
 import { isSafeGlobal } from './pickle-safety';
@@ -142,6 +143,14 @@ async function inspectDiffusersModel(dir: string, config: Record<string, unknown
 }
 
 async function inspectFolder(dir: string, options: InspectOptions): Promise<InspectResult> {
+  if (await exists(path.join(dir, CONTROLNET_MANIFEST))) {
+    const m = await readControlNetManifest(dir);
+    const result: InspectResult = { path: dir, kind: 'folder', format: 'animatorch-controlnet', components: [], notes: [], warnings: [] };
+    result.metadata = { name: m.name, family: m.family, dtype: m.dtype, conditioningChannels: m.conditioningChannels, crossAttentionDim: m.crossAttentionDim, files: m.files };
+    result.components.push({ type: 'controlnet', description: `animatorch ControlNet '${m.name}' (${m.dtype}, ${m.conditioningChannels} conditioning channels, TorchScript)` });
+    result.notes.push('Render with: animatorch render --model MODEL --controlnet path=FOLDER,input=FRAMES --prompt "..." (or generate({ controlnet: [{ model: FOLDER, frames }] }))');
+    return result;
+  }
   const yamlPath = path.join(dir, 'model.yaml');
   if (await exists(yamlPath)) {
     const result: InspectResult = { path: dir, kind: 'folder', format: 'animatorch-model', components: [], notes: [], warnings: [] };

@@ -14,6 +14,8 @@ export type ComponentType =
   | 'motion-lora'
   | 'adapter-lora'
   | 'image-lora'
+  | 'controlnet'
+  | 'sparsectrl'
   | 'unknown';
 
 export interface ComponentInfo {
@@ -43,7 +45,7 @@ export interface WeightsSummary {
 export interface InspectResult {
   path: string;
   kind: 'file' | 'folder';
-  format: 'safetensors' | 'torch-zip' | 'torch-legacy' | 'animatorch-model' | 'diffusers-pipeline' | 'diffusers-model' | 'unknown';
+  format: 'safetensors' | 'torch-zip' | 'torch-legacy' | 'animatorch-model' | 'animatorch-controlnet' | 'diffusers-pipeline' | 'diffusers-model' | 'unknown';
   bytes?: number;
   components: ComponentInfo[];
   weights?: WeightsSummary;

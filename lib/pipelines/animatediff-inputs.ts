@@ -18,6 +18,7 @@ import type { OutputType } from './pipeline-output';
 import type { ProgressCallback } from './progress';
 import { isPromptMap, parsePromptMap, type PromptMap } from './prompt-travel';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from './free-init';
+import { checkControlNets, type ControlNetOptions, type ResolvedControlNet } from './controlnet';
 import { type VideoInput, videoShape } from './video-to-video';
 import { checkImageToVideo, type ImageInput } from './image-to-video';
 
@@ -99,6 +100,8 @@ export interface GenerateOptions {
   enforceInferenceSteps?: boolean;
   /** FreeInit (diffusers' enable_free_init): true for its defaults, or its options. Default off. */
   freeInit?: FreeInitOptions | boolean;
+  /** ControlNets (diffusers' AnimateDiffControlNetPipeline; several are summed as MultiControlNet). */
+  controlnet?: ControlNetOptions | ControlNetOptions[];
 }
 
 /** Every option generate() takes; anything else is a misspelling (rejected with a suggestion). */
@@ -106,7 +109,7 @@ export const GENERATE_OPTION_KEYS = [
   'prompt', 'negativePrompt', 'promptEmbeds', 'negativePromptEmbeds', 'width', 'height', 'numFrames', 'numInferenceSteps',
   'guidanceScale', 'seed', 'seeds', 'generator', 'generatorDevice', 'scheduler', 'eta', 'clipSkip', 'latents', 'decodeChunkSize',
   'vaeTiling', 'contextLength', 'contextOverlap', 'contextSchedule', 'contextFuseMethod', 'onProgress', 'preview', 'signal',
-  'outputType', 'fps', 'video', 'image', 'anchorFirstFrame', 'strength', 'enforceInferenceSteps', 'freeInit',
+  'outputType', 'fps', 'video', 'image', 'anchorFirstFrame', 'strength', 'enforceInferenceSteps', 'freeInit', 'controlnet',
 ] as const satisfies readonly (keyof GenerateOptions)[];
 // A compile error here means GenerateOptions gained an option the list above lacks.
 const everyKeyListed: Exclude<keyof GenerateOptions, (typeof GENERATE_OPTION_KEYS)[number]> extends never ? true : never = true;
@@ -153,6 +156,7 @@ export interface CheckedInputs {
   /** Set with `image` (videoToVideo is set too). */
   imageToVideo?: { anchorFirstFrame: boolean };
   freeInit?: ResolvedFreeInit;
+  controlnet?: ResolvedControlNet[];
 }
 
 /** What checkInputs needs to know of the pipeline (render() checks jobs with the manifest alone, before loading). */
@@ -212,6 +216,7 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   if (imageToVideo) vshape = [numFrames, height, width];
   const videoToVideo = checkVideoToVideo(p, o, vshape, { numFrames, height, width, steps });
   const freeInit = resolveFreeInit(o.freeInit);
+  const controlnet = checkControlNets(p, o.controlnet, { numFrames, height, width });
   // diffusers' video-to-video re-applies strength to each FreeInit iteration's schedule; not reproduced yet.
   if (freeInit && videoToVideo) throw new InvalidParameterError('freeInit', 'to be left out with video or image (FreeInit is for text-to-video here)', o.freeInit);
   const guidanceScale = o.guidanceScale ?? d.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
@@ -339,6 +344,7 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
     ...(videoToVideo && { videoToVideo }),
     ...(imageToVideo && { imageToVideo: { anchorFirstFrame: imageToVideo.anchorFirstFrame } }),
     ...(freeInit && { freeInit }),
+    ...(controlnet && { controlnet }),
   };
 }
 

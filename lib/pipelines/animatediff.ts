@@ -31,6 +31,7 @@ import {
   type SchedulerChoice,
 } from './animatediff-inputs';
 import { disposeConditioning, encodePrompt, prepareConditioning } from './conditioning';
+import { ControlState } from './controlnet';
 import { denoise, freeInitDenoise } from './denoising-loop';
 import type { AnimateDiffLatentsOutput, AnimateDiffPipelineOutput, VideoFrames } from './pipeline-output';
 import { VaeDecodeError } from './pipeline-output';
@@ -123,7 +124,10 @@ export class AnimateDiffPipeline {
     const conditioning = await prepareConditioning(this, options, args);
     const results: Result[] = [];
     const anchors: (FirstFrameAnchor | undefined)[] = []; // image-to-video with anchorFirstFrame, one per video
+    let control: ControlState | undefined;
     try {
+      if (args.controlnet) control = await ControlState.prepare(this, args.controlnet, options.signal);
+      const ctx = control ? { unet: this.unet, device: this.device, control } : this;
       for (let v = 0; v < args.numVideos; v++) {
         throwIfAborted(options.signal);
         const generator = options.generator ?? (args.seeds[v] !== undefined ? this.makeGenerator(args.seeds[v]!, options.generatorDevice) : undefined);
@@ -152,8 +156,8 @@ export class AnimateDiffPipeline {
           // 5. Denoising loop (with FreeInit: once per iteration, the noise re-initialised in between)
           const cond = conditioning[conditioning.length === 1 ? 0 : v]!;
           latents = args.freeInit
-            ? await freeInitDenoise(this, latents, scheduler, cond, args, generator, options, v)
-            : await denoise(this, latents, scheduler, timesteps, cond, args, generator, options, v, undefined, anchors[v] && ((x, i) => anchors[v]!.afterStep(x, scheduler, timesteps, i)));
+            ? await freeInitDenoise(ctx, latents, scheduler, cond, args, generator, options, v)
+            : await denoise(ctx, latents, scheduler, timesteps, cond, args, generator, options, v, undefined, anchors[v] && ((x, i) => anchors[v]!.afterStep(x, scheduler, timesteps, i)));
           const seed = options.generator || options.latents ? undefined : args.seeds[v];
           if (args.outputType === 'latents') {
             results.push({ latents, shape: latents.shape, ...(seed !== undefined && { seed }) });
@@ -190,6 +194,7 @@ export class AnimateDiffPipeline {
       throw err;
     } finally {
       disposeConditioning(conditioning);
+      control?.dispose();
     }
     return results;
   }

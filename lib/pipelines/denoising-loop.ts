@@ -13,6 +13,7 @@ import { latentPreview } from '../video/latent-preview';
 import type { CheckedInputs, GenerateOptions } from './animatediff-inputs';
 import type { Conditioning } from './conditioning';
 import { ContextFuser, contextWindows, gatherWindow } from './context-windows';
+import { controlResiduals, type ControlState } from './controlnet';
 import { freeInitSteps, reinitializeNoise } from './free-init';
 import { drawNoise } from './noise';
 import { emitProgress, ProgressTracker } from './progress';
@@ -22,6 +23,14 @@ import { interpolateEmbeddings } from './prompt-travel';
 export interface DenoiseContext {
   readonly unet: Module;
   readonly device: Device;
+  /** The call's ControlNets, when it has any. */
+  readonly control?: ControlState;
+}
+
+/** Where a step stands in its loop (ControlNets' guidanceStart/End are fractions of it). */
+export interface StepPosition {
+  stepIndex: number;
+  numSteps: number;
 }
 
 /**
@@ -94,7 +103,7 @@ export async function denoise(
     for (let i = 0; i < timesteps.length; i++) {
       throwIfAborted(o.signal);
       const t = timesteps[i]!;
-      const eps = await predictNoise(ctx, latents, t, i, cond, scheduler, args, o.signal);
+      const eps = await predictNoise(ctx, latents, t, i, cond, scheduler, args, o.signal, timesteps.length);
       let out: SchedulerOutput;
       try {
         out = await scheduler.step(eps, t, latents, { generator, ...(args.eta !== undefined && { eta: args.eta }) });
@@ -139,11 +148,13 @@ export async function predictNoise(
   scheduler: Scheduler,
   args: CheckedInputs,
   signal: AbortSignal | undefined,
+  numSteps = stepIndex + 1,
 ): Promise<Tensor> {
+  const step: StepPosition = { stepIndex, numSteps };
   const numFrames = latents.shape[2]!;
   const scaled = scheduler.scaleModelInput(latents, t);
   try {
-    if (numFrames <= args.contextLength) return await guidedUnet(ctx, scaled, t, cond, range(numFrames), numFrames, args);
+    if (numFrames <= args.contextLength) return await guidedUnet(ctx, scaled, t, cond, range(numFrames), numFrames, args, step);
     const windows = contextWindows(numFrames, {
       contextLength: args.contextLength,
       contextOverlap: args.contextOverlap,
@@ -157,7 +168,7 @@ export async function predictNoise(
         const x = gatherWindow(scaled, w);
         let eps: Tensor;
         try {
-          eps = await guidedUnet(ctx, x, t, cond, w, numFrames, args);
+          eps = await guidedUnet(ctx, x, t, cond, w, numFrames, args, step);
         } finally {
           x.dispose();
         }
@@ -177,7 +188,16 @@ export async function predictNoise(
 }
 
 /** One UNet call: batch [negative, positive] with guidance (eps = u + g (c − u)), else the positive alone. */
-export async function guidedUnet(ctx: DenoiseContext, x: Tensor, t: number, cond: Conditioning, window: number[], numFrames: number, args: CheckedInputs): Promise<Tensor> {
+export async function guidedUnet(
+  ctx: DenoiseContext,
+  x: Tensor,
+  t: number,
+  cond: Conditioning,
+  window: number[],
+  numFrames: number,
+  args: CheckedInputs,
+  step?: StepPosition,
+): Promise<Tensor> {
   const temp: Tensor[] = [];
   try {
     let positive = cond.cond;
@@ -196,7 +216,14 @@ export async function guidedUnet(ctx: DenoiseContext, x: Tensor, t: number, cond
     if (input !== x) temp.push(input);
     const ts = full([b], t, { device: ctx.device });
     temp.push(ts);
-    const out = await ctx.unet.forward(input, ts, context);
+    let residuals: Tensor[] | undefined;
+    if (ctx.control && step) {
+      const ts1 = args.doCfg ? full([1], t, { device: ctx.device }) : ts;
+      if (ts1 !== ts) temp.push(ts1);
+      residuals = await controlResiduals(ctx.control, { ...step, x, input, ts, ts1, context, positive: positive!, doCfg: args.doCfg, window });
+      if (residuals) temp.push(...residuals);
+    }
+    const out = residuals ? await ctx.unet.forward(input, ts, context, residuals.slice(0, -1), residuals.at(-1)!) : await ctx.unet.forward(input, ts, context);
     if (!(out instanceof Tensor)) throw new Error('unet: expected forward to return a Tensor');
     if (!args.doCfg) return out;
     temp.push(out);

@@ -16,6 +16,7 @@ import {
   readArchitecture,
 } from '../pipelines/memory-estimate';
 import type { ResolvedFreeInit } from '../pipelines/free-init';
+import { type ControlNetSpec, controlNetOptions, type RecordedControlNet } from './controlnet-input';
 import { createScheduler } from '../schedulers';
 import { type InitRecord, initOptions, type JobInit, readJobInit } from './init-media';
 import type { Recipe } from './recipe';
@@ -38,6 +39,8 @@ export interface Job {
   freeInit?: ResolvedFreeInit;
   /** Video-to-video / image-to-video: the init media, strength and anchoring. */
   init?: JobInit;
+  /** --controlnet specs (their inputs are read while checking, at the resolved size). */
+  controlnet?: ControlNetSpec[];
   out: string;
   label: string;
   /** The recipe a --recipe job re-renders (its differences from this render are warned about). */
@@ -67,6 +70,7 @@ const FLAG_NAMES: Record<string, string> = {
   image: '--init-image',
   strength: '--strength',
   anchorFirstFrame: '--anchor-first-frame',
+  controlnet: '--controlnet',
 };
 /** The prompt-config key each generate() option comes from. */
 export const CONFIG_KEYS: Record<string, string> = {
@@ -108,6 +112,8 @@ export interface CheckedJob {
   inputs: CheckedInputs;
   /** What the recipe records of the init media (with the strength that ran). */
   init?: InitRecord;
+  /** The ControlNets' specs with the sha256 of their inputs (for the recipe). */
+  controlnet?: RecordedControlNet[];
 }
 
 /**
@@ -153,8 +159,22 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
       const init = job.init && (await readJobInit(job.init, checkInputs(context, plain)));
       if (init) Object.assign(options, init.options);
       const inputs = checkInputs(context, options);
+      let controlnet: RecordedControlNet[] | undefined;
+      if (job.controlnet?.length) {
+        // the inputs are read at the resolved size, then checked with everything else
+        const control = await controlNetOptions(job.controlnet, inputs, 'controlnet');
+        options.controlnet = control.options;
+        controlnet = control.recorded;
+      }
       const strength = inputs.videoToVideo?.strength;
-      checked.push({ job, manifest, options, inputs, ...(init && { init: { ...init.record, ...(strength !== undefined && { strength }) } }) });
+      checked.push({
+        job,
+        manifest,
+        options,
+        inputs: options.controlnet ? checkInputs(context, options) : inputs,
+        ...(init && { init: { ...init.record, ...(strength !== undefined && { strength }) } }),
+        ...(controlnet && { controlnet }),
+      });
     } catch (err) {
       if (!(err instanceof InvalidParameterError)) throw err;
       const top = err.parameter.split(/[.[]/)[0]!;

@@ -16,6 +16,7 @@ import { randomSeed } from '../generator';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
 import { initFromConfig, type JobInit } from './init-media';
 import type { RenderSettings } from './recipe';
+import { type ControlNetSpec, controlNetsFromConfig } from './controlnet-input';
 
 export interface WeightedPath {
   path: string;
@@ -38,6 +39,8 @@ export interface RenderJob extends RenderSettings {
   freeInit?: ResolvedFreeInit;
   /** `init_video` / `init_image` (paths), `strength`, `anchor_first_frame`: video-to-video and image-to-video. */
   init?: JobInit;
+  /** Our key `controlnet`: a list of --controlnet specs ("path=..,input=..") or mappings of the same keys. */
+  controlnet?: ControlNetSpec[];
   /** An exported animatorch model folder (our key `model`). */
   model?: string;
   /** Base model: `dreambooth_path` / `path` (a single file or a diffusers folder). */
@@ -114,6 +117,7 @@ const KNOWN_KEYS = [
   'strength',
   'anchor_first_frame',
   'model',
+  'controlnet',
 ] as const;
 
 /** Keys of AnimateDiff features animatorch does not implement: an entry using them is an error, not silently different. */
@@ -291,6 +295,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
   const scheduler = str('scheduler') ?? defaults.scheduler ?? md.scheduler;
   const freeInit = freeInitOf(e.free_init, fail);
   const init = initFromConfig(e, baseDir, (key, detail) => fail(key, detail));
+  const controlnet = controlNetsFromConfig(e.controlnet, fail, (k, v) => pathOf(k, v)!);
 
   const mmRaw = e.motion_module;
   let motionModules: Array<string | undefined>;
@@ -347,6 +352,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
         ...(contextOverlap !== undefined ? { contextOverlap } : {}),
         ...(freeInit ? { freeInit: { ...freeInit } } : {}),
         ...(init ? { init: { ...init } } : {}),
+        ...(controlnet ? { controlnet } : {}),
         ...(model !== undefined ? { model } : {}),
         ...(base !== undefined ? { base } : {}),
         ...(motionModule !== undefined ? { motionModule } : {}),

@@ -28,6 +28,7 @@ import { createRecipe, RECIPE_METADATA_KEY, readRecipe, recipeDifferences, write
 import { animatorchVersion } from '../version';
 import { checkOutputPath, videoFormatFor, writeGrid, writeVideo } from '../video/writers';
 import { exportModel } from '../model-export';
+import { parseControlNetSpec, type RecordedControlNet } from './controlnet-input';
 
 export const DEMO_MODEL_DIR = path.join(packageRoot, 'models', 'demo');
 
@@ -74,6 +75,8 @@ export interface RenderArgs {
   strength?: number;
   /** With initImage: keep the first frame on the image. */
   anchorFirstFrame?: boolean;
+  /** path=CONTROLNET_DIR,input=FRAMES[,scale=..] (repeatable; see lib/render/controlnet-input.ts). */
+  controlnet?: string[];
 }
 
 export interface RenderIO {
@@ -118,6 +121,7 @@ function jobsFromFlags(args: RenderArgs): Job[] {
     contextLength: args.contextLength,
     contextOverlap: args.contextOverlap,
     init: flagInit(args),
+    ...(args.controlnet?.length && { controlnet: args.controlnet.map((c) => parseControlNetSpec(c)) }),
     out: outputFor(out, k, seeds.length, seed),
     label: `seed ${seed}`,
     nameOf: flagName,
@@ -172,12 +176,23 @@ async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
       contextOverlap: typeof extra.contextOverlap === 'number' ? extra.contextOverlap : undefined,
       freeInit: recipeFreeInit(extra.freeInit, file),
       init: initFromRecipe(extra, file),
+      ...(Array.isArray(extra.controlnet) && { controlnet: recipeControlNets(extra.controlnet, file) }),
       out: args.out ?? file.replace(/\.json$/, ''),
       recipe: r,
       label: `recipe ${path.basename(file)}`,
       nameOf: (option) => `${file}: ${CONFIG_KEYS[option] ?? option}`,
     },
   ];
+}
+
+/** A recipe's extra.controlnet (the specs a --controlnet render recorded, with their inputs' sha256). */
+function recipeControlNets(v: unknown[], file: string): RecordedControlNet[] {
+  return v.map((c, i) => {
+    const o = c as Partial<RecordedControlNet>;
+    if (typeof o?.path !== 'string' || typeof o.input !== 'string' || typeof o.sha256 !== 'string')
+      throw new InvalidParameterError(`${file}: extra.controlnet[${i}]`, '{ path, input, sha256, ... }', c);
+    return o as RecordedControlNet;
+  });
 }
 
 /** A recipe's extra.freeInit (written resolved by a FreeInit render), checked as generate() checks it. */
@@ -286,6 +301,7 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
       contextOverlap: j.contextOverlap ?? args.contextOverlap,
       freeInit: j.freeInit,
       init: j.init,
+      ...(j.controlnet && { controlnet: j.controlnet }),
       out: path.join(outDir, `${k}-${slug(j.prompt)}.gif`),
       label: `${j.source.entry} #${j.source.promptIndex}`,
       nameOf: (option) => `${j.source.file}: entry ${JSON.stringify(j.source.entry)}: ${CONFIG_KEYS[option] ?? option}`,
@@ -340,8 +356,13 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
   }
   for (const j of jobs) videoFormatFor(j.out, '--out');
   const checked = await checkJobs(jobs, device, args);
-  for (const { job, manifest } of checked) {
+  for (const { job, manifest, controlnet } of checked) {
     if (!job.recipe) continue;
+    for (const [i, c] of (controlnet ?? []).entries()) {
+      const was = (job.controlnet as RecordedControlNet[] | undefined)?.[i]?.sha256;
+      if (was !== c.sha256) log.write(`warning: ${job.label}: ControlNet input ${c.input} has sha256 ${c.sha256.slice(0, 12)}…, the recipe's was ${String(was).slice(0, 12)}…; the frames may differ
+`);
+    }
     // Re-rendering a recipe never replaces a file silently (by default its out is the original video).
     if (existsSync(job.out) && args.force !== true)
       throw new InvalidParameterError('--out', `a path that does not exist yet (${job.out} exists; --force overwrites it)`, job.out);
@@ -353,7 +374,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
   const videos: { frames: Uint8Array; shape: [number, number, number, 3] }[] = []; // for the config grid
   const pipelines = new Map<string, AnimateDiffPipeline>();
   try {
-    for (const { job, manifest, options, inputs, init } of checked) {
+    for (const { job, manifest, options, inputs, init, controlnet } of checked) {
       if (io.signal?.aborted) throw new AbortError('render was aborted', { cause: io.signal.reason });
       let pipeline = pipelines.get(job.model);
       if (!pipeline) {
@@ -382,6 +403,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
           ...(job.contextOverlap !== undefined ? { contextOverlap: job.contextOverlap } : {}),
           ...(job.freeInit ? { freeInit: job.freeInit } : {}),
           ...init,
+          ...(controlnet ? { controlnet } : {}),
         },
       });
       await mkdir(path.dirname(path.resolve(job.out)), { recursive: true });

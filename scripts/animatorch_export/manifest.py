@@ -88,7 +88,8 @@ def build_manifest(
         "in_channels": int(in_channels),
         "cross_attention_dim": int(cross_attention_dim),
         "text_max_length": TEXT_MAX_LENGTH,
-        "unet": {"file": unet_file, "format": "torchscript"},
+        # residual_inputs: forward takes ControlNet residuals (exports before ControlNet support do not)
+        "unet": {"file": unet_file, "format": "torchscript", "residual_inputs": True},
         "vae": vae,
     }
     if text_encoder_file is not None:

@@ -11,8 +11,10 @@ diffusers' UNet2DConditionModel names::
     up_blocks.i.{resnets.j,attentions.j,upsamplers.0.conv}
     {down_blocks.i|up_blocks.i|mid_block}.motion_modules.j.temporal_transformer.*   (see motion_module.py)
 
-``forward(sample [B, 4, F, h, w], timestep [B] | [] (float or int), encoder_hidden_states [B, T, C_text])
--> eps [B, 4, F, h, w]`` in the dtype of ``sample``; computation runs in the weights' dtype.
+``forward(sample [B, 4, F, h, w], timestep [B] | [] (float or int), encoder_hidden_states [B, T, C_text],
+down_block_additional_residuals=None, mid_block_additional_residual=None) -> eps [B, 4, F, h, w]`` in the dtype
+of ``sample``; computation runs in the weights' dtype. The optional ControlNet residuals are folded
+``[(B*F), C, h', w']`` (controlnet.py), one per skip connection, then one for the mid block.
 
 Internally the video is folded once to ``[(B*F), C, h, w]`` (frames fastest).
 """
@@ -337,7 +339,14 @@ class UNet3DConditionModel(nn.Module):
         self.conv_norm_out = FrameGroupNorm(cfg.norm_num_groups, boc[0], eps=cfg.norm_eps, joint=_resnet_joint_gn(cfg), **fk)
         self.conv_out = InflatedConv3d(boc[0], cfg.out_channels, kernel_size=3, padding=1, **fk)
 
-    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        down_block_additional_residuals: Optional[List[torch.Tensor]] = None,
+        mid_block_additional_residual: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
         if sample.dim() != 5:
             raise RuntimeError("unet: sample must be [B, C, F, H, W], got " + str(sample.dim()) + " dims")
         b, c, f, h, w = sample.shape
@@ -373,7 +382,14 @@ class UNet3DConditionModel(nn.Module):
             x, res = block(x, emb, context, f)
             skips.extend(res)
 
+        if down_block_additional_residuals is not None:  # ControlNet: added to every skip (diffusers)
+            if len(down_block_additional_residuals) != len(skips):
+                raise RuntimeError("unet: expected " + str(len(skips)) + " down block residuals, got " + str(len(down_block_additional_residuals)))
+            skips = [s + r.to(dtype) for s, r in zip(skips, down_block_additional_residuals)]
+
         x = self.mid_block(x, emb, context, f)
+        if mid_block_additional_residual is not None:
+            x = x + mid_block_additional_residual.to(dtype)
 
         n_up = len(self.up_blocks)
         i = 0

@@ -535,7 +535,7 @@ class TestExport(unittest.TestCase):
         self.assertEqual(m["vae"]["file"], "vae/decoder.pt")
         self.assertEqual(m["vae"]["encoder_file"], "vae/encoder.pt")
         self.assertAlmostEqual(m["vae"]["scaling_factor"], 0.18215)
-        self.assertEqual(m["unet"], {"file": "unet/model.pt", "format": "torchscript"})
+        self.assertEqual(m["unet"], {"file": "unet/model.pt", "format": "torchscript", "residual_inputs": True})
         self.assertEqual(m["text_encoder"]["file"], "text_encoder/model.pt")
         self.assertEqual(m["scheduler"], SCHEDULER_CONFIG)
         self.assertEqual(m["animatorch_export_version"], 1)

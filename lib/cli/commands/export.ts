@@ -4,10 +4,11 @@ import { exportModel, type ExportArgs } from '../../model-export';
 
 export const ExportCommand: CommandModule<object, ExportArgs> = {
   command: 'export',
-  describe: 'Export AnimateDiff weights (SD1.5 base + motion module + LoRAs) to an animatorch model folder (runs Python with torch)',
+  describe: 'Export AnimateDiff weights (SD1.5 base + motion module + LoRAs) to an animatorch model folder, or a ControlNet (runs Python with torch)',
   builder: (yargs: Argv<object>) =>
     yargs
-      .option('base', { type: 'string', demandOption: true, describe: 'diffusers pipeline folder or single-file .safetensors/.ckpt' })
+      .option('base', { type: 'string', describe: 'diffusers pipeline folder or single-file .safetensors/.ckpt (required unless --controlnet)' })
+      .option('controlnet', { type: 'string', describe: 'export this SD1.5 ControlNet instead (diffusers folder or original .safetensors/.pth) to --out' })
       .option('motion-module', { type: 'string', describe: 'AnimateDiff motion module (.ckpt/.safetensors) or diffusers MotionAdapter folder' })
       .option('motion-version', { choices: ['v1', 'v2', 'v3'] as const, describe: 'override the detected motion module version' })
       .option('motion-lora', { type: 'string', array: true, describe: 'MotionLoRA PATH[:alpha] (repeatable; alpha default 1.0)' })
@@ -17,13 +18,18 @@ export const ExportCommand: CommandModule<object, ExportArgs> = {
       .option('dtype', { choices: ['float32', 'float16', 'bfloat16'] as const, describe: 'dtype of the exported weights (default float32; float16 for CUDA)' })
       .option('device', { type: 'string', describe: 'cpu or cuda[:N] (where the export runs)' })
       .option('attention-backend', { choices: ['auto', 'math', 'sdpa'] as const, describe: "attention in the TorchScript files: 'sdpa' (torch 2.x fused), 'math' (runs on libtorch 1.13); 'auto' picks by the exporting torch" })
-      .option('out', { type: 'string', demandOption: true, describe: 'output model folder' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output model (or ControlNet) folder' })
       .option('name', { type: 'string', describe: 'model name in model.yaml (default: the folder name)' })
       .option('verify', { type: 'boolean', default: true, describe: 'compare scripted and eager outputs (--no-verify skips)' })
       .option('quiet', { type: 'boolean', default: false, describe: 'print only errors' })
       .option('debug', { type: 'boolean', default: false, describe: 'show Python tracebacks' })
       .example('$0 export --base sd15/ --motion-module mm_sd_v15_v2.ckpt --out models/my-model', 'SD1.5 (diffusers folder) + an AnimateDiff v2 motion module')
-      .example('$0 export --base toonyou.safetensors --motion-module mm.ckpt --motion-lora zoom.ckpt:0.8 --out models/toon', 'a single-file base with a MotionLoRA merged at 0.8') as unknown as Argv<ExportArgs>,
+      .example('$0 export --base toonyou.safetensors --motion-module mm.ckpt --motion-lora zoom.ckpt:0.8 --out models/toon', 'a single-file base with a MotionLoRA merged at 0.8')
+      .example('$0 export --controlnet control_v11p_sd15_canny.pth --out models/canny', 'a ControlNet for generate({ controlnet }) and render --controlnet')
+      .check((a) => {
+        if (a.controlnet === undefined && (typeof a.base !== 'string' || a.base === '')) throw new Error('Missing required argument: base (or --controlnet)');
+        return true;
+      }) as unknown as Argv<ExportArgs>,
   handler: async (args) => {
     process.exitCode = await exportModel(args);
   },

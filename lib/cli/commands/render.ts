@@ -20,6 +20,12 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .option('max-memory', { type: 'string', describe: 'memory a render may use, e.g. 24GB (default: the free host RAM, or free VRAM on CUDA); renders estimated above it are refused before loading' })
       .option('out', { alias: 'o', type: 'string', describe: '.gif, .webp, .mp4, or a folder for PNG frames (with --config: the output folder)' })
       .option('config', { type: 'string', describe: 'AnimateDiff-style prompt YAML: renders every prompt x seed and a sample grid' })
+      .option('controlnet', {
+        type: 'string',
+        array: true,
+        describe:
+          'path=CONTROLNET_DIR,input=FRAMES_DIR|VIDEO|IMAGE[,scale=1][,start=0][,end=1][,guess][,preprocess=canny|threshold][,low=100,high=200|threshold=128,invert]: steer each frame (repeatable: several are summed); inputs are resized to the render size',
+      })
       .option('recipe', { type: 'string', describe: 'the .json recipe of an earlier render (one per video: out-0-42.gif.json): renders it again, warning about every difference (model files, versions, device)' })
       .option('init-video', { type: 'string', describe: 'video-to-video: a .gif, .webp, .png, a video file (.mp4, .webm, .mov...; read with ffmpeg) or a folder of frames; resized to cover --width x --height, centre-cropped, sampled evenly to --frames' })
       .option('init-image', { type: 'string', describe: 'image-to-video: a still (.png, .jpg, .webp...) repeated over the frames, then as --init-video' })
@@ -31,6 +37,7 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .example('$0 render --config prompts.yaml --model models/my-model', "every prompt x seed of an AnimateDiff prompt config, and a grid")
       .example('$0 render -p "a blue circle moving right" --init-video red.gif --strength 0.7 --out blue.gif', 'video-to-video: restyle an existing clip')
       .example('$0 render --init-image sq.png --anchor-first-frame --strength 0.6 -p "a green square"', 'image-to-video: animate a still')
+      .example('$0 render -m models/my-model -p "a dancer" --controlnet path=models/canny,input=clip.mp4,preprocess=canny --out dancer.mp4', "a ControlNet on a video's Canny edges")
       .example('$0 render --recipe cat-0-1.mp4.json --out again.mp4', 'one of them again, from its recipe') as unknown as Argv<RenderArgs>,
   handler: async (args) => {
     // SIGINT (Ctrl-C) and SIGTERM (kill, docker stop, a job queue) stop the render the same way: the

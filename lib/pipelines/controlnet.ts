@@ -1,0 +1,238 @@
+/**
+ * generate({ controlnet }): ControlNets steering each frame, following diffusers' AnimateDiffControlNetPipeline
+ * (and MultiControlNetModel for several):
+ * - conditioning frames: control_video_processor (do_normalize=False): RGB, uint8 / 255 or float 0..1, no resizing;
+ * - each step i of n, a ControlNet runs with scale × keep, keep = 0 when i / n < guidanceStart or
+ *   (i + 1) / n > guidanceEnd (controlnet_keep); a net whose scale is 0 at a step is skipped (its residuals are 0);
+ * - under classifier-free guidance it sees the same batch as the UNet [negative, positive] (and its frames twice);
+ *   in guess mode it sees the positive half only and the negative half gets zero residuals (diffusers'
+ *   StableDiffusionControlNetPipeline; its AnimateDiff pipeline fails on that batch mismatch), with
+ *   diffusers' guess-mode scales logspace(-1, 0) inside the module;
+ * - the residuals of several ControlNets are summed and added to the UNet's down-block skips and mid block.
+ * With context windows the conditioning frames are sliced per window; each ControlNet is loaded once per call.
+ */
+import { InvalidParameterError } from '../errors';
+import type { ModelManifest } from '../model-manifest';
+import { assertKnownKeys } from '../suggest';
+import { type Device, type DType, Tensor, tidy } from '../tensor';
+import { cat, tensor, zerosLike } from '../tensor-factories';
+import { assertNumber, isPlainObject } from '../validate';
+import { gatherWindow } from './context-windows';
+import { ControlNet, loadControlNet } from './controlnet-model';
+import { type VideoInput, videoShape } from './video-to-video';
+import { sameDevice } from '../tensor-options';
+
+export interface ControlNetOptions {
+  /** An exported ControlNet folder (loaded for this call) or a ControlNet from loadControlNet() (stays loaded). */
+  model: string | ControlNet;
+  /** One conditioning image per frame, [numFrames, height, width, 3] (uint8 0..255 or float 0..1) at the rendered size. */
+  frames: VideoInput;
+  /** controlnet_conditioning_scale. Default 1. */
+  scale?: number;
+  /** control_guidance_start: the fraction of the steps before which this ControlNet is off. Default 0. */
+  guidanceStart?: number;
+  /** control_guidance_end: the fraction of the steps after which it is off. Default 1. */
+  guidanceEnd?: number;
+  /** guess_mode: the ControlNet sees the positive prompt only, its residuals scaled 0.1 (shallow) .. 1 (mid). Default false. */
+  guessMode?: boolean;
+}
+
+export const CONTROLNET_OPTION_KEYS = ['model', 'frames', 'scale', 'guidanceStart', 'guidanceEnd', 'guessMode'] as const satisfies readonly (keyof ControlNetOptions)[];
+
+export interface ResolvedControlNet {
+  model: string | ControlNet;
+  frames: VideoInput;
+  scale: number;
+  guidanceStart: number;
+  guidanceEnd: number;
+  guessMode: boolean;
+}
+
+/** What checking needs of the pipeline. */
+interface ControlContext {
+  readonly manifest: ModelManifest;
+}
+
+/** Validates generate()'s `controlnet` (an option object or a list of them) before any work. */
+export function checkControlNets(p: ControlContext, value: unknown, r: { numFrames: number; height: number; width: number }): ResolvedControlNet[] | undefined {
+  if (value === undefined) return undefined;
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) return undefined;
+  const unet = p.manifest.raw.unet as Record<string, unknown> | undefined;
+  if (unet?.residual_inputs !== true)
+    throw new InvalidParameterError('controlnet', `a model whose UNet takes ControlNet residuals (re-export '${p.manifest.name}' with this animatorch)`, 'a ControlNet');
+  return list.map((o: unknown, i) => {
+    const name = list.length > 1 || Array.isArray(value) ? `controlnet[${i}]` : 'controlnet';
+    if (!isPlainObject(o)) throw new InvalidParameterError(name, '{ model, frames, scale?, guidanceStart?, guidanceEnd?, guessMode? }', o);
+    assertKnownKeys(name, o, CONTROLNET_OPTION_KEYS);
+    const c = o as unknown as ControlNetOptions;
+    if (typeof c.model === 'string') {
+      if (c.model === '') throw new InvalidParameterError(`${name}.model`, 'a ControlNet folder or a loaded ControlNet', c.model);
+    } else if (!(c.model instanceof ControlNet) || c.model.disposed)
+      throw new InvalidParameterError(`${name}.model`, 'a ControlNet folder or a loaded ControlNet', c.model);
+    else checkModel(p, c.model, name);
+    if (c.frames === undefined) throw new InvalidParameterError(`${name}.frames`, `conditioning frames [${r.numFrames}, ${r.height}, ${r.width}, 3]`, undefined);
+    let shape: [number, number, number];
+    try {
+      shape = videoShape(c.frames);
+    } catch (err) {
+      throw new InvalidParameterError(`${name}.frames`, 'frames [F, H, W, 3] (uint8 0..255 or float 0..1) as { frames, shape } or a Tensor', (err as InvalidParameterError).actual ?? c.frames);
+    }
+    if (shape[0] !== r.numFrames) throw new InvalidParameterError(`${name}.frames`, `${r.numFrames} frames (numFrames)`, `${shape[0]} frames`);
+    if (shape[1] !== r.height || shape[2] !== r.width) throw new InvalidParameterError(`${name}.frames`, `frames of ${r.width}x${r.height} (width x height)`, `${shape[2]}x${shape[1]}`);
+    const scale = c.scale ?? 1;
+    assertNumber(`${name}.scale`, scale);
+    if (!Number.isFinite(scale)) throw new InvalidParameterError(`${name}.scale`, 'a finite number', scale);
+    const guidanceStart = c.guidanceStart ?? 0;
+    const guidanceEnd = c.guidanceEnd ?? 1;
+    assertNumber(`${name}.guidanceStart`, guidanceStart, 0, 1);
+    assertNumber(`${name}.guidanceEnd`, guidanceEnd, 0, 1);
+    if (guidanceStart >= guidanceEnd) throw new InvalidParameterError(`${name}.guidanceStart`, `less than guidanceEnd (${guidanceEnd})`, guidanceStart);
+    const guessMode = c.guessMode ?? false;
+    if (typeof guessMode !== 'boolean') throw new InvalidParameterError(`${name}.guessMode`, 'a boolean', guessMode);
+    return { model: c.model, frames: c.frames, scale, guidanceStart, guidanceEnd, guessMode };
+  });
+}
+
+function checkModel(p: ControlContext, net: ControlNet, name: string): void {
+  const m = net.manifest;
+  if (m.crossAttentionDim !== p.manifest.crossAttentionDim)
+    throw new InvalidParameterError(`${name}.model`, `a ControlNet for cross_attention_dim ${p.manifest.crossAttentionDim} (the model's)`, `'${m.name}' with ${m.crossAttentionDim}`);
+  if (m.inChannels !== p.manifest.inChannels)
+    throw new InvalidParameterError(`${name}.model`, `a ControlNet for ${p.manifest.inChannels} latent channels`, `'${m.name}' with ${m.inChannels}`);
+  if (m.conditioningChannels !== 3)
+    throw new InvalidParameterError(`${name}.model`, 'a ControlNet taking RGB images (3 conditioning channels)', `'${m.name}' with ${m.conditioningChannels}`);
+}
+
+interface PreparedNet {
+  net: ControlNet;
+  /** [1, 3, F, H, W] float32 in 0..1 on the pipeline's device. */
+  frames: Tensor;
+  scale: number;
+  guidanceStart: number;
+  guidanceEnd: number;
+  guessMode: boolean;
+}
+
+/** The call's ControlNets, loaded, with their conditioning frames on the device. dispose() frees what the call loaded. */
+export class ControlState {
+  private constructor(
+    readonly nets: PreparedNet[],
+    private readonly owned: ControlNet[],
+  ) {}
+
+  static async prepare(p: ControlContext & { readonly device: Device; readonly dtype: DType }, resolved: ResolvedControlNet[], signal?: AbortSignal): Promise<ControlState> {
+    const state = new ControlState([], []);
+    try {
+      for (const [i, r] of resolved.entries()) {
+        let net: ControlNet;
+        if (typeof r.model === 'string') {
+          net = await loadControlNet(r.model, { device: p.device, dtype: p.dtype, signal });
+          state.owned.push(net);
+          checkModel(p, net, resolved.length > 1 ? `controlnet[${i}]` : 'controlnet');
+        } else net = r.model;
+        const frames = await preprocessControlFrames(r.frames, p.device);
+        state.nets.push({ net, frames, scale: r.scale, guidanceStart: r.guidanceStart, guidanceEnd: r.guidanceEnd, guessMode: r.guessMode || net.manifest.globalPoolConditions });
+      }
+      return state;
+    } catch (err) {
+      state.dispose();
+      throw err;
+    }
+  }
+
+  dispose(): void {
+    for (const n of this.nets) n.frames.dispose();
+    for (const net of this.owned) net.dispose();
+    this.nets.length = 0;
+    this.owned.length = 0;
+  }
+}
+
+/** control_video_processor.preprocess_video (no normalisation) at the frames' own size: [1, 3, F, H, W] float32 0..1. */
+export async function preprocessControlFrames(video: VideoInput, device: Device): Promise<Tensor> {
+  const host = video instanceof Tensor ? video : tensor(video.frames, [...video.shape]);
+  try {
+    const moved = sameDevice(host.device, device) ? host : await host.to({ device });
+    try {
+      return tidy(() => {
+        const x = moved.dtype === 'uint8' ? moved.astype('float32').div(255) : moved.astype('float32');
+        return x.permute([3, 0, 1, 2]).unsqueeze(0).contiguous();
+      });
+    } finally {
+      if (moved !== host) moved.dispose();
+    }
+  } finally {
+    if (host !== video) host.dispose();
+  }
+}
+
+/** diffusers' controlnet_keep[i]: 0 outside [guidanceStart, guidanceEnd] of the steps, else 1. */
+export function controlnetKeep(i: number, numSteps: number, start: number, end: number): number {
+  return i / numSteps < start || (i + 1) / numSteps > end ? 0 : 1;
+}
+
+/** One step's ControlNet inputs: the UNet's batch, and what the guess-mode nets see. */
+export interface ControlStepInput {
+  stepIndex: number;
+  numSteps: number;
+  /** The window's latents (scaled) [1, 4, f, h, w] and the UNet batch (doubled under guidance). */
+  x: Tensor;
+  input: Tensor;
+  /** Timesteps for the UNet batch and for one row. */
+  ts: Tensor;
+  ts1: Tensor;
+  /** The UNet's text context and the positive row alone. */
+  context: Tensor;
+  positive: Tensor;
+  doCfg: boolean;
+  window: readonly number[];
+}
+
+/**
+ * The summed residuals of every ControlNet active at this step (down residuals then the mid one, folded
+ * [(B·f), C, h', w']), or undefined when none is. The caller owns them.
+ */
+export async function controlResiduals(state: ControlState, s: ControlStepInput): Promise<Tensor[] | undefined> {
+  let sum: Tensor[] | undefined;
+  try {
+    for (const n of state.nets) {
+      const scale = n.scale * controlnetKeep(s.stepIndex, s.numSteps, n.guidanceStart, n.guidanceEnd);
+      if (scale === 0) continue;
+      const outs = await runNet(n, s, scale);
+      if (!sum) sum = outs;
+      else {
+        const prev = sum;
+        sum = tidy(() => prev.map((t, k) => t.add(outs[k]!)));
+        for (const t of [...prev, ...outs]) t.dispose();
+      }
+    }
+    return sum;
+  } catch (err) {
+    for (const t of sum ?? []) t.dispose();
+    throw err;
+  }
+}
+
+async function runNet(n: PreparedNet, s: ControlStepInput, scale: number): Promise<Tensor[]> {
+  const temp: Tensor[] = [];
+  try {
+    const frames = s.window.length === n.frames.shape[2] ? n.frames : gatherWindow(n.frames, s.window);
+    if (frames !== n.frames) temp.push(frames);
+    const positiveOnly = n.guessMode && s.doCfg;
+    let cond = frames;
+    if (s.doCfg && !positiveOnly) temp.push((cond = cat([frames, frames], 0)));
+    const out = positiveOnly
+      ? await n.net.module.forward(s.x, s.ts1, s.positive, cond, scale, n.guessMode)
+      : await n.net.module.forward(s.input, s.ts, s.context, cond, scale, n.guessMode);
+    if (!Array.isArray(out) || !out.every((t) => t instanceof Tensor)) throw new Error(`controlnet '${n.net.manifest.name}': expected forward to return a list of Tensors`);
+    const outs = out as Tensor[];
+    if (!positiveOnly) return outs;
+    // guess mode under guidance: the negative half gets no residuals
+    const full = tidy(() => outs.map((t) => cat([zerosLike(t), t], 0)));
+    for (const t of outs) t.dispose();
+    return full;
+  } finally {
+    for (const t of temp) t.dispose();
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * `--controlnet path=DIR,input=FRAMES[,scale=S][,start=A][,end=B][,guess][,preprocess=canny|threshold]`:
+ * the spec, and its conditioning frames read from a folder of images (sorted by name, the first
+ * numFrames), a video (decoded by ffmpeg) or one image (used for every frame), resized to the render's
+ * size and optionally turned into Canny edges or a threshold map. Each input is recorded by sha256.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, InvalidParameterError } from '../errors';
+import type { ControlNetOptions } from '../pipelines/controlnet';
+import { cannyFrames, thresholdFrames } from '../video/control-preprocess';
+import { isPlainObject } from '../validate';
+import { FFMPEG_MISSING_MESSAGE } from '../video/writers';
+
+export interface ControlNetSpec {
+  /** An exported ControlNet folder (controlnet.yaml). */
+  path: string;
+  /** A folder of images, a video file or one image. */
+  input: string;
+  scale?: number;
+  start?: number;
+  end?: number;
+  guess?: boolean;
+  preprocess?: 'none' | 'canny' | 'threshold';
+  /** Canny thresholds (default 100, 200). */
+  low?: number;
+  high?: number;
+  /** Gray threshold (default 128) and invert (dark strokes on) for preprocess=threshold. */
+  threshold?: number;
+  invert?: boolean;
+}
+
+/** A spec as a recipe records it: with the sha256 of the input files actually read. */
+export type RecordedControlNet = ControlNetSpec & { sha256: string };
+
+const IMAGE = /\.(png|jpe?g|webp|bmp|tiff?)$/i;
+const NUMBER_KEYS = ['scale', 'start', 'end', 'low', 'high', 'threshold'] as const;
+
+/** Parses `key=value,...`; a token without `=` continues the previous value (so `frames=0,8` keeps its comma). */
+export function parseControlNetSpec(text: string, flag = '--controlnet'): ControlNetSpec {
+  if (typeof text !== 'string' || text === '') throw new InvalidParameterError(flag, 'path=CONTROLNET_DIR,input=FRAMES[,scale=S][,start=A][,end=B][,guess][,preprocess=canny|threshold]', text);
+  const raw: Record<string, string> = {};
+  let last: string | undefined;
+  for (const token of text.split(',')) {
+    const eq = token.indexOf('=');
+    if (eq < 0 && ['guess', 'invert'].includes(token.trim())) raw[(last = token.trim())] = 'true';
+    else if (eq < 0 && last !== undefined) raw[last] += `,${token}`;
+    else if (eq < 0) throw new InvalidParameterError(flag, 'key=value pairs separated by commas', token);
+    else raw[(last = token.slice(0, eq).trim())] = token.slice(eq + 1).trim();
+  }
+  const known = ['path', 'input', 'scale', 'start', 'end', 'guess', 'preprocess', 'low', 'high', 'threshold', 'invert', 'frames'];
+  for (const k of Object.keys(raw)) if (!known.includes(k)) throw new InvalidParameterError(`${flag} ${k}`, `one of the keys ${known.join(', ')}`, k);
+  if (raw.frames !== undefined) throw new InvalidParameterError(`${flag} frames`, 'to be left out: keyframe indices are for SparseCtrl, which animatorch does not run yet (give input= one image per frame)', raw.frames);
+  for (const k of ['path', 'input'] as const) if (!raw[k]) throw new InvalidParameterError(`${flag} ${k}`, k === 'path' ? 'an exported ControlNet folder (path=DIR)' : 'a folder of images, a video or an image (input=...)', raw[k]);
+  const spec: ControlNetSpec = { path: raw.path!, input: raw.input! };
+  for (const k of NUMBER_KEYS)
+    if (raw[k] !== undefined) {
+      const v = Number(raw[k]);
+      if (raw[k] === '' || !Number.isFinite(v)) throw new InvalidParameterError(`${flag} ${k}`, 'a number', raw[k]);
+      spec[k] = v;
+    }
+  for (const k of ['guess', 'invert'] as const)
+    if (raw[k] !== undefined) {
+      if (!['true', 'false'].includes(raw[k]!)) throw new InvalidParameterError(`${flag} ${k}`, 'true or false', raw[k]);
+      spec[k] = raw[k] === 'true';
+    }
+  if (raw.preprocess !== undefined) {
+    if (!['none', 'canny', 'threshold'].includes(raw.preprocess)) throw new InvalidParameterError(`${flag} preprocess`, "'none', 'canny' or 'threshold'", raw.preprocess);
+    spec.preprocess = raw.preprocess as ControlNetSpec['preprocess'];
+  }
+  return spec;
+}
+
+/** RGB uint8 [H, W, 3] of an image file at width × height (sharp, Lanczos). */
+async function readImage(file: string, width: number, height: number): Promise<Uint8Array> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sharp = require('sharp') as typeof import('sharp');
+  const { data } = await sharp(file).removeAlpha().toColourspace('srgb').resize(width, height, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+}
+
+async function readVideo(file: string, r: { numFrames: number; width: number; height: number }, name: string): Promise<Uint8Array> {
+  const ffmpeg = process.env.ANIMATORCH_FFMPEG ?? 'ffmpeg';
+  const args = ['-v', 'error', '-i', file, '-frames:v', String(r.numFrames), '-vf', `scale=${r.width}:${r.height}:flags=lanczos`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  let stdout: Buffer;
+  try {
+    ({ stdout } = await promisify(execFile)(ffmpeg, args, { encoding: 'buffer', maxBuffer: r.numFrames * r.width * r.height * 3 + (1 << 20) }));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${name}: ${FFMPEG_MISSING_MESSAGE}`);
+    throw new InvalidParameterError(name, 'a video ffmpeg can decode', `${file} (${String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim().split('\n')[0]})`);
+  }
+  const frame = r.width * r.height * 3;
+  if (stdout.length < r.numFrames * frame) throw new InvalidParameterError(name, `a video of at least ${r.numFrames} frames (--frames)`, `${file} (${Math.floor(stdout.length / frame)} frames)`);
+  return new Uint8Array(stdout.buffer, stdout.byteOffset, r.numFrames * frame);
+}
+
+/** The spec's conditioning frames [numFrames, height, width, 3] and the sha256 of what was read. */
+export async function loadControlInput(spec: ControlNetSpec, r: { numFrames: number; width: number; height: number }, name = '--controlnet.input'): Promise<{ frames: Uint8Array; shape: [number, number, number, 3]; sha256: string }> {
+  const st = await stat(spec.input).catch(() => undefined);
+  if (!st) throw new InvalidParameterError(name, 'a folder of images, a video or an image', `${spec.input} (no such file or folder)`);
+  const frameBytes = r.width * r.height * 3;
+  const frames = new Uint8Array(r.numFrames * frameBytes);
+  const hash = createHash('sha256');
+  if (st.isDirectory()) {
+    const files = (await readdir(spec.input)).filter((f) => IMAGE.test(f)).sort();
+    if (files.length < r.numFrames) throw new InvalidParameterError(name, `a folder of at least ${r.numFrames} images (--frames)`, `${spec.input} (${files.length} images)`);
+    for (const [k, f] of files.slice(0, r.numFrames).entries()) {
+      const file = path.join(spec.input, f);
+      hash.update(f).update('\0').update(await readFile(file));
+      frames.set(await readImage(file, r.width, r.height), k * frameBytes);
+    }
+  } else {
+    hash.update(await readFile(spec.input));
+    if (IMAGE.test(spec.input)) {
+      const img = await readImage(spec.input, r.width, r.height);
+      for (let k = 0; k < r.numFrames; k++) frames.set(img, k * frameBytes);
+    } else frames.set(await readVideo(spec.input, r, name));
+  }
+  const shape: [number, number, number, 3] = [r.numFrames, r.height, r.width, 3];
+  const out =
+    spec.preprocess === 'canny'
+      ? cannyFrames(frames, shape, { low: spec.low, high: spec.high })
+      : spec.preprocess === 'threshold'
+        ? thresholdFrames(frames, shape, { threshold: spec.threshold, invert: spec.invert })
+        : frames;
+  return { frames: out, shape, sha256: hash.digest('hex') };
+}
+
+/** generate()'s `controlnet` for the specs, and what the recipe records of them. */
+export async function controlNetOptions(specs: ControlNetSpec[], r: { numFrames: number; width: number; height: number }, flag = '--controlnet'): Promise<{ options: ControlNetOptions[]; recorded: RecordedControlNet[] }> {
+  const options: ControlNetOptions[] = [];
+  const recorded: RecordedControlNet[] = [];
+  for (const [i, s] of specs.entries()) {
+    const name = specs.length > 1 ? `${flag}[${i}].input` : `${flag}.input`;
+    const input = await loadControlInput(s, r, name);
+    options.push({
+      model: s.path,
+      frames: { frames: input.frames, shape: input.shape },
+      ...(s.scale !== undefined && { scale: s.scale }),
+      ...(s.start !== undefined && { guidanceStart: s.start }),
+      ...(s.end !== undefined && { guidanceEnd: s.end }),
+      ...(s.guess !== undefined && { guessMode: s.guess }),
+    });
+    recorded.push({ ...s, path: path.resolve(s.path), input: path.resolve(s.input), sha256: input.sha256 });
+  }
+  return { options, recorded };
+}
+
+/** `controlnet`: specs as the flag takes them, or mappings; path and input resolve as the file's other paths. */
+export function controlNetsFromConfig(v: unknown, fail: (key: string | undefined, detail: string) => never, pathOf: (key: string, v: string) => string): ControlNetSpec[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) return fail('controlnet', `expected a list of "path=..,input=.." specs or {path, input, scale, ...}, got ${describe(v)}`);
+  return v.map((item, i) => {
+    const text = typeof item === 'string' ? item : isPlainObject(item) ? Object.entries(item).map(([k, x]) => (x === true ? k : `${k}=${String(x)}`)).join(',') : undefined;
+    if (text === undefined) return fail(`controlnet[${i}]`, `expected a spec string or a mapping, got ${describe(item)}`);
+    try {
+      const spec = parseControlNetSpec(text, `controlnet[${i}]`);
+      return { ...spec, path: pathOf(`controlnet[${i}].path`, spec.path), input: pathOf(`controlnet[${i}].input`, spec.input) };
+    } catch (err) {
+      if (err instanceof InvalidParameterError) return fail(err.parameter, `expected ${err.expected}, got ${describe(err.actual)}`);
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,119 @@
+// animatorch render --controlnet: the spec, inputs from a folder of images / a video / one image (resized,
+// optionally Canny), the recipe's sha256 of them, and a recipe re-render giving the same frames.
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidParameterError } from '../lib/errors';
+import { loadControlInput, parseControlNetSpec } from '../lib/render/controlnet-input';
+import { render } from '../lib/render/render';
+import { cannyFrames } from '../lib/video/control-preprocess';
+import { exportedControlNet } from './utils/controlnet-fixture';
+import { exportedModel } from './utils/fixtures';
+
+const quiet = { log: { write: () => true } as unknown as NodeJS.WritableStream };
+let tmp: string;
+let model: string;
+let controlnet: string;
+
+/** A 40x24 RGB frame: a bright square at x = 4 + 6k on a dark ground. */
+function frame(k: number): Buffer {
+  const px = Buffer.alloc(40 * 24 * 3, 20);
+  for (let y = 6; y < 16; y++) for (let x = 4 + 6 * k; x < 14 + 6 * k; x++) px.fill(230, 3 * (y * 40 + x), 3 * (y * 40 + x) + 3);
+  return px;
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'animatorch-cn-render-'));
+  mkdirSync(path.join(tmp, 'frames'));
+  for (let k = 0; k < 5; k++) await sharp(frame(k), { raw: { width: 40, height: 24, channels: 3 } }).png().toFile(path.join(tmp, 'frames', `f${k}.png`));
+  model = await exportedModel('tiny-v2', 0, ['--numerics', 'diffusers']);
+  controlnet = await exportedControlNet(3);
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('--controlnet', () => {
+  it('parses specs, keeping commas inside values and naming bad keys', () => {
+    expect(parseControlNetSpec('path=a,input=b,scale=0.5,start=0.1,end=0.9,guess,preprocess=canny,low=50,high=150')).toEqual({
+      path: 'a', input: 'b', scale: 0.5, start: 0.1, end: 0.9, guess: true, preprocess: 'canny', low: 50, high: 150,
+    });
+    expect(() => parseControlNetSpec('path=a')).toThrow(/--controlnet input/);
+    expect(() => parseControlNetSpec('path=a,input=b,scael=1')).toThrow(/--controlnet scael: expected one of the keys/);
+    expect(() => parseControlNetSpec('path=a,input=b,frames=0,8')).toThrow(/SparseCtrl/);
+    expect(() => parseControlNetSpec('path=a,input=b,scale=x')).toThrow(InvalidParameterError);
+  });
+
+  it('reads a folder of images (sorted, the first numFrames), one image for every frame, and a video; resizes; hashes what it read', async () => {
+    const r = { numFrames: 4, width: 40, height: 24 };
+    const dir = await loadControlInput({ path: 'x', input: path.join(tmp, 'frames') }, r);
+    expect(dir.shape).toEqual([4, 24, 40, 3]);
+    expect(Buffer.from(dir.frames.subarray(3 * 40 * 24, 6 * 40 * 24))).toEqual(frame(1));
+    const one = await loadControlInput({ path: 'x', input: path.join(tmp, 'frames', 'f2.png') }, { ...r, numFrames: 2 });
+    expect(Buffer.from(one.frames.subarray(40 * 24 * 3))).toEqual(frame(2));
+    const canny = await loadControlInput({ path: 'x', input: path.join(tmp, 'frames'), preprocess: 'canny' }, r);
+    expect(canny.frames).toEqual(cannyFrames(dir.frames, dir.shape));
+    expect(canny.sha256).toBe(dir.sha256);
+    const small = await loadControlInput({ path: 'x', input: path.join(tmp, 'frames') }, { numFrames: 2, width: 20, height: 12 });
+    expect(small.shape).toEqual([2, 12, 20, 3]);
+    await expect(loadControlInput({ path: 'x', input: path.join(tmp, 'frames') }, { ...r, numFrames: 9 })).rejects.toThrow(/at least 9 images/);
+    // a video, through ffmpeg
+    const gif = path.join(tmp, 'clip.gif');
+    await sharp(Buffer.concat([0, 1, 2, 3].map(frame)), { raw: { width: 40, height: 24 * 4, channels: 3, pageHeight: 24 } }).gif().toFile(gif);
+    const video = await loadControlInput({ path: 'x', input: gif }, { numFrames: 3, width: 40, height: 24 });
+    expect(video.shape).toEqual([3, 24, 40, 3]);
+    expect(video.frames.some((v) => v > 200)).toBe(true);
+  });
+
+  it('renders with a ControlNet, records its input by sha256, and re-renders the recipe to the same frames', async () => {
+    const out = path.join(tmp, 'cn.gif');
+    const spec = `path=${controlnet},input=${path.join(tmp, 'frames')},scale=0.8,preprocess=canny`;
+    const args = { model, prompt: 'a square', seed: ['3'], steps: 2, frames: 4, width: 64, height: 64 };
+    const [done] = await render({ ...args, controlnet: [spec], out }, quiet);
+    const extra = JSON.parse(readFileSync(`${out}.json`, 'utf8')).extra as { controlnet: { sha256: string; scale: number; preprocess: string }[] };
+    expect(extra.controlnet).toHaveLength(1);
+    expect(extra.controlnet[0]).toMatchObject({ scale: 0.8, preprocess: 'canny' });
+    expect(extra.controlnet[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const [plain] = await render({ ...args, out: path.join(tmp, 'plain.gif') }, quiet);
+    const pixels = (f: string) => sharp(f, { pages: -1 }).raw().toBuffer();
+    expect(await pixels(done!.file)).not.toEqual(await pixels(plain!.file));
+    const logged: string[] = [];
+    const [again] = await render({ recipe: `${out}.json`, out: path.join(tmp, 'again.gif') }, { log: { write: (t: string) => logged.push(t) > 0 } as unknown as NodeJS.WritableStream });
+    expect(await pixels(again!.file)).toEqual(await pixels(done!.file));
+    expect(logged.join('')).not.toMatch(/ControlNet input/);
+    // a changed input is warned about
+    writeFileSync(path.join(tmp, 'frames', 'f0.png'), await sharp(frame(4), { raw: { width: 40, height: 24, channels: 3 } }).png().toBuffer());
+    await render({ recipe: `${out}.json`, out: path.join(tmp, 'changed.gif') }, { log: { write: (t: string) => logged.push(t) > 0 } as unknown as NodeJS.WritableStream });
+    expect(logged.join('')).toMatch(/ControlNet input .* has sha256 .*the recipe's was/);
+  });
+
+  it('prompt configs take `controlnet` (spec strings or mappings; paths resolved as its other paths), and name a bad key', async () => {
+    const dir = path.join(tmp, 'cfg');
+    mkdirSync(dir, { recursive: true });
+    const config = path.join(dir, 'prompts.yaml');
+    writeFileSync(config, [
+      'Square:',
+      `  model: ${JSON.stringify(model)}`,
+      '  prompt: ["a square"]',
+      '  seed: 3',
+      '  steps: 2',
+      '  L: 4',
+      '  W: 64',
+      '  H: 64',
+      '  controlnet:',
+      `    - {path: ${JSON.stringify(controlnet)}, input: ${JSON.stringify(path.join(tmp, 'frames'))}, scale: 0.5, guess: true}`,
+      '',
+    ].join('\n'));
+    const [done] = await render({ config, out: path.join(tmp, 'cfg-out') }, quiet);
+    const extra = JSON.parse(readFileSync(`${done!.file}.json`, 'utf8')).extra as { controlnet: { path: string; input: string; scale: number; guess: boolean }[] };
+    expect(extra.controlnet[0]).toMatchObject({ path: controlnet, input: path.join(tmp, 'frames'), scale: 0.5, guess: true });
+    writeFileSync(config, readFileSync(config, 'utf8').replace('scale: 0.5', 'scael: 0.5'));
+    await expect(render({ config, out: path.join(tmp, 'cfg-out2') }, quiet)).rejects.toThrow(/controlnet\[0\] scael/);
+  });
+
+  it('names the flag in errors (a bad scale range, a missing input)', async () => {
+    const args = { model, prompt: 'a square', seed: ['3'], steps: 2, frames: 4, width: 64, height: 64, out: path.join(tmp, 'bad.gif') };
+    await expect(render({ ...args, controlnet: [`path=${controlnet},input=${path.join(tmp, 'frames')},start=0.9,end=0.2`] }, quiet)).rejects.toThrow(/--controlnet\[0\]\.guidanceStart|--controlnet\.guidanceStart/);
+    await expect(render({ ...args, controlnet: [`path=${controlnet},input=${path.join(tmp, 'nope')}`] }, quiet)).rejects.toThrow(/--controlnet\.input: expected a folder of images/);
+  });
+});
