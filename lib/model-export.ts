@@ -1,5 +1,5 @@
 /**
- * exportModel(): runs scripts/export_animatediff.py with a Python that
+ * exportModel(): runs scripts/export_animatediff.py (or export_svd.py for --svd) with a Python that
  * imports torch (findTorchPython), passing the flags through.
  */
 import { spawn } from 'node:child_process';
@@ -8,7 +8,10 @@ import { packageRoot } from './native/binding';
 import { findTorchPython } from './python';
 
 export interface ExportArgs {
-  base: string;
+  /** AnimateDiff: the SD1.5 base (diffusers folder or single file). Not with `svd`. */
+  base?: string;
+  /** A diffusers Stable Video Diffusion (SVD / SVD-XT) folder: runs scripts/export_svd.py instead. */
+  svd?: string;
   out: string;
   motionModule?: string;
   motionVersion?: 'v1' | 'v2' | 'v3';
@@ -35,11 +38,13 @@ export interface ExportIO {
 }
 
 export const EXPORT_SCRIPT = path.join(packageRoot, 'scripts', 'export_animatediff.py');
+export const SVD_EXPORT_SCRIPT = path.join(packageRoot, 'scripts', 'export_svd.py');
 
 const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 /** The exporter's command-line arguments for `args` (after the script path). */
 export function buildExportArgs(args: ExportArgs): string[] {
+  if (args.svd !== undefined) return buildSvdExportArgs(args);
   if (typeof args.base !== 'string' || args.base === '') throw new Error('export: --base is required (a diffusers folder or an SD1.5 .safetensors/.ckpt)');
   if (typeof args.out !== 'string' || args.out === '') throw new Error('export: --out is required (the model folder to write)');
   const out = ['--base', args.base];
@@ -53,6 +58,29 @@ export function buildExportArgs(args: ExportArgs): string[] {
   if (args.device) out.push('--device', args.device);
   if (args.attentionBackend) out.push('--attention-backend', args.attentionBackend);
   out.push('--out', args.out);
+  if (args.name) out.push('--name', args.name);
+  if (args.verify === false) out.push('--no-verify');
+  if (args.quiet) out.push('--quiet');
+  if (args.debug) out.push('--debug');
+  return out;
+}
+
+/** --svd: only the flags the SVD exporter takes; AnimateDiff ones are an error, not silently dropped. */
+function buildSvdExportArgs(args: ExportArgs): string[] {
+  if (typeof args.svd !== 'string' || args.svd === '') throw new Error('export: --svd expects a diffusers Stable Video Diffusion folder');
+  if (typeof args.out !== 'string' || args.out === '') throw new Error('export: --out is required (the model folder to write)');
+  const animateDiffOnly: Array<[keyof ExportArgs, string]> = [
+    ['base', '--base'], ['motionModule', '--motion-module'], ['motionVersion', '--motion-version'], ['motionLora', '--motion-lora'],
+    ['lora', '--lora'], ['adapterLora', '--adapter-lora'], ['numerics', '--numerics'],
+  ];
+  for (const [key, flag] of animateDiffOnly) {
+    const v = args[key];
+    if (v !== undefined && !(Array.isArray(v) && v.length === 0)) throw new Error(`export: ${flag} is for AnimateDiff exports; it cannot be combined with --svd`);
+  }
+  const out = ['--svd', args.svd, '--out', args.out];
+  if (args.dtype) out.push('--dtype', args.dtype);
+  if (args.device) out.push('--device', args.device);
+  if (args.attentionBackend) out.push('--attention-backend', args.attentionBackend);
   if (args.name) out.push('--name', args.name);
   if (args.verify === false) out.push('--no-verify');
   if (args.quiet) out.push('--quiet');
@@ -76,7 +104,8 @@ export async function exportModel(args: ExportArgs, io: ExportIO = {}): Promise<
     throw new Error(`animatorch export needs Python with torch (and diffusers-format reading via safetensors).\n${(err as Error).message}`, { cause: err });
   }
   return new Promise<number>((resolve, reject) => {
-    const child = spawn(python.executable, [EXPORT_SCRIPT, ...argv], {
+    const script = args.svd !== undefined ? SVD_EXPORT_SCRIPT : EXPORT_SCRIPT;
+    const child = spawn(python.executable, [script, ...argv], {
       stdio: io.onOutput ? ['ignore', 'pipe', 'pipe'] : 'inherit',
       signal: io.signal,
       env: { ...process.env, PYTHONUNBUFFERED: '1' },

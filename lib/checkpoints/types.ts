@@ -14,6 +14,11 @@ export type ComponentType =
   | 'motion-lora'
   | 'adapter-lora'
   | 'image-lora'
+  | 'svd-checkpoint'
+  | 'svd-unet'
+  | 'svd-vae'
+  | 'image-encoder'
+  | 'svd-model'
   | 'unknown';
 
 export interface ComponentInfo {

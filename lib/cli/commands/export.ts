@@ -4,10 +4,16 @@ import { exportModel, type ExportArgs } from '../../model-export';
 
 export const ExportCommand: CommandModule<object, ExportArgs> = {
   command: 'export',
-  describe: 'Export AnimateDiff weights (SD1.5 base + motion module + LoRAs) to an animatorch model folder (runs Python with torch)',
+  describe: 'Export AnimateDiff weights (SD1.5 base + motion module + LoRAs), or a Stable Video Diffusion folder (--svd), to an animatorch model folder (runs Python with torch)',
   builder: (yargs: Argv<object>) =>
     yargs
-      .option('base', { type: 'string', demandOption: true, describe: 'diffusers pipeline folder or single-file .safetensors/.ckpt' })
+      .option('base', { type: 'string', describe: 'diffusers pipeline folder or single-file .safetensors/.ckpt (AnimateDiff)' })
+      .option('svd', { type: 'string', describe: 'diffusers Stable Video Diffusion (SVD / SVD-XT) folder, instead of --base' })
+      .check((a) => {
+        if (a.base === undefined && a.svd === undefined) throw new Error('export needs --base (AnimateDiff) or --svd (Stable Video Diffusion)');
+        if (a.base !== undefined && a.svd !== undefined) throw new Error('export: --base and --svd cannot be combined');
+        return true;
+      })
       .option('motion-module', { type: 'string', describe: 'AnimateDiff motion module (.ckpt/.safetensors) or diffusers MotionAdapter folder' })
       .option('motion-version', { choices: ['v1', 'v2', 'v3'] as const, describe: 'override the detected motion module version' })
       .option('motion-lora', { type: 'string', array: true, describe: 'MotionLoRA PATH[:alpha] (repeatable; alpha default 1.0)' })
@@ -23,6 +29,7 @@ export const ExportCommand: CommandModule<object, ExportArgs> = {
       .option('quiet', { type: 'boolean', default: false, describe: 'print only errors' })
       .option('debug', { type: 'boolean', default: false, describe: 'show Python tracebacks' })
       .example('$0 export --base sd15/ --motion-module mm_sd_v15_v2.ckpt --out models/my-model', 'SD1.5 (diffusers folder) + an AnimateDiff v2 motion module')
+      .example('$0 export --svd stable-video-diffusion-img2vid-xt/ --out models/svd-xt', 'Stable Video Diffusion (image-to-video)')
       .example('$0 export --base toonyou.safetensors --motion-module mm.ckpt --motion-lora zoom.ckpt:0.8 --out models/toon', 'a single-file base with a MotionLoRA merged at 0.8') as unknown as Argv<ExportArgs>,
   handler: async (args) => {
     process.exitCode = await exportModel(args);
