@@ -180,7 +180,7 @@ class CLIPVisionConfig(_ConfigBase):
     @classmethod
     def tiny(cls, **overrides: Any) -> "CLIPVisionConfig":
         base: Dict[str, Any] = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                    image_size=32, patch_size=8, projection_dim=32)
+                                    image_size=224, patch_size=32, projection_dim=32)
         base.update(overrides)
         return cls(**base).validate()
 

@@ -89,7 +89,7 @@ class DiffusersFolder(unittest.TestCase):
                 self.assertTrue(torch.equal(unet(x, torch.tensor(0.3), emb, ids), u2(x, torch.tensor(0.3), emb, ids)))
                 z = torch.randn(4, 4, 3, 3, generator=g)
                 self.assertTrue(torch.equal(vae.decode(z, 2), v2.decode(z, 2)))
-                px = torch.randn(2, 3, 32, 32, generator=g)
+                px = torch.randn(2, 3, 224, 224, generator=g)
                 self.assertTrue(torch.equal(enc(px), e2(px)))
             self.assertEqual(sched["prediction_type"], "v_prediction")
             self.assertAlmostEqual(mean[0], 0.48145466)
