@@ -15,7 +15,8 @@ which animatorch's createGenerator reproduces, and an RGB image given by a formu
 fixture holds only settings and diffusers' outputs:
 
 * ``unet``: UNetSpatioTemporalConditionModel at two of the pipeline's continuous timesteps (0.25 log sigma);
-* ``decoder``: the pipeline's decode_latents (chunks of 2 frames, each decoded with num_frames=2);
+* ``decoder``: the pipeline's decode_latents (chunks of 2 frames, each decoded with num_frames=2), postprocessed
+  to 'np' frames (x/2 + 0.5 clamped to [0, 1], channels last);
 * ``pipeline``: StableVideoDiffusionPipeline's final latents (output_type='latent') for the image, seed, 4 steps:
   its CLIP preprocessing (_resize_with_antialiasing, CLIPImageProcessor), VAE preprocessing, noise
   augmentation, added_time_ids, per-frame guidance ramp and EulerDiscreteScheduler (Karras, v-prediction).
@@ -94,8 +95,9 @@ def main() -> int:
         out["unet"] = {**UNET, "timesteps": ts, "outputs": [flat(unet(sample, torch.tensor(t), embeds, ids).sample) for t in ts]}
 
         z = torch.randn(DECODER["shape"], generator=torch.Generator().manual_seed(DECODER["latents_seed"]))
-        frames = pipe.decode_latents(z, DECODER["shape"][1], DECODER["decode_chunk_size"])  # [B, C, F, H, W]
-        out["decoder"] = {**DECODER, "frames_shape": list(frames.shape), "frames": flat(frames)}
+        frames = pipe.decode_latents(z, DECODER["shape"][1], DECODER["decode_chunk_size"])  # [B, C, F, H, W] in [-1, 1]
+        frames = pipe.video_processor.postprocess_video(video=frames, output_type="np")  # [B, F, H, W, C] in [0, 1]
+        out["decoder"] = {**DECODER, "frames_shape": list(frames.shape), "frames": flat(torch.from_numpy(frames))}
 
         image = PIL.Image.fromarray(image_rgb(HEIGHT, WIDTH))
         runs = []
