@@ -6,9 +6,14 @@ import { videoOptions } from '../video-options';
 
 export const RenderCommand: CommandModule<object, RenderArgs> = {
   command: 'render',
-  describe: 'Render a video from a prompt (default model: the bundled demo model)',
+  describe: 'Render a video from a prompt (default model: the bundled demo model), or from an image with a Stable Video Diffusion model (--image)',
   builder: (yargs: Argv<object>) =>
     videoOptions(yargs)
+      .option('image', { type: 'string', describe: 'image-to-video: the image to animate (PNG; other formats and resizing via ffmpeg), with a Stable Video Diffusion --model' })
+      .option('motion-bucket-id', { type: 'number', describe: 'SVD: more motion with higher values (default 127)' })
+      .option('noise-aug-strength', { type: 'number', describe: 'SVD: noise added to the image before encoding (default 0.02)' })
+      .option('min-guidance-scale', { type: 'number', describe: 'SVD: guidance of the first frame, ramped to the last (default 1)' })
+      .option('max-guidance-scale', { type: 'number', describe: 'SVD: guidance of the last frame (default 3; --guidance-scale sets it too)' })
       .option('model', { alias: 'm', type: 'string', describe: 'an exported model folder (model.yaml); default: the bundled demo model' })
       .option('seed', { type: 'string', array: true, describe: 'seed (repeatable: one video each); 64-bit, exact' })
       .option('device', { type: 'string', default: 'auto', describe: 'auto | cpu | cuda | cuda:N' })
@@ -25,6 +30,7 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .example('$0 render --prompt "a red circle moving right" --seed 42 --out out.gif', 'the bundled demo model, one seed')
       .example('$0 render -m models/my-model -p "a cat" --seed 1 --seed 2 --device cuda --dtype float16 --out cat.mp4', 'two videos: cat-0-1.mp4, cat-1-2.mp4')
       .example('$0 render --config prompts.yaml --model models/my-model', "every prompt x seed of an AnimateDiff prompt config, and a grid")
+      .example('$0 render --model models/svd --image in.png --frames 14 --fps 7 --motion-bucket-id 127 --out out.mp4', 'image-to-video with Stable Video Diffusion (animatorch export --svd)')
       .example('$0 render --recipe cat-0-1.mp4.json --out again.mp4', 'one of them again, from its recipe') as unknown as Argv<RenderArgs>,
   handler: async (args) => {
     // SIGINT (Ctrl-C) and SIGTERM (kill, docker stop, a job queue) stop the render the same way: the
