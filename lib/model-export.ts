@@ -1,6 +1,6 @@
 /**
- * exportModel(): runs scripts/export_animatediff.py (or, with `controlnet`, scripts/export_controlnet.py)
- * with a Python that imports torch (findTorchPython), passing the flags through.
+ * exportModel(): runs scripts/export_animatediff.py (or export_controlnet.py with `controlnet`, export_svd.py
+ * with `svd`) with a Python that imports torch (findTorchPython), passing the flags through.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -8,10 +8,12 @@ import { packageRoot } from './native/binding';
 import { findTorchPython } from './python';
 
 export interface ExportArgs {
-  /** Required unless `controlnet` is given. */
+  /** AnimateDiff: the SD1.5 base (diffusers folder or single file). Required unless `controlnet` or `svd` is given. */
   base?: string;
   /** Export a ControlNet (diffusers folder or original .safetensors/.pth) instead of a model. */
   controlnet?: string;
+  /** A diffusers Stable Video Diffusion (SVD / SVD-XT) folder: runs scripts/export_svd.py instead. */
+  svd?: string;
   out: string;
   motionModule?: string;
   motionVersion?: 'v1' | 'v2' | 'v3';
@@ -39,12 +41,15 @@ export interface ExportIO {
 
 export const EXPORT_SCRIPT = path.join(packageRoot, 'scripts', 'export_animatediff.py');
 export const CONTROLNET_EXPORT_SCRIPT = path.join(packageRoot, 'scripts', 'export_controlnet.py');
+export const SVD_EXPORT_SCRIPT = path.join(packageRoot, 'scripts', 'export_svd.py');
 
 const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 /** The exporter's command-line arguments for `args` (after the script path). */
 export function buildExportArgs(args: ExportArgs): string[] {
+  if (args.controlnet !== undefined && args.svd !== undefined) throw new Error('export: --controlnet and --svd cannot be combined');
   if (args.controlnet !== undefined) return buildControlNetArgs(args);
+  if (args.svd !== undefined) return buildSvdExportArgs(args);
   if (typeof args.base !== 'string' || args.base === '') throw new Error('export: --base is required (a diffusers folder or an SD1.5 .safetensors/.ckpt)');
   if (typeof args.out !== 'string' || args.out === '') throw new Error('export: --out is required (the model folder to write)');
   const out = ['--base', args.base];
@@ -77,6 +82,25 @@ function buildControlNetArgs(args: ExportArgs): string[] {
   const out = ['--controlnet', args.controlnet, '--out', args.out];
   if (args.dtype) out.push('--dtype', args.dtype);
   if (args.device) out.push('--device', args.device);
+  return out;
+}
+
+/** --svd: only the flags the SVD exporter takes; AnimateDiff ones are an error, not silently dropped. */
+function buildSvdExportArgs(args: ExportArgs): string[] {
+  if (typeof args.svd !== 'string' || args.svd === '') throw new Error('export: --svd expects a diffusers Stable Video Diffusion folder');
+  if (typeof args.out !== 'string' || args.out === '') throw new Error('export: --out is required (the model folder to write)');
+  const animateDiffOnly: Array<[keyof ExportArgs, string]> = [
+    ['base', '--base'], ['motionModule', '--motion-module'], ['motionVersion', '--motion-version'], ['motionLora', '--motion-lora'],
+    ['lora', '--lora'], ['adapterLora', '--adapter-lora'], ['numerics', '--numerics'],
+  ];
+  for (const [key, flag] of animateDiffOnly) {
+    const v = args[key];
+    if (v !== undefined && !(Array.isArray(v) && v.length === 0)) throw new Error(`export: ${flag} is for AnimateDiff exports; it cannot be combined with --svd`);
+  }
+  const out = ['--svd', args.svd, '--out', args.out];
+  if (args.dtype) out.push('--dtype', args.dtype);
+  if (args.device) out.push('--device', args.device);
+  if (args.attentionBackend) out.push('--attention-backend', args.attentionBackend);
   if (args.name) out.push('--name', args.name);
   if (args.verify === false) out.push('--no-verify');
   if (args.quiet) out.push('--quiet');
@@ -100,7 +124,7 @@ export async function exportModel(args: ExportArgs, io: ExportIO = {}): Promise<
     throw new Error(`animatorch export needs Python with torch (and diffusers-format reading via safetensors).\n${(err as Error).message}`, { cause: err });
   }
   return new Promise<number>((resolve, reject) => {
-    const script = args.controlnet !== undefined ? CONTROLNET_EXPORT_SCRIPT : EXPORT_SCRIPT;
+    const script = args.controlnet !== undefined ? CONTROLNET_EXPORT_SCRIPT : args.svd !== undefined ? SVD_EXPORT_SCRIPT : EXPORT_SCRIPT;
     const child = spawn(python.executable, [script, ...argv], {
       stdio: io.onOutput ? ['ignore', 'pipe', 'pipe'] : 'inherit',
       signal: io.signal,

@@ -59,7 +59,7 @@ describe('bundled demo model: video-to-video and image-to-video', () => {
 
   it('image-to-video: a still green square reads green, still, where the square was (>= 4/5 seeds)', async () => {
     const centre = { x: 44, y: 18 };
-    const image = { frames: drawSquare(S, PALETTE.green!, [0, 0, 0], centre.x, centre.y, 18), shape: [S, S, 3] };
+    const image = { data: drawSquare(S, PALETTE.green!, [0, 0, 0], centre.x, centre.y, 18), shape: [S, S, 3] };
     const rows: string[] = [];
     let ok = 0;
     for (const seed of SEEDS) {

@@ -36,7 +36,7 @@ const maxAbsDiff = async (a: Tensor, b: Tensor) => {
 
 describe('image-to-video (generate({ image, strength }))', () => {
   let pipe: AnimateDiffPipeline;
-  const image = { frames: still(), shape: [H, W, 3] as [number, number, number] };
+  const image = { data: still(), shape: [H, W, 3] as [number, number, number] };
   const ddim = ref.cases['ddim_strength_0.6']!;
   beforeAll(async () => {
     pipe = await loadFixturePipeline(ref);
@@ -45,12 +45,12 @@ describe('image-to-video (generate({ image, strength }))', () => {
 
   const run = (extra: Partial<GenerateOptions>, c: DiffusersCase = ddim) => generateAsReference(pipe, ref, c, { strength: 0.6, ...extra });
 
-  it('equals video-to-video of the still repeated over the frames (bit for bit), from { frames, shape } or a Tensor', async () => {
+  it('equals video-to-video of the still repeated over the frames (bit for bit), from { data, shape } or a Tensor', async () => {
     const video = repeatImage(image, F) as { frames: Uint8Array; shape: number[] };
     expect(video.shape).toEqual([F, H, W, 3]);
     const v2v = await run({ video });
     const i2v = await run({ image });
-    const t = tensor(image.frames, [H, W, 3]);
+    const t = tensor(image.data, [H, W, 3]);
     const i2vTensor = await run({ image: t });
     expect(i2v.shape).toEqual([1, 4, F, H / 8, W / 8]);
     expect(await i2v.latents.toArray()).toEqual(await v2v.latents.toArray());
@@ -65,7 +65,7 @@ describe('image-to-video (generate({ image, strength }))', () => {
       // The expected anchor, computed apart from the pipeline: the VAE posterior of the repeated still sampled with
       // the seed's first draw [F, 4, h, w] (one chunk), times the scaling factor; then the noise [1, F, 4, h, w].
       const encoder = await loadModule(pipe.manifest.vae.encoderFile!);
-      const pixels = tensor(image.frames, [1, H, W, 3]).astype('float32').div(255).mul(2).sub(1).permute([0, 3, 1, 2]).contiguous();
+      const pixels = tensor(image.data, [1, H, W, 3]).astype('float32').div(255).mul(2).sub(1).permute([0, 3, 1, 2]).contiguous();
       const [mean, logvar] = (await encoder.call('moments', pixels)) as Tensor[];
       const gen = createGenerator(ref.latents_seed);
       const eps = randn([F, 4, H / 8, W / 8], { generator: gen });
@@ -120,8 +120,8 @@ describe('image-to-video (generate({ image, strength }))', () => {
     await fails({ ...base, anchorFirstFrame: true }, /^anchorFirstFrame: expected to be given with image/);
     await fails({ ...base, image, anchorFirstFrame: 'yes' as never }, /^anchorFirstFrame: expected a boolean/);
     await fails({ ...base, image, width: 128 }, /^image: expected pixels of 128x64 \(width x height\), got "?64x64/);
-    await fails({ ...base, image: { frames: image.frames, shape: [H, W] } as never }, /^image: expected pixels \[H, W, 3\]/);
-    await fails({ ...base, image: { frames: new Uint8Array(9), shape: [H, W, 3] } }, /^image: expected frames of length H·W·3/);
+    await fails({ ...base, image: { data: image.data, shape: [H, W] } as never }, /^image: expected an RGB image \[H, W, 3\]/);
+    await fails({ ...base, image: { data: new Uint8Array(9), shape: [H, W, 3] } }, /^image: expected data of length H·W·3/);
     await fails({ ...base, image, strength: 1.5 }, /^strength: expected a number in \[0, 1\]/);
     await fails({ ...base, image, freeInit: true }, /^freeInit: expected to be left out with video or image/);
   });

@@ -76,9 +76,9 @@ describe('readInitVideo / readInitImage', () => {
   it('reads a still at the size asked (the first frame of an animation)', async () => {
     const img = await readInitImage(path.join(dir, 'frames', 'frame10.png'), { ...o, name: '--init-image' });
     expect(img.shape).toEqual([32, 32, 3]);
-    expect(img.frames[(16 * 32 + 16) * 3]).toBe(70);
+    expect(img.data[(16 * 32 + 16) * 3]).toBe(70);
     const first = await readInitImage(path.join(dir, 'clip.gif'), { ...o, name: '--init-image' });
-    expect(Math.abs(first.frames[(16 * 32 + 16) * 3]! - 20)).toBeLessThanOrEqual(2);
+    expect(Math.abs(first.data[(16 * 32 + 16) * 3]! - 20)).toBeLessThanOrEqual(2);
   });
 
   it('fails clearly, naming the option: too few frames, unreadable or missing files, a folder as an image', async () => {

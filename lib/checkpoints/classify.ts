@@ -1,5 +1,6 @@
 /** Classifies a state dict (SD1.5 checkpoint, UNet, VAE, motion module, LoRAs...) by its key names and shapes. */
 import { classifyControlNet } from './classify-controlnet';
+import { classifySvd } from './classify-svd';
 import type { ComponentInfo, TensorInfo, WeightsSummary } from './types';
 
 const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
@@ -69,6 +70,9 @@ export function classifyTensors(tensors: Record<string, TensorInfo>, fileName = 
     if (sdxl) warnings.push('This looks like an SDXL LoRA (lora_te2_ / input_blocks keys); animatorch supports SD1.5 only.');
     return { components, notes, warnings };
   }
+
+  const svd = classifySvd(tensors);
+  if (svd) return svd;
 
   const motionKeys = keys.filter((k) => k.includes('motion_modules.'));
   const loraKeys = keys.filter((k) => loraKey.test(k));

@@ -170,7 +170,11 @@ async function inspectFolder(dir: string, options: InspectOptions): Promise<Insp
       files: m.files,
     };
     const version = ['v1', 'v2', 'v3'].includes(m.motionModule.version) ? (m.motionModule.version as 'v1' | 'v2' | 'v3') : undefined;
-    result.components.push({
+    if (m.family === 'svd') {
+      delete result.metadata.motionModuleVersion;
+      result.metadata.textEncoder = 'no (image encoder: image_encoder/)';
+      result.components.push({ type: 'svd-model', description: `animatorch model '${m.name}' (Stable Video Diffusion, ${m.dtype}, TorchScript)`, parts: ['unet', 'vae', 'image_encoder'] });
+    } else result.components.push({
       type: 'unet-motion',
       ...(version ? { motionVersion: version } : {}),
       description: `animatorch model '${m.name}' (AnimateDiff ${m.motionModule.version}, ${m.dtype}, ${m.numerics} numerics, TorchScript)`,
@@ -185,7 +189,7 @@ async function inspectFolder(dir: string, options: InspectOptions): Promise<Insp
       result.verified = problems.length === 0;
       if (result.verified) result.notes.push(`Verified: all ${Object.keys(m.files).length} files match model.yaml's sha256.`);
     }
-    result.notes.push('Render with: animatorch render --model FOLDER --prompt "..."');
+    result.notes.push(m.family === 'svd' ? 'Render with: animatorch render --model FOLDER --image in.png' : 'Render with: animatorch render --model FOLDER --prompt "..."');
     return result;
   }
   const indexPath = path.join(dir, 'model_index.json');
@@ -224,7 +228,9 @@ async function inspectFolder(dir: string, options: InspectOptions): Promise<Insp
     if (bad) result.problem = { ...bad.problem!, message: `${path.basename(bad.path)}/${bad.problem!.message}` };
     const hasMotion = result.components.some((c) => c.type === 'motion-module' || c.type === 'unet-motion');
     result.notes.push(
-      hasMotion
+      className === 'StableVideoDiffusionPipeline'
+        ? 'A diffusers Stable Video Diffusion pipeline: export with --svd FOLDER.'
+        : hasMotion
         ? 'An AnimateDiff diffusers pipeline: export with --base FOLDER (the motion adapter inside is used).'
         : 'A diffusers Stable Diffusion pipeline: export with --base FOLDER --motion-module MM.',
     );

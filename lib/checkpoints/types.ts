@@ -16,6 +16,11 @@ export type ComponentType =
   | 'image-lora'
   | 'controlnet'
   | 'sparsectrl'
+  | 'svd-checkpoint'
+  | 'svd-unet'
+  | 'svd-vae'
+  | 'image-encoder'
+  | 'svd-model'
   | 'unknown';
 
 export interface ComponentInfo {

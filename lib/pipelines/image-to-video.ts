@@ -12,23 +12,9 @@ import type { Scheduler } from '../schedulers/scheduling-utils';
 import { Tensor, tidy } from '../tensor';
 import { cat } from '../tensor-factories';
 import type { VideoInput } from './video-to-video';
+import { type ImageInput, imageShape } from './image-input';
 
-/** An init image: pixels channels last [H, W, 3], uint8 0..255 or float 0..1, as `{ frames, shape }` or a Tensor. */
-export type ImageInput = { frames: Uint8Array | Float32Array; shape: readonly number[] } | Tensor;
-
-/** The image's [H, W] (checked to be [H, W, 3] with data of that size). */
-export function imageShape(image: unknown): [number, number] {
-  const o = image as { frames?: unknown; shape?: unknown } | null;
-  const frames = !(image instanceof Tensor) && o && typeof o === 'object' && (o.frames instanceof Uint8Array || o.frames instanceof Float32Array) ? o.frames : undefined;
-  const shape = image instanceof Tensor ? (image.disposed ? undefined : image.shape) : frames && Array.isArray(o!.shape) ? (o!.shape as number[]) : undefined;
-  if (!shape || shape.length !== 3 || shape[2] !== 3 || shape.slice(0, 2).some((d) => !Number.isInteger(d) || d < 1))
-    throw new InvalidParameterError('image', 'pixels [H, W, 3] (uint8 0..255 or float 0..1) as { frames, shape } or a Tensor', image instanceof Tensor ? image.shape : image);
-  if (frames && frames.length !== shape[0]! * shape[1]! * 3)
-    throw new InvalidParameterError('image', `frames of length H·W·3 = ${shape[0]! * shape[1]! * 3} for shape [${shape.join(', ')}]`, frames.length);
-  if (image instanceof Tensor && !['uint8', 'float32', 'float16', 'float64', 'bfloat16'].includes(image.dtype))
-    throw new InvalidParameterError('image', 'a uint8 or floating-point Tensor', image.dtype);
-  return [shape[0]!, shape[1]!];
-}
+export type { ImageInput };
 
 /** image / anchorFirstFrame checked against video and the resolved size: the image's [H, W] and the anchoring flag. */
 export function checkImageToVideo(
@@ -51,9 +37,9 @@ export function checkImageToVideo(
 /** The still repeated `numFrames` times: the init video of image-to-video. A new Tensor for a Tensor image. */
 export function repeatImage(image: ImageInput, numFrames: number): VideoInput {
   if (image instanceof Tensor) return image.unsqueeze(0).repeat([numFrames, 1, 1, 1]);
-  const n = image.frames.length;
-  const frames = image.frames instanceof Uint8Array ? new Uint8Array(n * numFrames) : new Float32Array(n * numFrames);
-  for (let f = 0; f < numFrames; f++) frames.set(image.frames, f * n);
+  const n = image.data.length;
+  const frames = image.data instanceof Uint8Array ? new Uint8Array(n * numFrames) : new Float32Array(n * numFrames);
+  for (let f = 0; f < numFrames; f++) frames.set(image.data, f * n);
   return { frames, shape: [numFrames, ...image.shape] };
 }
 

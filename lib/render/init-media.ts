@@ -58,11 +58,10 @@ export async function readJobInit(
     err.message = `${name}: sha256 mismatch: ${file} now has sha256 ${read.sha256}, the recipe recorded ${init.sha256}; the file changed since that render, so the frames would differ`;
     throw err;
   }
-  const media = { frames: read.frames, shape: read.shape };
   const entry = { path: path.resolve(file), sha256: read.sha256 };
-  return name === 'video'
-    ? { options: { video: media }, record: { initVideo: entry } }
-    : { options: { image: media }, record: { initImage: entry, ...(init.anchorFirstFrame !== undefined && { anchorFirstFrame: init.anchorFirstFrame }) } };
+  return 'frames' in read
+    ? { options: { video: { frames: read.frames, shape: read.shape } }, record: { initVideo: entry } }
+    : { options: { image: { data: read.data, shape: read.shape } }, record: { initImage: entry, ...(init.anchorFirstFrame !== undefined && { anchorFirstFrame: init.anchorFirstFrame }) } };
 }
 
 /** A recipe's `extra` init record, checked; `file` names the recipe in errors. */

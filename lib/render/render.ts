@@ -29,6 +29,7 @@ import { animatorchVersion } from '../version';
 import { checkOutputPath, videoFormatFor, writeGrid, writeVideo } from '../video/writers';
 import { exportModel } from '../model-export';
 import { parseControlNetSpec, type RecordedControlNet } from './controlnet-input';
+import { isSvdRender, renderSvd } from './render-svd';
 
 export const DEMO_MODEL_DIR = path.join(packageRoot, 'models', 'demo');
 
@@ -77,6 +78,12 @@ export interface RenderArgs {
   anchorFirstFrame?: boolean;
   /** path=CONTROLNET_DIR,input=FRAMES[,scale=..] (repeatable; see lib/render/controlnet-input.ts). */
   controlnet?: string[];
+  /** Image-to-video with a Stable Video Diffusion model (render-svd.ts): the image to animate. */
+  image?: string;
+  motionBucketId?: number;
+  noiseAugStrength?: number;
+  minGuidanceScale?: number;
+  maxGuidanceScale?: number;
 }
 
 export interface RenderIO {
@@ -310,7 +317,7 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
   return jobs;
 }
 
-function progressPrinter(log: RenderIO['log'], label: string): (e: ProgressEvent) => void {
+export function progressPrinter(log: RenderIO['log'], label: string): (e: ProgressEvent) => void {
   const tty = !!log?.isTTY;
   return (e) => {
     if (!log) return;
@@ -328,7 +335,7 @@ function progressPrinter(log: RenderIO['log'], label: string): (e: ProgressEvent
   };
 }
 
-function resolveDevice(device: string | undefined): string {
+export function resolveDevice(device: string | undefined): string {
   if (device === undefined || device === 'auto') return cuda.isAvailable() ? 'cuda' : 'cpu';
   assertDevice('--device', device);
   return device;
@@ -336,6 +343,7 @@ function resolveDevice(device: string | undefined): string {
 
 /** Renders every job; resolves to the files written. Rejects with AbortError when `io.signal` fires. */
 export async function render(args: RenderArgs, io: RenderIO = {}): Promise<RenderedVideo[]> {
+  if (await isSvdRender(args)) return renderSvd(args, io);
   const log = io.log ?? process.stderr;
   const device = resolveDevice(args.device);
   if (args.threads !== undefined) {

@@ -38,11 +38,16 @@ export class EulerDiscreteScheduler extends EulerFamilyScheduler implements Sche
       ['interpolation_type', (v) => v === 'linear', "'linear' ('log_linear' is not implemented)"],
       ['use_exponential_sigmas', (v) => v === false, 'false (exponential sigmas are not implemented)'],
       ['use_beta_sigmas', (v) => v === false, 'false (beta sigmas are not implemented)'],
-      ['timestep_type', (v) => v === 'discrete', "'discrete' (continuous timesteps are not implemented)"],
     ]);
     super(c);
     this.config = c;
     this.ignoredConfigKeys = ignored;
+    if (this.continuousTimesteps) this.timesteps = continuousTimesteps(this.sigmas);
+  }
+
+  /** diffusers: timestep_type 'continuous' applies to v-prediction only (SVD's EDM-style config); other models keep discrete timesteps. */
+  private get continuousTimesteps(): boolean {
+    return this.config.timestep_type === 'continuous' && this.config.prediction_type === 'v_prediction';
   }
 
   setTimesteps(numInferenceSteps: number, options?: SetTimestepsOptions): void {
@@ -54,7 +59,7 @@ export class EulerDiscreteScheduler extends EulerFamilyScheduler implements Sche
       timesteps = sigmasToTimesteps(sigmas, this.trainSigmas).map(f32);
     }
     this.sigmas = withFinalSigma(sigmas, c.final_sigmas_type, this.trainSigmas);
-    this.timesteps = timesteps;
+    this.timesteps = this.continuousTimesteps ? continuousTimesteps(this.sigmas) : timesteps;
     this.numInferenceSteps = n;
     this.resetStepIndex();
   }
@@ -84,4 +89,9 @@ export class EulerDiscreteScheduler extends EulerFamilyScheduler implements Sche
   get _beginIndex(): number | null {
     return this.beginIndex;
   }
+}
+
+/** The timesteps the UNet sees with continuous timesteps: 0.25·log(σ) of each sigma but the final one, float32 as torch computes it. */
+function continuousTimesteps(sigmasWithFinal: number[]): number[] {
+  return sigmasWithFinal.slice(0, -1).map((s) => f32(0.25 * f32(Math.log(s))));
 }

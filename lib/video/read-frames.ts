@@ -21,7 +21,7 @@ export interface ReadVideo {
 
 /** Pixels [H, W, 3] (uint8), as generate()'s `image`. */
 export interface ReadImage {
-  frames: Uint8Array;
+  data: Uint8Array;
   shape: [number, number, 3];
   sha256: string;
 }
@@ -155,7 +155,7 @@ export async function readInitImage(file: string, o: ReadFramesOptions): Promise
   });
   if (info.isDirectory()) throw unreadable(o, file, 'a folder; give one image file');
   const bytes = await readBytes(file, o);
-  return { frames: await sharpFrame(bytes, 0, o, file), shape: [o.height, o.width, 3], sha256: sha256(bytes) };
+  return { data: await sharpFrame(bytes, 0, o, file), shape: [o.height, o.width, 3], sha256: sha256(bytes) };
 }
 
 /** Every frame of a video file, decoded, scaled to cover width × height and centre-cropped by ffmpeg. */

@@ -4,11 +4,18 @@ import { exportModel, type ExportArgs } from '../../model-export';
 
 export const ExportCommand: CommandModule<object, ExportArgs> = {
   command: 'export',
-  describe: 'Export AnimateDiff weights (SD1.5 base + motion module + LoRAs) to an animatorch model folder, or a ControlNet (runs Python with torch)',
+  describe: 'Export AnimateDiff weights (SD1.5 base + motion module + LoRAs), a Stable Video Diffusion folder (--svd) or a ControlNet (--controlnet) to an animatorch folder (runs Python with torch)',
   builder: (yargs: Argv<object>) =>
     yargs
-      .option('base', { type: 'string', describe: 'diffusers pipeline folder or single-file .safetensors/.ckpt (required unless --controlnet)' })
+      .option('base', { type: 'string', describe: 'diffusers pipeline folder or single-file .safetensors/.ckpt (AnimateDiff; required unless --svd or --controlnet)' })
+      .option('svd', { type: 'string', describe: 'diffusers Stable Video Diffusion (SVD / SVD-XT) folder, instead of --base' })
       .option('controlnet', { type: 'string', describe: 'export this SD1.5 ControlNet instead (diffusers folder or original .safetensors/.pth) to --out' })
+      .check((a) => {
+        const given = (['base', 'svd', 'controlnet'] as const).filter((k) => a[k] !== undefined);
+        if (given.length === 0) throw new Error('export needs --base (AnimateDiff), --svd (Stable Video Diffusion) or --controlnet');
+        if (given.length > 1) throw new Error(`export: ${given.map((k) => '--' + k).join(' and ')} cannot be combined`);
+        return true;
+      })
       .option('motion-module', { type: 'string', describe: 'AnimateDiff motion module (.ckpt/.safetensors) or diffusers MotionAdapter folder' })
       .option('motion-version', { choices: ['v1', 'v2', 'v3'] as const, describe: 'override the detected motion module version' })
       .option('motion-lora', { type: 'string', array: true, describe: 'MotionLoRA PATH[:alpha] (repeatable; alpha default 1.0)' })
@@ -25,11 +32,8 @@ export const ExportCommand: CommandModule<object, ExportArgs> = {
       .option('debug', { type: 'boolean', default: false, describe: 'show Python tracebacks' })
       .example('$0 export --base sd15/ --motion-module mm_sd_v15_v2.ckpt --out models/my-model', 'SD1.5 (diffusers folder) + an AnimateDiff v2 motion module')
       .example('$0 export --base toonyou.safetensors --motion-module mm.ckpt --motion-lora zoom.ckpt:0.8 --out models/toon', 'a single-file base with a MotionLoRA merged at 0.8')
-      .example('$0 export --controlnet control_v11p_sd15_canny.pth --out models/canny', 'a ControlNet for generate({ controlnet }) and render --controlnet')
-      .check((a) => {
-        if (a.controlnet === undefined && (typeof a.base !== 'string' || a.base === '')) throw new Error('Missing required argument: base (or --controlnet)');
-        return true;
-      }) as unknown as Argv<ExportArgs>,
+      .example('$0 export --svd stable-video-diffusion-img2vid-xt/ --out models/svd-xt', 'Stable Video Diffusion (image-to-video)')
+      .example('$0 export --controlnet control_v11p_sd15_canny.pth --out models/canny', 'a ControlNet for generate({ controlnet }) and render --controlnet') as unknown as Argv<ExportArgs>,
   handler: async (args) => {
     process.exitCode = await exportModel(args);
   },

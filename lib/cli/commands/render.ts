@@ -6,9 +6,14 @@ import { videoOptions } from '../video-options';
 
 export const RenderCommand: CommandModule<object, RenderArgs> = {
   command: 'render',
-  describe: 'Render a video from a prompt (default model: the bundled demo model)',
+  describe: 'Render a video from a prompt (default model: the bundled demo model), or from an image with a Stable Video Diffusion model (--image)',
   builder: (yargs: Argv<object>) =>
     videoOptions(yargs)
+      .option('image', { type: 'string', describe: 'image-to-video: the image to animate (PNG; other formats and resizing via ffmpeg), with a Stable Video Diffusion --model' })
+      .option('motion-bucket-id', { type: 'number', describe: 'SVD: more motion with higher values (default 127)' })
+      .option('noise-aug-strength', { type: 'number', describe: 'SVD: noise added to the image before encoding (default 0.02)' })
+      .option('min-guidance-scale', { type: 'number', describe: 'SVD: guidance of the first frame, ramped to the last (default 1)' })
+      .option('max-guidance-scale', { type: 'number', describe: 'SVD: guidance of the last frame (default 3; --guidance-scale sets it too)' })
       .option('model', { alias: 'm', type: 'string', describe: 'an exported model folder (model.yaml); default: the bundled demo model' })
       .option('seed', { type: 'string', array: true, describe: 'seed (repeatable: one video each); 64-bit, exact' })
       .option('device', { type: 'string', default: 'auto', describe: 'auto | cpu | cuda | cuda:N' })
@@ -38,6 +43,7 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .example('$0 render -p "a blue circle moving right" --init-video red.gif --strength 0.7 --out blue.gif', 'video-to-video: restyle an existing clip')
       .example('$0 render --init-image sq.png --anchor-first-frame --strength 0.6 -p "a green square"', 'image-to-video: animate a still')
       .example('$0 render -m models/my-model -p "a dancer" --controlnet path=models/canny,input=clip.mp4,preprocess=canny --out dancer.mp4', "a ControlNet on a video's Canny edges")
+      .example('$0 render --model models/svd --image in.png --frames 14 --fps 7 --motion-bucket-id 127 --out out.mp4', 'image-to-video with Stable Video Diffusion (animatorch export --svd)')
       .example('$0 render --recipe cat-0-1.mp4.json --out again.mp4', 'one of them again, from its recipe') as unknown as Argv<RenderArgs>,
   handler: async (args) => {
     // SIGINT (Ctrl-C) and SIGTERM (kill, docker stop, a job queue) stop the render the same way: the
