@@ -18,6 +18,7 @@ import type { OutputType } from './pipeline-output';
 import type { ProgressCallback } from './progress';
 import { isPromptMap, parsePromptMap, type PromptMap } from './prompt-travel';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from './free-init';
+import { checkFreeNoise, type FreeNoiseOptions, type ResolvedFreeNoise } from './free-noise';
 import { type VideoInput, videoShape } from './video-to-video';
 
 export const DEFAULT_FPS = 8;
@@ -94,6 +95,8 @@ export interface GenerateOptions {
   enforceInferenceSteps?: boolean;
   /** FreeInit (diffusers' enable_free_init): true for its defaults, or its options. Default off. */
   freeInit?: FreeInitOptions | boolean;
+  /** FreeNoise (diffusers' enable_free_noise) for long videos, instead of the context windows: true or its options. Default off. */
+  freeNoise?: FreeNoiseOptions | boolean;
 }
 
 /** Every option generate() takes; anything else is a misspelling (rejected with a suggestion). */
@@ -101,7 +104,7 @@ export const GENERATE_OPTION_KEYS = [
   'prompt', 'negativePrompt', 'promptEmbeds', 'negativePromptEmbeds', 'width', 'height', 'numFrames', 'numInferenceSteps',
   'guidanceScale', 'seed', 'seeds', 'generator', 'generatorDevice', 'scheduler', 'eta', 'clipSkip', 'latents', 'decodeChunkSize',
   'vaeTiling', 'contextLength', 'contextOverlap', 'contextSchedule', 'contextFuseMethod', 'onProgress', 'preview', 'signal',
-  'outputType', 'fps', 'video', 'strength', 'enforceInferenceSteps', 'freeInit',
+  'outputType', 'fps', 'video', 'strength', 'enforceInferenceSteps', 'freeInit', 'freeNoise',
 ] as const satisfies readonly (keyof GenerateOptions)[];
 // A compile error here means GenerateOptions gained an option the list above lacks.
 const everyKeyListed: Exclude<keyof GenerateOptions, (typeof GENERATE_OPTION_KEYS)[number]> extends never ? true : never = true;
@@ -146,6 +149,7 @@ export interface CheckedInputs {
   /** Set with `video`. */
   videoToVideo?: { strength: number; enforceInferenceSteps: boolean };
   freeInit?: ResolvedFreeInit;
+  freeNoise?: ResolvedFreeNoise;
 }
 
 /** What checkInputs needs to know of the pipeline (render() checks jobs with the manifest alone, before loading). */
@@ -202,7 +206,9 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   assertInteger('numInferenceSteps', steps, 1);
   const videoToVideo = checkVideoToVideo(p, o, vshape, { numFrames, height, width, steps });
   const freeInit = resolveFreeInit(o.freeInit);
+  const freeNoise = checkFreeNoise(m, o.freeNoise, numFrames);
   // diffusers' video-to-video re-applies strength to each FreeInit iteration's schedule; not reproduced yet.
+  if (freeNoise && videoToVideo) throw new InvalidParameterError('freeNoise', 'to be left out with video (FreeNoise is for text-to-video here)', o.freeNoise);
   if (freeInit && videoToVideo) throw new InvalidParameterError('freeInit', 'to be left out with video (FreeInit is for text-to-video here)', o.freeInit);
   const guidanceScale = o.guidanceScale ?? d.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
   assertNumber('guidanceScale', guidanceScale, 0);
@@ -216,7 +222,7 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   const ctx = resolveContextSettings({ contextLength: o.contextLength, contextOverlap: o.contextOverlap, contextSchedule: o.contextSchedule });
   assertOneOf('contextSchedule', ctx.contextSchedule, CONTEXT_SCHEDULES);
   const maxFrames = m.motionModule.maxFrames;
-  if (maxFrames !== undefined && ctx.contextLength > maxFrames && numFrames > maxFrames)
+  if (maxFrames !== undefined && ctx.contextLength > maxFrames && numFrames > maxFrames && !freeNoise)
     throw new InvalidParameterError('contextLength', `at most ${maxFrames} (the motion module's maximum frames)`, ctx.contextLength);
   const fuseMethod = o.contextFuseMethod ?? 'pyramid';
   assertOneOf('contextFuseMethod', fuseMethod, FUSE_METHODS);
@@ -328,6 +334,7 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
     eta: o.eta,
     ...(videoToVideo && { videoToVideo }),
     ...(freeInit && { freeInit }),
+    ...(freeNoise && { freeNoise }),
   };
 }
 

@@ -31,7 +31,8 @@ import {
   type SchedulerChoice,
 } from './animatediff-inputs';
 import { disposeConditioning, encodePrompt, prepareConditioning } from './conditioning';
-import { denoise, freeInitDenoise } from './denoising-loop';
+import { denoise, freeInitDenoise, type VideoConditioning } from './denoising-loop';
+import { startFreeNoise } from './free-noise';
 import type { AnimateDiffLatentsOutput, AnimateDiffPipelineOutput, VideoFrames } from './pipeline-output';
 import { VaeDecodeError } from './pipeline-output';
 import { emitProgress, ProgressTracker } from './progress';
@@ -142,10 +143,17 @@ export class AnimateDiffPipeline {
             latents = await this.prepareLatents(args, scheduler, generator, options.latents, v);
           }
           // 5. Denoising loop (with FreeInit: once per iteration, the noise re-initialised in between)
-          const cond = conditioning[conditioning.length === 1 ? 0 : v]!;
-          latents = args.freeInit
-            ? await freeInitDenoise(this, latents, scheduler, cond, args, generator, options, v)
-            : await denoise(this, latents, scheduler, timesteps, cond, args, generator, options, v);
+          let cond: VideoConditioning = conditioning[conditioning.length === 1 ? 0 : v]!;
+          // FreeNoise: shuffled noise and per-frame prompts for its windowed motion modules
+          if (args.freeNoise)
+            ({ latents, cond } = await startFreeNoise(args.freeNoise, latents, cond, { generator, givenLatents: !!options.latents, numFrames: args.numFrames, doCfg: args.doCfg, device: this.device }));
+          try {
+            latents = args.freeInit
+              ? await freeInitDenoise(this, latents, scheduler, cond, args, generator, options, v)
+              : await denoise(this, latents, scheduler, timesteps, cond, args, generator, options, v);
+          } finally {
+            cond.freeNoise?.dispose();
+          }
           const seed = options.generator || options.latents ? undefined : args.seeds[v];
           if (args.outputType === 'latents') {
             results.push({ latents, shape: latents.shape, ...(seed !== undefined && { seed }) });

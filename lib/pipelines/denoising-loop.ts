@@ -8,10 +8,14 @@ import type { Generator } from '../generator';
 import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils';
 import { type Device, Tensor, tidy } from '../tensor';
 import { cat, full } from '../tensor-factories';
-import type { Module } from '../torchscript-module';
+import type { Module, ModuleInput } from '../torchscript-module';
 import { latentPreview } from '../video/latent-preview';
 import type { CheckedInputs, GenerateOptions } from './animatediff-inputs';
 import type { Conditioning } from './conditioning';
+import type { FreeNoiseRun } from './free-noise';
+
+/** One video's conditioning, with its per-frame FreeNoise inputs when FreeNoise is on. */
+export type VideoConditioning = Conditioning & { freeNoise?: FreeNoiseRun };
 import { ContextFuser, contextWindows, gatherWindow } from './context-windows';
 import { freeInitSteps, reinitializeNoise } from './free-init';
 import { drawNoise } from './noise';
@@ -33,7 +37,7 @@ export async function freeInitDenoise(
   ctx: DenoiseContext,
   latents: Tensor,
   scheduler: Scheduler,
-  cond: Conditioning,
+  cond: VideoConditioning,
   args: CheckedInputs,
   generator: Generator | undefined,
   o: GenerateOptions,
@@ -80,7 +84,7 @@ export async function denoise(
   latents: Tensor,
   scheduler: Scheduler,
   timesteps: number[],
-  cond: Conditioning,
+  cond: VideoConditioning,
   args: CheckedInputs,
   generator: Generator | undefined,
   o: GenerateOptions,
@@ -128,7 +132,7 @@ export async function predictNoise(
   latents: Tensor,
   t: number,
   stepIndex: number,
-  cond: Conditioning,
+  cond: VideoConditioning,
   scheduler: Scheduler,
   args: CheckedInputs,
   signal: AbortSignal | undefined,
@@ -136,7 +140,7 @@ export async function predictNoise(
   const numFrames = latents.shape[2]!;
   const scaled = scheduler.scaleModelInput(latents, t);
   try {
-    if (numFrames <= args.contextLength) return await guidedUnet(ctx, scaled, t, cond, range(numFrames), numFrames, args);
+    if (numFrames <= args.contextLength || cond.freeNoise) return await guidedUnet(ctx, scaled, t, cond, range(numFrames), numFrames, args);
     const windows = contextWindows(numFrames, {
       contextLength: args.contextLength,
       contextOverlap: args.contextOverlap,
@@ -170,17 +174,19 @@ export async function predictNoise(
 }
 
 /** One UNet call: batch [negative, positive] with guidance (eps = u + g (c − u)), else the positive alone. */
-export async function guidedUnet(ctx: DenoiseContext, x: Tensor, t: number, cond: Conditioning, window: number[], numFrames: number, args: CheckedInputs): Promise<Tensor> {
+export async function guidedUnet(ctx: DenoiseContext, x: Tensor, t: number, cond: VideoConditioning, window: number[], numFrames: number, args: CheckedInputs): Promise<Tensor> {
   const temp: Tensor[] = [];
   try {
     let positive = cond.cond;
-    if (cond.keyframes) {
+    if (cond.freeNoise) positive = undefined;
+    else if (cond.keyframes) {
       const centre = window[Math.floor(window.length / 2)]!;
       positive = interpolateEmbeddings(cond.keyframes, centre, { numFrames, loop: args.contextSchedule === 'looped' });
       temp.push(positive);
     }
     let context: Tensor;
-    if (args.doCfg) {
+    if (cond.freeNoise) context = cond.freeNoise.context;
+    else if (args.doCfg) {
       if (cond.pair && !cond.keyframes) context = cond.pair;
       else temp.push((context = cat([cond.uncond!, positive!], 0)));
     } else context = positive!;
@@ -189,7 +195,7 @@ export async function guidedUnet(ctx: DenoiseContext, x: Tensor, t: number, cond
     if (input !== x) temp.push(input);
     const ts = full([b], t, { device: ctx.device });
     temp.push(ts);
-    const out = await ctx.unet.forward(input, ts, context);
+    const out = await ctx.unet.forward(input, ts, context, ...unetExtras(cond, args));
     if (!(out instanceof Tensor)) throw new Error('unet: expected forward to return a Tensor');
     if (!args.doCfg) return out;
     temp.push(out);
@@ -200,6 +206,12 @@ export async function guidedUnet(ctx: DenoiseContext, x: Tensor, t: number, cond
   } finally {
     for (const tt of temp) tt.dispose();
   }
+}
+
+/** The UNet's optional inputs (motion_scale, free_noise_windows, free_noise_weights), passed only when used. */
+function unetExtras(cond: VideoConditioning, _args: CheckedInputs): ModuleInput[] {
+  if (cond.freeNoise) return [1, cond.freeNoise.starts, cond.freeNoise.weights];
+  return [];
 }
 
 function range(n: number): number[] {
