@@ -16,6 +16,7 @@ import {
   readArchitecture,
 } from '../pipelines/memory-estimate';
 import type { ResolvedFreeInit } from '../pipelines/free-init';
+import type { ResolvedFreeNoise } from '../pipelines/free-noise';
 import { createScheduler } from '../schedulers';
 import type { Recipe } from './recipe';
 import type { RenderArgs } from './render';
@@ -35,6 +36,7 @@ export interface Job {
   contextLength?: number;
   contextOverlap?: number;
   freeInit?: ResolvedFreeInit;
+  freeNoise?: ResolvedFreeNoise;
   out: string;
   label: string;
   /** The recipe a --recipe job re-renders (its differences from this render are warned about). */
@@ -60,6 +62,7 @@ const FLAG_NAMES: Record<string, string> = {
   contextOverlap: '--context-overlap',
   vaeTiling: '--vae-tiling',
   decodeChunkSize: '--decode-chunk-size',
+  freeNoise: '--free-noise',
 };
 /** The prompt-config key each generate() option comes from. */
 export const CONFIG_KEYS: Record<string, string> = {
@@ -77,6 +80,7 @@ export const CONFIG_KEYS: Record<string, string> = {
   contextLength: 'context_length',
   contextOverlap: 'context_overlap',
   freeInit: 'free_init',
+  freeNoise: 'free_noise',
 };
 export const flagName = (option: string) => FLAG_NAMES[option] ?? option;
 
@@ -126,6 +130,7 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
       contextLength: job.contextLength,
       contextOverlap: job.contextOverlap,
       freeInit: job.freeInit,
+      freeNoise: job.freeNoise,
       vaeTiling: args.vaeTiling,
       decodeChunkSize: args.decodeChunkSize,
     };

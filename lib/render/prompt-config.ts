@@ -14,6 +14,8 @@ import { isMap, isSeq, parseDocument } from 'yaml';
 import { describe, InvalidParameterError } from '../errors';
 import { randomSeed } from '../generator';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
+import type { ResolvedFreeNoise } from '../pipelines/free-noise';
+import { freeNoiseFromConfig } from './long-video-options';
 import type { RenderSettings } from './recipe';
 
 export interface WeightedPath {
@@ -35,6 +37,8 @@ export interface RenderJob extends RenderSettings {
   contextOverlap?: number;
   /** FreeInit (`free_init: true` or { iterations, method, order, spatial_stop_frequency, temporal_stop_frequency, fast_sampling }), defaults resolved. */
   freeInit?: ResolvedFreeInit;
+  /** FreeNoise (`free_noise: true` or { context_length, context_stride, weighting_scheme, noise_type }), defaults resolved. */
+  freeNoise?: ResolvedFreeNoise;
   /** An exported animatorch model folder (our key `model`). */
   model?: string;
   /** Base model: `dreambooth_path` / `path` (a single file or a diffusers folder). */
@@ -106,6 +110,7 @@ const KNOWN_KEYS = [
   'context_length',
   'context_overlap',
   'free_init',
+  'free_noise',
   'model',
 ] as const;
 
@@ -284,6 +289,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
     fail('context_overlap', `expected less than context_length (${contextLength}), got ${contextOverlap}`);
   const scheduler = str('scheduler') ?? defaults.scheduler ?? md.scheduler;
   const freeInit = freeInitOf(e.free_init, fail);
+  const freeNoise = freeNoiseFromConfig(e.free_noise, fail);
 
   const mmRaw = e.motion_module;
   let motionModules: Array<string | undefined>;
@@ -339,6 +345,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
         ...(contextLength !== undefined ? { contextLength } : {}),
         ...(contextOverlap !== undefined ? { contextOverlap } : {}),
         ...(freeInit ? { freeInit: { ...freeInit } } : {}),
+        ...(freeNoise ? { freeNoise: { ...freeNoise } } : {}),
         ...(model !== undefined ? { model } : {}),
         ...(base !== undefined ? { base } : {}),
         ...(motionModule !== undefined ? { motionModule } : {}),

@@ -17,6 +17,7 @@ import { packageRoot } from '../native/binding';
 import type { AnimateDiffPipeline } from '../pipelines/animatediff';
 import { modelDefaults } from '../pipelines/animatediff-inputs';
 import { type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
+import { freeNoiseFromFlags, freeNoiseFromRecipe, type LongVideoFlags } from './long-video-options';
 import { loadPipeline } from '../pipelines/load-pipeline';
 import type { ProgressEvent } from '../pipelines/progress';
 import { assertDevice, assertDtype, type DType } from '../tensor';
@@ -30,7 +31,7 @@ import { exportModel } from '../model-export';
 
 export const DEMO_MODEL_DIR = path.join(packageRoot, 'models', 'demo');
 
-export interface RenderArgs {
+export interface RenderArgs extends LongVideoFlags {
   prompt?: string;
   negativePrompt?: string;
   /** An exported model folder (model.yaml). Default: the bundled demo model. */
@@ -108,6 +109,7 @@ function jobsFromFlags(args: RenderArgs): Job[] {
     scheduler: args.scheduler,
     contextLength: args.contextLength,
     contextOverlap: args.contextOverlap,
+    freeNoise: freeNoiseFromFlags(args),
     out: outputFor(out, k, seeds.length, seed),
     label: `seed ${seed}`,
     nameOf: flagName,
@@ -149,6 +151,7 @@ async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
       contextLength: typeof extra.contextLength === 'number' ? extra.contextLength : undefined,
       contextOverlap: typeof extra.contextOverlap === 'number' ? extra.contextOverlap : undefined,
       freeInit: recipeFreeInit(extra.freeInit, file),
+      freeNoise: freeNoiseFromRecipe(extra.freeNoise, file),
       out: args.out ?? file.replace(/\.json$/, ''),
       recipe: r,
       label: `recipe ${path.basename(file)}`,
@@ -262,6 +265,7 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
       contextLength: j.contextLength ?? args.contextLength,
       contextOverlap: j.contextOverlap ?? args.contextOverlap,
       freeInit: j.freeInit,
+      freeNoise: j.freeNoise ?? freeNoiseFromFlags(args),
       out: path.join(outDir, `${k}-${slug(j.prompt)}.gif`),
       label: `${j.source.entry} #${j.source.promptIndex}`,
       nameOf: (option) => `${j.source.file}: entry ${JSON.stringify(j.source.entry)}: ${CONFIG_KEYS[option] ?? option}`,
@@ -354,6 +358,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
           ...(job.contextLength !== undefined ? { contextLength: job.contextLength } : {}),
           ...(job.contextOverlap !== undefined ? { contextOverlap: job.contextOverlap } : {}),
           ...(job.freeInit ? { freeInit: job.freeInit } : {}),
+          ...(job.freeNoise ? { freeNoise: job.freeNoise } : {}),
         },
       });
       await mkdir(path.dirname(path.resolve(job.out)), { recursive: true });
