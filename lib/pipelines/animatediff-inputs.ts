@@ -19,6 +19,7 @@ import type { ProgressCallback } from './progress';
 import { isPromptMap, parsePromptMap, type PromptMap } from './prompt-travel';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from './free-init';
 import { checkFreeNoise, type FreeNoiseOptions, type ResolvedFreeNoise } from './free-noise';
+import { checkMotionScale } from './motion-scale';
 import { type VideoInput, videoShape } from './video-to-video';
 
 export const DEFAULT_FPS = 8;
@@ -97,6 +98,8 @@ export interface GenerateOptions {
   freeInit?: FreeInitOptions | boolean;
   /** FreeNoise (diffusers' enable_free_noise) for long videos, instead of the context windows: true or its options. Default off. */
   freeNoise?: FreeNoiseOptions | boolean;
+  /** Scales the motion modules' residual: 1 as trained (default), 0 skips them. Other values need unet.inputs' motion_scale. */
+  motionScale?: number;
 }
 
 /** Every option generate() takes; anything else is a misspelling (rejected with a suggestion). */
@@ -105,6 +108,7 @@ export const GENERATE_OPTION_KEYS = [
   'guidanceScale', 'seed', 'seeds', 'generator', 'generatorDevice', 'scheduler', 'eta', 'clipSkip', 'latents', 'decodeChunkSize',
   'vaeTiling', 'contextLength', 'contextOverlap', 'contextSchedule', 'contextFuseMethod', 'onProgress', 'preview', 'signal',
   'outputType', 'fps', 'video', 'strength', 'enforceInferenceSteps', 'freeInit', 'freeNoise',
+  'motionScale',
 ] as const satisfies readonly (keyof GenerateOptions)[];
 // A compile error here means GenerateOptions gained an option the list above lacks.
 const everyKeyListed: Exclude<keyof GenerateOptions, (typeof GENERATE_OPTION_KEYS)[number]> extends never ? true : never = true;
@@ -150,6 +154,7 @@ export interface CheckedInputs {
   videoToVideo?: { strength: number; enforceInferenceSteps: boolean };
   freeInit?: ResolvedFreeInit;
   freeNoise?: ResolvedFreeNoise;
+  motionScale: number;
 }
 
 /** What checkInputs needs to know of the pipeline (render() checks jobs with the manifest alone, before loading). */
@@ -207,6 +212,7 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   const videoToVideo = checkVideoToVideo(p, o, vshape, { numFrames, height, width, steps });
   const freeInit = resolveFreeInit(o.freeInit);
   const freeNoise = checkFreeNoise(m, o.freeNoise, numFrames);
+  const motionScale = checkMotionScale(m, o.motionScale);
   // diffusers' video-to-video re-applies strength to each FreeInit iteration's schedule; not reproduced yet.
   if (freeNoise && videoToVideo) throw new InvalidParameterError('freeNoise', 'to be left out with video (FreeNoise is for text-to-video here)', o.freeNoise);
   if (freeInit && videoToVideo) throw new InvalidParameterError('freeInit', 'to be left out with video (FreeInit is for text-to-video here)', o.freeInit);
@@ -335,6 +341,7 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
     ...(videoToVideo && { videoToVideo }),
     ...(freeInit && { freeInit }),
     ...(freeNoise && { freeNoise }),
+    motionScale,
   };
 }
 

@@ -208,10 +208,10 @@ export async function guidedUnet(ctx: DenoiseContext, x: Tensor, t: number, cond
   }
 }
 
-/** The UNet's optional inputs (motion_scale, free_noise_windows, free_noise_weights), passed only when used. */
-function unetExtras(cond: VideoConditioning, _args: CheckedInputs): ModuleInput[] {
-  if (cond.freeNoise) return [1, cond.freeNoise.starts, cond.freeNoise.weights];
-  return [];
+/** The UNet's optional inputs (motion_scale, free_noise_windows, free_noise_weights), passed only when used (older exports lack them). */
+function unetExtras(cond: VideoConditioning, args: CheckedInputs): ModuleInput[] {
+  if (cond.freeNoise) return [args.motionScale, cond.freeNoise.starts, cond.freeNoise.weights];
+  return args.motionScale === 1 ? [] : [args.motionScale];
 }
 
 function range(n: number): number[] {

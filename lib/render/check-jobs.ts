@@ -37,6 +37,7 @@ export interface Job {
   contextOverlap?: number;
   freeInit?: ResolvedFreeInit;
   freeNoise?: ResolvedFreeNoise;
+  motionScale?: number;
   out: string;
   label: string;
   /** The recipe a --recipe job re-renders (its differences from this render are warned about). */
@@ -63,6 +64,7 @@ const FLAG_NAMES: Record<string, string> = {
   vaeTiling: '--vae-tiling',
   decodeChunkSize: '--decode-chunk-size',
   freeNoise: '--free-noise',
+  motionScale: '--motion-scale',
 };
 /** The prompt-config key each generate() option comes from. */
 export const CONFIG_KEYS: Record<string, string> = {
@@ -81,6 +83,7 @@ export const CONFIG_KEYS: Record<string, string> = {
   contextOverlap: 'context_overlap',
   freeInit: 'free_init',
   freeNoise: 'free_noise',
+  motionScale: 'motion_scale',
 };
 export const flagName = (option: string) => FLAG_NAMES[option] ?? option;
 
@@ -131,6 +134,7 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
       contextOverlap: job.contextOverlap,
       freeInit: job.freeInit,
       freeNoise: job.freeNoise,
+      motionScale: job.motionScale,
       vaeTiling: args.vaeTiling,
       decodeChunkSize: args.decodeChunkSize,
     };

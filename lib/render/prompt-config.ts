@@ -15,7 +15,7 @@ import { describe, InvalidParameterError } from '../errors';
 import { randomSeed } from '../generator';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
 import type { ResolvedFreeNoise } from '../pipelines/free-noise';
-import { freeNoiseFromConfig } from './long-video-options';
+import { freeNoiseFromConfig } from './motion-options';
 import type { RenderSettings } from './recipe';
 
 export interface WeightedPath {
@@ -39,6 +39,8 @@ export interface RenderJob extends RenderSettings {
   freeInit?: ResolvedFreeInit;
   /** FreeNoise (`free_noise: true` or { context_length, context_stride, weighting_scheme, noise_type }), defaults resolved. */
   freeNoise?: ResolvedFreeNoise;
+  /** `motion_scale`: the factor on the motion modules' residual (default 1). */
+  motionScale?: number;
   /** An exported animatorch model folder (our key `model`). */
   model?: string;
   /** Base model: `dreambooth_path` / `path` (a single file or a diffusers folder). */
@@ -111,6 +113,7 @@ const KNOWN_KEYS = [
   'context_overlap',
   'free_init',
   'free_noise',
+  'motion_scale',
   'model',
 ] as const;
 
@@ -290,6 +293,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
   const scheduler = str('scheduler') ?? defaults.scheduler ?? md.scheduler;
   const freeInit = freeInitOf(e.free_init, fail);
   const freeNoise = freeNoiseFromConfig(e.free_noise, fail);
+  const motionScale = num('motion_scale', -Infinity, false, undefined);
 
   const mmRaw = e.motion_module;
   let motionModules: Array<string | undefined>;
@@ -346,6 +350,7 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
         ...(contextOverlap !== undefined ? { contextOverlap } : {}),
         ...(freeInit ? { freeInit: { ...freeInit } } : {}),
         ...(freeNoise ? { freeNoise: { ...freeNoise } } : {}),
+        ...(motionScale !== undefined ? { motionScale } : {}),
         ...(model !== undefined ? { model } : {}),
         ...(base !== undefined ? { base } : {}),
         ...(motionModule !== undefined ? { motionModule } : {}),

@@ -17,7 +17,7 @@ import { packageRoot } from '../native/binding';
 import type { AnimateDiffPipeline } from '../pipelines/animatediff';
 import { modelDefaults } from '../pipelines/animatediff-inputs';
 import { type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
-import { freeNoiseFromFlags, freeNoiseFromRecipe, type LongVideoFlags } from './long-video-options';
+import { freeNoiseFromFlags, freeNoiseFromRecipe, type MotionFlags, motionScaleFromRecipe } from './motion-options';
 import { loadPipeline } from '../pipelines/load-pipeline';
 import type { ProgressEvent } from '../pipelines/progress';
 import { assertDevice, assertDtype, type DType } from '../tensor';
@@ -31,7 +31,7 @@ import { exportModel } from '../model-export';
 
 export const DEMO_MODEL_DIR = path.join(packageRoot, 'models', 'demo');
 
-export interface RenderArgs extends LongVideoFlags {
+export interface RenderArgs extends MotionFlags {
   prompt?: string;
   negativePrompt?: string;
   /** An exported model folder (model.yaml). Default: the bundled demo model. */
@@ -110,6 +110,7 @@ function jobsFromFlags(args: RenderArgs): Job[] {
     contextLength: args.contextLength,
     contextOverlap: args.contextOverlap,
     freeNoise: freeNoiseFromFlags(args),
+    motionScale: args.motionScale,
     out: outputFor(out, k, seeds.length, seed),
     label: `seed ${seed}`,
     nameOf: flagName,
@@ -152,6 +153,7 @@ async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
       contextOverlap: typeof extra.contextOverlap === 'number' ? extra.contextOverlap : undefined,
       freeInit: recipeFreeInit(extra.freeInit, file),
       freeNoise: freeNoiseFromRecipe(extra.freeNoise, file),
+      motionScale: motionScaleFromRecipe(extra.motionScale, file),
       out: args.out ?? file.replace(/\.json$/, ''),
       recipe: r,
       label: `recipe ${path.basename(file)}`,
@@ -266,6 +268,7 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
       contextOverlap: j.contextOverlap ?? args.contextOverlap,
       freeInit: j.freeInit,
       freeNoise: j.freeNoise ?? freeNoiseFromFlags(args),
+      motionScale: j.motionScale ?? args.motionScale,
       out: path.join(outDir, `${k}-${slug(j.prompt)}.gif`),
       label: `${j.source.entry} #${j.source.promptIndex}`,
       nameOf: (option) => `${j.source.file}: entry ${JSON.stringify(j.source.entry)}: ${CONFIG_KEYS[option] ?? option}`,
@@ -359,6 +362,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
           ...(job.contextOverlap !== undefined ? { contextOverlap: job.contextOverlap } : {}),
           ...(job.freeInit ? { freeInit: job.freeInit } : {}),
           ...(job.freeNoise ? { freeNoise: job.freeNoise } : {}),
+          ...(job.motionScale !== undefined && job.motionScale !== 1 ? { motionScale: job.motionScale } : {}),
         },
       });
       await mkdir(path.dirname(path.resolve(job.out)), { recursive: true });

@@ -1,6 +1,7 @@
 """The UNet's optional run-time inputs (unet.inputs in model.yaml): FreeNoise windows and weights, which the
 motion modules' temporal attentions run on (diffusers' FreeNoiseTransformerBlock), and the motion scale."""
 
+import copy
 import os
 import sys
 import unittest
@@ -9,7 +10,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from animatorch_export.motion_module import TemporalTransformerBlock  # noqa: E402
+from animatorch_export.motion_module import NoMotionModule, TemporalTransformerBlock, VanillaTemporalModule  # noqa: E402
 from animatorch_export.reference import randomize_weights_  # noqa: E402
 from animatorch_export.torchscript_export import script  # noqa: E402
 
@@ -61,6 +62,38 @@ class TestFreeNoiseWindows(unittest.TestCase):
             self.assertLess(maxdiff(eager, scripted), 1e-5)
             with self.assertRaisesRegex(RuntimeError, "exceed"):
                 m(s, t[:1], c)
+
+
+def without_motion_modules(m):
+    """A copy of the UNet whose motion modules are replaced by the identity (the spatial UNet alone)."""
+    m = copy.deepcopy(m)
+    for mod in m.modules():
+        mods = getattr(mod, "motion_modules", None)
+        if mods is not None:
+            for j, mm in enumerate(mods):
+                if isinstance(mm, VanillaTemporalModule):
+                    mods[j] = NoMotionModule()
+    return m
+
+
+class TestMotionScale(unittest.TestCase):
+    def test_scale_1_is_the_plain_unet_0_skips_the_motion_modules(self):
+        for numerics in ("animatediff", "diffusers"):
+            m = rand_unet("v2", numerics)
+            s, t, c = unet_inputs(2, 4, 8, 8)
+            scripted = script(m)
+            with torch.no_grad():
+                plain = m(s, t, c)
+                self.assertTrue(torch.equal(m(s, t, c, 1.0), plain))
+                self.assertTrue(torch.equal(scripted(s, t, c, 1.0), scripted(s, t, c)))
+                skipped = without_motion_modules(m)(s, t, c)
+                self.assertGreater(maxdiff(plain, skipped), 1e-2)  # the motion modules matter here
+                self.assertLess(maxdiff(m(s, t, c, 0.0), skipped), 1e-5)
+                self.assertLess(maxdiff(scripted(s, t, c, 0.0), skipped), 1e-5)
+                half = m(s, t, c, 0.5)
+                self.assertGreater(min(maxdiff(half, plain), maxdiff(half, skipped)), 1e-3)
+                # with FreeNoise windows too
+                self.assertLess(maxdiff(m(s, t, c, 0.0, [0], torch.ones(1, 2, 4)), skipped), 1e-5)
 
 
 if __name__ == "__main__":

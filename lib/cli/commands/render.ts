@@ -2,14 +2,14 @@
 import type { Argv, CommandModule } from 'yargs';
 import { AbortError } from '../../errors';
 import { render, type RenderArgs } from '../../render/render';
-import { longVideoOptions } from '../long-video-options';
+import { motionOptions } from '../motion-options';
 import { videoOptions } from '../video-options';
 
 export const RenderCommand: CommandModule<object, RenderArgs> = {
   command: 'render',
   describe: 'Render a video from a prompt (default model: the bundled demo model)',
   builder: (yargs: Argv<object>) =>
-    longVideoOptions(videoOptions(yargs))
+    motionOptions(videoOptions(yargs))
       .option('model', { alias: 'm', type: 'string', describe: 'an exported model folder (model.yaml); default: the bundled demo model' })
       .option('seed', { type: 'string', array: true, describe: 'seed (repeatable: one video each); 64-bit, exact' })
       .option('device', { type: 'string', default: 'auto', describe: 'auto | cpu | cuda | cuda:N' })

@@ -1,9 +1,13 @@
-/** `render`'s flags for long videos: FreeNoise (beside --context-length/--context-overlap's windows). */
+/** `render`'s flags for the motion modules: the motion scale, and FreeNoise for long videos (beside --context-length's windows). */
 import type { Argv } from 'yargs';
 import { FREE_NOISE_NOISE_TYPES, FREE_NOISE_WEIGHTING_SCHEMES } from '../pipelines/free-noise';
 
-export function longVideoOptions<T>(yargs: Argv<T>): Argv<T> {
+export function motionOptions<T>(yargs: Argv<T>): Argv<T> {
   return yargs
+    .option('motion-scale', {
+      type: 'number',
+      describe: "scales the motion modules' residual (AnimateDiff-Evolved's effect): 1 as trained (default), 0 no motion modules, above 1 stronger motion; a model exported by this animatorch for values other than 1",
+    })
     .option('free-noise', {
       type: 'boolean',
       describe: "FreeNoise (diffusers' enable_free_noise) for videos longer than the motion module's context: all frames in one UNet call, the motion modules attending in windows; instead of the context windows (a model exported by this animatorch)",

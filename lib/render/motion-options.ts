@@ -1,13 +1,15 @@
 /**
- * FreeNoise and the motion scale in the render front ends: `render` flags, prompt-config keys (diffusers'
- * enable_free_noise names in snake_case) and recipes (generate()'s resolved options under `extra`).
+ * The motion modules' options in the render front ends, FreeNoise and the motion scale: `render` flags,
+ * prompt-config keys (free_noise with diffusers' enable_free_noise names in snake_case, motion_scale) and
+ * recipes (generate()'s resolved options under `extra`).
  */
 import { describe, InvalidParameterError } from '../errors';
 import { FREE_NOISE_KEYS, type FreeNoiseOptions, type ResolvedFreeNoise, resolveFreeNoise } from '../pipelines/free-noise';
 import { isPlainObject } from '../validate';
 
-/** The `render` flags (lib/cli/long-video-options.ts). */
-export interface LongVideoFlags {
+/** The `render` flags (lib/cli/motion-options.ts). */
+export interface MotionFlags {
+  motionScale?: number;
   freeNoise?: boolean;
   freeNoiseContextLength?: number;
   freeNoiseContextStride?: number;
@@ -21,7 +23,7 @@ const FLAG_OF: Record<keyof FreeNoiseOptions, string> = {
   weightingScheme: '--free-noise-weighting-scheme',
   noiseType: '--free-noise-noise-type',
 };
-const FLAG_KEY: Record<keyof FreeNoiseOptions, keyof LongVideoFlags> = {
+const FLAG_KEY: Record<keyof FreeNoiseOptions, keyof MotionFlags> = {
   contextLength: 'freeNoiseContextLength',
   contextStride: 'freeNoiseContextStride',
   weightingScheme: 'freeNoiseWeightingScheme',
@@ -29,7 +31,7 @@ const FLAG_KEY: Record<keyof FreeNoiseOptions, keyof LongVideoFlags> = {
 };
 
 /** --free-noise and its option flags (any of which turns it on), resolved; errors name the flag. */
-export function freeNoiseFromFlags(args: LongVideoFlags): ResolvedFreeNoise | undefined {
+export function freeNoiseFromFlags(args: MotionFlags): ResolvedFreeNoise | undefined {
   const options: Record<string, unknown> = {};
   for (const k of FREE_NOISE_KEYS) if (args[FLAG_KEY[k]] !== undefined) options[k] = args[FLAG_KEY[k]];
   if (!args.freeNoise && Object.keys(options).length === 0) return undefined;
@@ -77,4 +79,11 @@ export function freeNoiseFromRecipe(v: unknown, file: string): ResolvedFreeNoise
     if (err instanceof InvalidParameterError) throw new InvalidParameterError(`${file}: extra.${err.parameter}`, err.expected, err.actual);
     throw err;
   }
+}
+
+/** A recipe's extra.motionScale (absent: 1). */
+export function motionScaleFromRecipe(v: unknown, file: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidParameterError(`${file}: extra.motionScale`, 'a finite number', v);
+  return v;
 }
