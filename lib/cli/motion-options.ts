@@ -12,8 +12,8 @@ export function motionOptions<T>(yargs: Argv<T>): Argv<T> {
       type: 'boolean',
       describe: "FreeNoise (diffusers' enable_free_noise) for videos longer than the motion module's context: all frames in one UNet call, the motion modules attending in windows; instead of the context windows (a model exported by this animatorch)",
     })
-    .option('free-noise-context-length', { type: 'number', describe: 'FreeNoise: frames per attention window (default 16); implies --free-noise' })
-    .option('free-noise-context-stride', { type: 'number', describe: 'FreeNoise: frames between window starts (default 4); implies --free-noise' })
-    .option('free-noise-weighting-scheme', { choices: FREE_NOISE_WEIGHTING_SCHEMES, describe: 'FreeNoise: how overlapping windows are averaged (default pyramid); implies --free-noise' })
-    .option('free-noise-noise-type', { choices: FREE_NOISE_NOISE_TYPES, describe: 'FreeNoise: initial noise (default shuffle_context); implies --free-noise' }) as unknown as Argv<T>;
+    .option('free-noise-context-length', { type: 'number', describe: 'FreeNoise: frames per attention window (default 16; turns FreeNoise on)' })
+    .option('free-noise-context-stride', { type: 'number', describe: 'FreeNoise: frames between window starts (default 4; turns FreeNoise on)' })
+    .option('free-noise-weighting-scheme', { choices: FREE_NOISE_WEIGHTING_SCHEMES, describe: 'FreeNoise: averaging of overlapping windows (default pyramid; turns FreeNoise on)' })
+    .option('free-noise-noise-type', { choices: FREE_NOISE_NOISE_TYPES, describe: 'FreeNoise: initial noise (default shuffle_context; turns FreeNoise on)' }) as unknown as Argv<T>;
 }
