@@ -40,7 +40,9 @@ CASES = {
     # prompt travel: diffusers interpolates the embeddings per frame between keyframes
     "shuffle_pyramid_travel": ({0: "first", 10: "second"}, 8, 4, "pyramid", "shuffle_context", 3),
 }
-GUIDANCE = 7.5
+# Below the t2v fixture's 7.5, as animatediff_free_init.py: on this random model guidance 7.5 amplified the
+# float32 rounding between our UNet and diffusers' to 9.1e-5 of the 1e-4 on torch 2.x (5.6e-5 on 1.13).
+GUIDANCE = 3.0
 
 
 def seeded_encode_prompt(table):
