@@ -417,6 +417,13 @@ void RegisterTensorFunctions(Napi::Env env, Napi::Object exports) {
       {"rand", [](const Info& i) {
          return Random(i, [](auto& s, auto& g, auto& o) { return at::rand(s, g, o); });
        }},
+      // randperm(n, options, generator?): torch.randperm (FreeNoise's shuffled noise draws it after randn).
+      {"randperm", [](const Info& i) -> Napi::Value {
+         auto options = ArgTensorOptions(i, 1).dtype(at::kLong);
+         auto generator = OptGenerator(i, 2);
+         if (generator) options = options.device(generator->device());
+         return TensorWrap::New(i.Env(), at::randperm(ArgInt(i, 0, "n"), generator, options));
+       }},
       {"cat", [](const Info& i) -> Napi::Value {
          return TensorWrap::New(i.Env(), at::cat(TensorList(i.Env(), i[0], "tensors"), IsMissing(i, 1) ? 0 : ArgInt(i, 1, "dim")));
        }},

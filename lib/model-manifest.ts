@@ -37,7 +37,8 @@ export interface ModelManifest {
   crossAttentionDim: number;
   textMaxLength: number;
   motionModule: { version: string; maxFrames?: number };
-  unet: { file: string; format: string };
+  /** inputs: the UNet's optional run-time inputs (model.yaml unet.inputs; none in exports before them). */
+  unet: { file: string; format: string; inputs: string[] };
   /**
    * scaleFactor: image pixels per latent pixel (diffusers' vae_scale_factor, 2^(len(block_out_channels) - 1): 8 for
    * SD). From model.yaml `vae.scale_factor`, else the VAE's config.json beside its file, else 8.
@@ -246,7 +247,11 @@ export function validateModelManifest(raw: unknown, manifestPath: string): Model
       version: typeof motion.version === 'string' ? motion.version : 'unknown',
       maxFrames: num(motion, 'max_frames', 'motion_module.', { int: true, min: 1, optional: true }),
     },
-    unet: { file: file(unetS, 'file', 'unet.'), format: format(unetS, 'unet.') },
+    unet: {
+      file: file(unetS, 'file', 'unet.'),
+      format: format(unetS, 'unet.'),
+      inputs: Array.isArray(unetS.inputs) && unetS.inputs.every((i) => typeof i === 'string') ? (unetS.inputs as string[]) : [],
+    },
     vae: {
       file: file(vaeS, 'file', 'vae.'),
       scalingFactor: num(vaeS, 'scaling_factor', 'vae.', { min: Number.MIN_VALUE })!,

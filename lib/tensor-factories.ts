@@ -115,6 +115,15 @@ export const randn = (shape: number[], options: RandomOptions = {}): Tensor => r
 /** Uniform samples in [0, 1) (torch.rand). */
 export const rand = (shape: number[], options: RandomOptions = {}): Tensor => random('rand', shape, options);
 
+/** A random permutation of 0..n-1, int64 (torch.randperm; with a CPU generator, equal to Python's draw). */
+export function randperm(n: number, options: Omit<RandomOptions, 'dtype'> = {}): Tensor {
+  assertInteger('n', n, 0);
+  const { generator, ...rest } = options;
+  if (generator && rest.device !== undefined && rest.device !== generator.device)
+    throw new InvalidParameterError('device', `the generator's device '${generator.device}'`, rest.device);
+  return new Tensor(binding().randperm(n, factoryOptions(rest), generator?.native));
+}
+
 function assertTensors(name: string, tensors: unknown): asserts tensors is Tensor[] {
   if (!Array.isArray(tensors) || tensors.length === 0 || !tensors.every((t) => t instanceof Tensor))
     throw new InvalidParameterError(name, 'a non-empty array of Tensors', tensors);

@@ -161,6 +161,7 @@ export interface NativeBinding {
   linspace(start: number, end: number, steps: number, options?: NativeTensorOptions): NativeTensor;
   randn(shape: number[], options?: NativeTensorOptions, generator?: NativeGenerator): NativeTensor;
   rand(shape: number[], options?: NativeTensorOptions, generator?: NativeGenerator): NativeTensor;
+  randperm(n: number, options?: NativeTensorOptions, generator?: NativeGenerator): NativeTensor;
   cat(tensors: TensorLike[], dim?: number): NativeTensor;
   stack(tensors: TensorLike[], dim?: number): NativeTensor;
   loadModule(path: string, device?: string, dtype?: string): Promise<NativeModule>;

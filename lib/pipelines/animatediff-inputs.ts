@@ -19,6 +19,8 @@ import type { ProgressCallback } from './progress';
 import { isPromptMap, parsePromptMap, type PromptMap } from './prompt-travel';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from './free-init';
 import { checkControlNets, type ControlNetOptions, type ResolvedControlNet } from './controlnet';
+import { checkFreeNoise, type FreeNoiseOptions, type ResolvedFreeNoise } from './free-noise';
+import { checkMotionScale } from './motion-scale';
 import { type VideoInput, videoShape } from './video-to-video';
 import { checkImageToVideo, type ImageInput } from './image-to-video';
 
@@ -102,6 +104,10 @@ export interface GenerateOptions {
   freeInit?: FreeInitOptions | boolean;
   /** ControlNets (diffusers' AnimateDiffControlNetPipeline; several are summed as MultiControlNet). */
   controlnet?: ControlNetOptions | ControlNetOptions[];
+  /** FreeNoise (diffusers' enable_free_noise) for long videos, instead of the context windows: true or its options. Default off. */
+  freeNoise?: FreeNoiseOptions | boolean;
+  /** Scales the motion modules' residual: 1 as trained (default), 0 skips them. Other values need unet.inputs' motion_scale. */
+  motionScale?: number;
 }
 
 /** Every option generate() takes; anything else is a misspelling (rejected with a suggestion). */
@@ -110,6 +116,7 @@ export const GENERATE_OPTION_KEYS = [
   'guidanceScale', 'seed', 'seeds', 'generator', 'generatorDevice', 'scheduler', 'eta', 'clipSkip', 'latents', 'decodeChunkSize',
   'vaeTiling', 'contextLength', 'contextOverlap', 'contextSchedule', 'contextFuseMethod', 'onProgress', 'preview', 'signal',
   'outputType', 'fps', 'video', 'image', 'anchorFirstFrame', 'strength', 'enforceInferenceSteps', 'freeInit', 'controlnet',
+  'freeNoise', 'motionScale',
 ] as const satisfies readonly (keyof GenerateOptions)[];
 // A compile error here means GenerateOptions gained an option the list above lacks.
 const everyKeyListed: Exclude<keyof GenerateOptions, (typeof GENERATE_OPTION_KEYS)[number]> extends never ? true : never = true;
@@ -157,6 +164,8 @@ export interface CheckedInputs {
   imageToVideo?: { anchorFirstFrame: boolean };
   freeInit?: ResolvedFreeInit;
   controlnet?: ResolvedControlNet[];
+  freeNoise?: ResolvedFreeNoise;
+  motionScale: number;
 }
 
 /** What checkInputs needs to know of the pipeline (render() checks jobs with the manifest alone, before loading). */
@@ -217,7 +226,10 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   const videoToVideo = checkVideoToVideo(p, o, vshape, { numFrames, height, width, steps });
   const freeInit = resolveFreeInit(o.freeInit);
   const controlnet = checkControlNets(p, o.controlnet, { numFrames, height, width });
+  const freeNoise = checkFreeNoise(m, o.freeNoise, numFrames);
+  const motionScale = checkMotionScale(m, o.motionScale);
   // diffusers' video-to-video re-applies strength to each FreeInit iteration's schedule; not reproduced yet.
+  if (freeNoise && videoToVideo) throw new InvalidParameterError('freeNoise', 'to be left out with video or image (FreeNoise is for text-to-video here)', o.freeNoise);
   if (freeInit && videoToVideo) throw new InvalidParameterError('freeInit', 'to be left out with video or image (FreeInit is for text-to-video here)', o.freeInit);
   const guidanceScale = o.guidanceScale ?? d.guidanceScale ?? GENERATE_DEFAULTS.guidanceScale;
   assertNumber('guidanceScale', guidanceScale, 0);
@@ -231,7 +243,7 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   const ctx = resolveContextSettings({ contextLength: o.contextLength, contextOverlap: o.contextOverlap, contextSchedule: o.contextSchedule });
   assertOneOf('contextSchedule', ctx.contextSchedule, CONTEXT_SCHEDULES);
   const maxFrames = m.motionModule.maxFrames;
-  if (maxFrames !== undefined && ctx.contextLength > maxFrames && numFrames > maxFrames)
+  if (maxFrames !== undefined && ctx.contextLength > maxFrames && numFrames > maxFrames && !freeNoise)
     throw new InvalidParameterError('contextLength', `at most ${maxFrames} (the motion module's maximum frames)`, ctx.contextLength);
   const fuseMethod = o.contextFuseMethod ?? 'pyramid';
   assertOneOf('contextFuseMethod', fuseMethod, FUSE_METHODS);
@@ -345,6 +357,8 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
     ...(imageToVideo && { imageToVideo: { anchorFirstFrame: imageToVideo.anchorFirstFrame } }),
     ...(freeInit && { freeInit }),
     ...(controlnet && { controlnet }),
+    ...(freeNoise && { freeNoise }),
+    motionScale,
   };
 }
 

@@ -32,7 +32,8 @@ import {
 } from './animatediff-inputs';
 import { disposeConditioning, encodePrompt, prepareConditioning } from './conditioning';
 import { ControlState } from './controlnet';
-import { denoise, freeInitDenoise } from './denoising-loop';
+import { denoise, freeInitDenoise, type VideoConditioning } from './denoising-loop';
+import { startFreeNoise } from './free-noise';
 import type { AnimateDiffLatentsOutput, AnimateDiffPipelineOutput, VideoFrames } from './pipeline-output';
 import { VaeDecodeError } from './pipeline-output';
 import { emitProgress, ProgressTracker } from './progress';
@@ -154,10 +155,17 @@ export class AnimateDiffPipeline {
             latents = await this.prepareLatents(args, scheduler, generator, options.latents, v);
           }
           // 5. Denoising loop (with FreeInit: once per iteration, the noise re-initialised in between)
-          const cond = conditioning[conditioning.length === 1 ? 0 : v]!;
-          latents = args.freeInit
-            ? await freeInitDenoise(ctx, latents, scheduler, cond, args, generator, options, v)
-            : await denoise(ctx, latents, scheduler, timesteps, cond, args, generator, options, v, undefined, anchors[v] && ((x, i) => anchors[v]!.afterStep(x, scheduler, timesteps, i)));
+          let cond: VideoConditioning = conditioning[conditioning.length === 1 ? 0 : v]!;
+          // FreeNoise: shuffled noise and per-frame prompts for its windowed motion modules
+          if (args.freeNoise)
+            ({ latents, cond } = await startFreeNoise(args.freeNoise, latents, cond, { generator, givenLatents: !!options.latents, numFrames: args.numFrames, doCfg: args.doCfg, device: this.device }));
+          try {
+            latents = args.freeInit
+              ? await freeInitDenoise(ctx, latents, scheduler, cond, args, generator, options, v)
+              : await denoise(ctx, latents, scheduler, timesteps, cond, args, generator, options, v, undefined, anchors[v] && ((x, i) => anchors[v]!.afterStep(x, scheduler, timesteps, i)));
+          } finally {
+            cond.freeNoise?.dispose();
+          }
           const seed = options.generator || options.latents ? undefined : args.seeds[v];
           if (args.outputType === 'latents') {
             results.push({ latents, shape: latents.shape, ...(seed !== undefined && { seed }) });

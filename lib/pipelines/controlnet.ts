@@ -58,8 +58,7 @@ export function checkControlNets(p: ControlContext, value: unknown, r: { numFram
   if (value === undefined) return undefined;
   const list = Array.isArray(value) ? value : [value];
   if (list.length === 0) return undefined;
-  const unet = p.manifest.raw.unet as Record<string, unknown> | undefined;
-  if (unet?.residual_inputs !== true)
+  if (!p.manifest.unet.inputs.includes('down_block_additional_residuals'))
     throw new InvalidParameterError('controlnet', `a model whose UNet takes ControlNet residuals (re-export '${p.manifest.name}' with this animatorch)`, 'a ControlNet');
   return list.map((o: unknown, i) => {
     const name = list.length > 1 || Array.isArray(value) ? `controlnet[${i}]` : 'controlnet';

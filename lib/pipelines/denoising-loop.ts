@@ -8,10 +8,14 @@ import type { Generator } from '../generator';
 import type { Scheduler, SchedulerOutput } from '../schedulers/scheduling-utils';
 import { type Device, Tensor, tidy } from '../tensor';
 import { cat, full } from '../tensor-factories';
-import type { Module } from '../torchscript-module';
+import type { Module, ModuleInput } from '../torchscript-module';
 import { latentPreview } from '../video/latent-preview';
 import type { CheckedInputs, GenerateOptions } from './animatediff-inputs';
 import type { Conditioning } from './conditioning';
+import type { FreeNoiseRun } from './free-noise';
+
+/** One video's conditioning, with its per-frame FreeNoise inputs when FreeNoise is on. */
+export type VideoConditioning = Conditioning & { freeNoise?: FreeNoiseRun };
 import { ContextFuser, contextWindows, gatherWindow } from './context-windows';
 import { controlResiduals, type ControlState } from './controlnet';
 import { freeInitSteps, reinitializeNoise } from './free-init';
@@ -42,7 +46,7 @@ export async function freeInitDenoise(
   ctx: DenoiseContext,
   latents: Tensor,
   scheduler: Scheduler,
-  cond: Conditioning,
+  cond: VideoConditioning,
   args: CheckedInputs,
   generator: Generator | undefined,
   o: GenerateOptions,
@@ -89,7 +93,7 @@ export async function denoise(
   latents: Tensor,
   scheduler: Scheduler,
   timesteps: number[],
-  cond: Conditioning,
+  cond: VideoConditioning,
   args: CheckedInputs,
   generator: Generator | undefined,
   o: GenerateOptions,
@@ -144,7 +148,7 @@ export async function predictNoise(
   latents: Tensor,
   t: number,
   stepIndex: number,
-  cond: Conditioning,
+  cond: VideoConditioning,
   scheduler: Scheduler,
   args: CheckedInputs,
   signal: AbortSignal | undefined,
@@ -154,7 +158,7 @@ export async function predictNoise(
   const numFrames = latents.shape[2]!;
   const scaled = scheduler.scaleModelInput(latents, t);
   try {
-    if (numFrames <= args.contextLength) return await guidedUnet(ctx, scaled, t, cond, range(numFrames), numFrames, args, step);
+    if (numFrames <= args.contextLength || cond.freeNoise) return await guidedUnet(ctx, scaled, t, cond, range(numFrames), numFrames, args, step);
     const windows = contextWindows(numFrames, {
       contextLength: args.contextLength,
       contextOverlap: args.contextOverlap,
@@ -192,7 +196,7 @@ export async function guidedUnet(
   ctx: DenoiseContext,
   x: Tensor,
   t: number,
-  cond: Conditioning,
+  cond: VideoConditioning,
   window: number[],
   numFrames: number,
   args: CheckedInputs,
@@ -201,13 +205,15 @@ export async function guidedUnet(
   const temp: Tensor[] = [];
   try {
     let positive = cond.cond;
-    if (cond.keyframes) {
+    if (cond.freeNoise) positive = undefined;
+    else if (cond.keyframes) {
       const centre = window[Math.floor(window.length / 2)]!;
       positive = interpolateEmbeddings(cond.keyframes, centre, { numFrames, loop: args.contextSchedule === 'looped' });
       temp.push(positive);
     }
     let context: Tensor;
-    if (args.doCfg) {
+    if (cond.freeNoise) context = cond.freeNoise.context;
+    else if (args.doCfg) {
       if (cond.pair && !cond.keyframes) context = cond.pair;
       else temp.push((context = cat([cond.uncond!, positive!], 0)));
     } else context = positive!;
@@ -223,7 +229,7 @@ export async function guidedUnet(
       residuals = await controlResiduals(ctx.control, { ...step, x, input, ts, ts1, context, positive: positive!, doCfg: args.doCfg, window });
       if (residuals) temp.push(...residuals);
     }
-    const out = residuals ? await ctx.unet.forward(input, ts, context, residuals.slice(0, -1), residuals.at(-1)!) : await ctx.unet.forward(input, ts, context);
+    const out = await ctx.unet.forward(input, ts, context, ...unetExtras(cond, args, residuals));
     if (!(out instanceof Tensor)) throw new Error('unet: expected forward to return a Tensor');
     if (!args.doCfg) return out;
     temp.push(out);
@@ -234,6 +240,17 @@ export async function guidedUnet(
   } finally {
     for (const tt of temp) tt.dispose();
   }
+}
+
+/**
+ * The UNet's optional inputs after the three required ones (model.yaml unet.inputs: ControlNet residuals,
+ * motion_scale, free_noise_windows, free_noise_weights), up to the last one used: older exports lack them.
+ */
+function unetExtras(cond: VideoConditioning, args: CheckedInputs, residuals?: Tensor[]): ModuleInput[] {
+  const extras: ModuleInput[] = [residuals ? residuals.slice(0, -1) : null, residuals ? residuals.at(-1)! : null, args.motionScale];
+  if (cond.freeNoise) extras.push(cond.freeNoise.starts, cond.freeNoise.weights);
+  while (extras.length && (extras.at(-1) === null || (extras.length === 3 && extras[2] === 1))) extras.pop();
+  return extras;
 }
 
 function range(n: number): number[] {

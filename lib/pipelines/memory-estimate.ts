@@ -97,7 +97,8 @@ export function estimateRenderMemory(manifest: ModelManifest, arch: ModelArchite
   // latents, scaled input, noise prediction, fused windows, scheduler output, the CFG batch
   const latents = f * manifest.inChannels * h * w * 4 * 6;
 
-  const n = (a.doCfg ? 2 : 1) * Math.min(f, a.contextLength);
+  // FreeNoise runs every frame through one UNet call (its windows are inside the motion modules)
+  const n = (a.doCfg ? 2 : 1) * (a.freeNoise ? f : Math.min(f, a.contextLength));
   const u = arch.unet;
   let conv = 0;
   let attn = 0;
@@ -164,7 +165,8 @@ export function memorySuggestions(e: MemoryEstimate, a: CheckedInputs, vaeScaleF
     // tiles are 64 latent pixels (512 image pixels for SD): tiling helps only above that
     if (!a.vaeTiling && Math.max(a.height, a.width) / vaeScaleFactor > DEFAULT_TILE_SIZE) out.push('--vae-tiling (decode in tiles)');
     if (a.decodeChunkSize > 1 && a.numFrames > 1) out.push(`a smaller --decode-chunk-size (now ${Math.min(a.decodeChunkSize, a.numFrames)})`);
-  } else if (a.contextLength > 1 && a.numFrames > 1) out.push(`a smaller --context-length (now ${Math.min(a.contextLength, a.numFrames)} frames per UNet call)`);
+  } else if (a.freeNoise) out.push(`the context windows instead of --free-noise (which runs all ${a.numFrames} frames per UNet call)`);
+  else if (a.contextLength > 1 && a.numFrames > 1) out.push(`a smaller --context-length (now ${Math.min(a.contextLength, a.numFrames)} frames per UNet call)`);
   out.push(`a smaller --width/--height (now ${a.width}x${a.height})`);
   return out;
 }

@@ -17,6 +17,7 @@ import {
 } from '../pipelines/memory-estimate';
 import type { ResolvedFreeInit } from '../pipelines/free-init';
 import { type ControlNetSpec, controlNetOptions, type RecordedControlNet } from './controlnet-input';
+import type { ResolvedFreeNoise } from '../pipelines/free-noise';
 import { createScheduler } from '../schedulers';
 import { type InitRecord, initOptions, type JobInit, readJobInit } from './init-media';
 import type { Recipe } from './recipe';
@@ -41,6 +42,8 @@ export interface Job {
   init?: JobInit;
   /** --controlnet specs (their inputs are read while checking, at the resolved size). */
   controlnet?: ControlNetSpec[];
+  freeNoise?: ResolvedFreeNoise;
+  motionScale?: number;
   out: string;
   label: string;
   /** The recipe a --recipe job re-renders (its differences from this render are warned about). */
@@ -71,6 +74,8 @@ const FLAG_NAMES: Record<string, string> = {
   strength: '--strength',
   anchorFirstFrame: '--anchor-first-frame',
   controlnet: '--controlnet',
+  freeNoise: '--free-noise',
+  motionScale: '--motion-scale',
 };
 /** The prompt-config key each generate() option comes from. */
 export const CONFIG_KEYS: Record<string, string> = {
@@ -92,6 +97,8 @@ export const CONFIG_KEYS: Record<string, string> = {
   image: 'init_image',
   strength: 'strength',
   anchorFirstFrame: 'anchor_first_frame',
+  freeNoise: 'free_noise',
+  motionScale: 'motion_scale',
 };
 export const flagName = (option: string) => FLAG_NAMES[option] ?? option;
 
@@ -146,6 +153,8 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
       contextOverlap: job.contextOverlap,
       freeInit: job.freeInit,
       ...initOptions(job.init),
+      freeNoise: job.freeNoise,
+      motionScale: job.motionScale,
       vaeTiling: args.vaeTiling,
       decodeChunkSize: args.decodeChunkSize,
     };

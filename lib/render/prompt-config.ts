@@ -15,6 +15,8 @@ import { describe, InvalidParameterError } from '../errors';
 import { randomSeed } from '../generator';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
 import { initFromConfig, type JobInit } from './init-media';
+import type { ResolvedFreeNoise } from '../pipelines/free-noise';
+import { freeNoiseFromConfig } from './motion-options';
 import type { RenderSettings } from './recipe';
 import { type ControlNetSpec, controlNetsFromConfig } from './controlnet-input';
 
@@ -41,6 +43,10 @@ export interface RenderJob extends RenderSettings {
   init?: JobInit;
   /** Our key `controlnet`: a list of --controlnet specs ("path=..,input=..") or mappings of the same keys. */
   controlnet?: ControlNetSpec[];
+  /** FreeNoise (`free_noise: true` or { context_length, context_stride, weighting_scheme, noise_type }), defaults resolved. */
+  freeNoise?: ResolvedFreeNoise;
+  /** `motion_scale`: the factor on the motion modules' residual (default 1). */
+  motionScale?: number;
   /** An exported animatorch model folder (our key `model`). */
   model?: string;
   /** Base model: `dreambooth_path` / `path` (a single file or a diffusers folder). */
@@ -116,6 +122,8 @@ const KNOWN_KEYS = [
   'init_image',
   'strength',
   'anchor_first_frame',
+  'free_noise',
+  'motion_scale',
   'model',
   'controlnet',
 ] as const;
@@ -296,6 +304,8 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
   const freeInit = freeInitOf(e.free_init, fail);
   const init = initFromConfig(e, baseDir, (key, detail) => fail(key, detail));
   const controlnet = controlNetsFromConfig(e.controlnet, fail, (k, v) => pathOf(k, v)!);
+  const freeNoise = freeNoiseFromConfig(e.free_noise, fail);
+  const motionScale = num('motion_scale', -Infinity, false, undefined);
 
   const mmRaw = e.motion_module;
   let motionModules: Array<string | undefined>;
@@ -353,6 +363,8 @@ function expandEntry(value: unknown, file: string, entry: string, entryIndex: nu
         ...(freeInit ? { freeInit: { ...freeInit } } : {}),
         ...(init ? { init: { ...init } } : {}),
         ...(controlnet ? { controlnet } : {}),
+        ...(freeNoise ? { freeNoise: { ...freeNoise } } : {}),
+        ...(motionScale !== undefined ? { motionScale } : {}),
         ...(model !== undefined ? { model } : {}),
         ...(base !== undefined ? { base } : {}),
         ...(motionModule !== undefined ? { motionModule } : {}),

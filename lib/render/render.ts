@@ -17,6 +17,7 @@ import { packageRoot } from '../native/binding';
 import type { AnimateDiffPipeline } from '../pipelines/animatediff';
 import { modelDefaults } from '../pipelines/animatediff-inputs';
 import { type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
+import { freeNoiseFromFlags, freeNoiseFromRecipe, type MotionFlags, motionScaleFromRecipe } from './motion-options';
 import { loadPipeline } from '../pipelines/load-pipeline';
 import type { ProgressEvent } from '../pipelines/progress';
 import { assertDevice, assertDtype, type DType } from '../tensor';
@@ -33,7 +34,7 @@ import { isSvdRender, renderSvd } from './render-svd';
 
 export const DEMO_MODEL_DIR = path.join(packageRoot, 'models', 'demo');
 
-export interface RenderArgs {
+export interface RenderArgs extends MotionFlags {
   prompt?: string;
   negativePrompt?: string;
   /** An exported model folder (model.yaml). Default: the bundled demo model. */
@@ -129,6 +130,8 @@ function jobsFromFlags(args: RenderArgs): Job[] {
     contextOverlap: args.contextOverlap,
     init: flagInit(args),
     ...(args.controlnet?.length && { controlnet: args.controlnet.map((c) => parseControlNetSpec(c)) }),
+    freeNoise: freeNoiseFromFlags(args),
+    motionScale: args.motionScale,
     out: outputFor(out, k, seeds.length, seed),
     label: `seed ${seed}`,
     nameOf: flagName,
@@ -184,6 +187,8 @@ async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
       freeInit: recipeFreeInit(extra.freeInit, file),
       init: initFromRecipe(extra, file),
       ...(Array.isArray(extra.controlnet) && { controlnet: recipeControlNets(extra.controlnet, file) }),
+      freeNoise: freeNoiseFromRecipe(extra.freeNoise, file),
+      motionScale: motionScaleFromRecipe(extra.motionScale, file),
       out: args.out ?? file.replace(/\.json$/, ''),
       recipe: r,
       label: `recipe ${path.basename(file)}`,
@@ -309,6 +314,8 @@ async function jobsFromConfig(file: string, args: RenderArgs, io: RenderIO): Pro
       freeInit: j.freeInit,
       init: j.init,
       ...(j.controlnet && { controlnet: j.controlnet }),
+      freeNoise: j.freeNoise ?? freeNoiseFromFlags(args),
+      motionScale: j.motionScale ?? args.motionScale,
       out: path.join(outDir, `${k}-${slug(j.prompt)}.gif`),
       label: `${j.source.entry} #${j.source.promptIndex}`,
       nameOf: (option) => `${j.source.file}: entry ${JSON.stringify(j.source.entry)}: ${CONFIG_KEYS[option] ?? option}`,
@@ -412,6 +419,8 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
           ...(job.freeInit ? { freeInit: job.freeInit } : {}),
           ...init,
           ...(controlnet ? { controlnet } : {}),
+          ...(job.freeNoise ? { freeNoise: job.freeNoise } : {}),
+          ...(job.motionScale !== undefined && job.motionScale !== 1 ? { motionScale: job.motionScale } : {}),
         },
       });
       await mkdir(path.dirname(path.resolve(job.out)), { recursive: true });

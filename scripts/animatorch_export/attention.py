@@ -239,6 +239,9 @@ class BasicTransformerBlock(nn.Module):
         x = self.attn1(self.norm1(x)) + x
         bf, hw, c = x.shape
         b = context.shape[0]
+        if b == bf and num_frames > 1:  # one text state per frame (prompt travel over frames)
+            x = self.attn2(self.norm2(x), context) + x
+            return self.ff(self.norm3(x)) + x
         if b * num_frames != bf:
             raise RuntimeError(
                 "cross-attention: encoder_hidden_states batch "

@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .configs import UNet3DConfig, _ConfigBase
+from .motion_module import PLAIN
 from .resnet import fold_frames
 from .unet3d import CrossAttnDownBlock3D, DownBlock3D, TimestepEmbedding, Timesteps, UNetMidBlock3DCrossAttn
 
@@ -193,9 +194,9 @@ class ControlNetModel(nn.Module):
         x = self.conv_in(fold_frames(sample.to(dtype))) + self.controlnet_cond_embedding(cond)
         skips: List[torch.Tensor] = [x]
         for block in self.down_blocks:
-            x, res = block(x, emb, context, f)
+            x, res = block(x, emb, context, f, PLAIN)
             skips.extend(res)
-        x = self.mid_block(x, emb, context, f)
+        x = self.mid_block(x, emb, context, f, PLAIN)
 
         outs: List[torch.Tensor] = []
         i = 0

@@ -28,6 +28,7 @@ SCHEDULER_CONFIG: Dict[str, Any] = {
 
 UNET_FILE = "unet/model.pt"
 UNET_CONFIG_FILE = "unet/config.json"
+UNET_OPTIONAL_INPUTS = ("down_block_additional_residuals", "mid_block_additional_residual", "motion_scale", "free_noise_windows", "free_noise_weights")
 VAE_DECODER_FILE = "vae/decoder.pt"
 VAE_ENCODER_FILE = "vae/encoder.pt"
 VAE_CONFIG_FILE = "vae/config.json"
@@ -88,8 +89,8 @@ def build_manifest(
         "in_channels": int(in_channels),
         "cross_attention_dim": int(cross_attention_dim),
         "text_max_length": TEXT_MAX_LENGTH,
-        # residual_inputs: forward takes ControlNet residuals (exports before ControlNet support do not)
-        "unet": {"file": unet_file, "format": "torchscript", "residual_inputs": True},
+        # the UNet's optional run-time inputs (unet3d.py); exports without the key take only the three required ones
+        "unet": {"file": unet_file, "format": "torchscript", "inputs": list(UNET_OPTIONAL_INPUTS)},
         "vae": vae,
     }
     if text_encoder_file is not None:

@@ -18,7 +18,7 @@ and checkpoint copies of it are ignored by the loaders.
 """
 
 import math
-from typing import Final
+from typing import Final, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -76,8 +76,20 @@ class TemporalSelfAttention(Attention):
         return self.attend(self.pos_encoder(x), None)
 
 
+# What the UNet passes each motion module at run time: (motion scale, FreeNoise window starts,
+# FreeNoise weights [W, 2, L]: per window, the weights of its outputs and of its counts). Windows
+# and weights are computed by animatorch (lib/pipelines/free-noise.ts), not here.
+MotionArgs = Tuple[float, Optional[List[int]], Optional[torch.Tensor]]
+PLAIN: MotionArgs = (1.0, None, None)
+
+
 class TemporalTransformerBlock(nn.Module):
-    """Two pre-LN temporal self-attentions, then a GEGLU feed-forward; all residual."""
+    """Two pre-LN temporal self-attentions, then a GEGLU feed-forward; all residual.
+
+    With FreeNoise windows (diffusers' FreeNoiseTransformerBlock) the two attentions run on each window
+    of L frames (positions 0..L-1 in each), and their outputs are averaged per frame with the given
+    weights before the feed-forward, which sees all frames.
+    """
 
     def __init__(self, dim: int, heads: int, max_len: int, num_attention_blocks: int = 2, backend: str = "auto", device=None, dtype=None):
         super().__init__()
@@ -89,16 +101,43 @@ class TemporalTransformerBlock(nn.Module):
         self.ff = FeedForward(dim, **fk)
         self.ff_norm = nn.LayerNorm(dim, eps=1e-5, **fk)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def attentions(self, x: torch.Tensor) -> torch.Tensor:
         for attn, norm in zip(self.attention_blocks, self.norms):
             x = attn(norm(x)) + x
+        return x
+
+    def windowed_attentions(self, x: torch.Tensor, starts: List[int], weights: torch.Tensor) -> torch.Tensor:
+        f = x.shape[1]
+        length = weights.shape[2]
+        if weights.dim() != 3 or weights.shape[0] != len(starts) or weights.shape[1] != 2:
+            raise RuntimeError("motion module: FreeNoise weights must be [windows, 2, context_length]")
+        # as diffusers: counts in float32, outputs accumulated in x's dtype
+        acc = torch.zeros_like(x)
+        count = torch.zeros([1, f, 1], dtype=torch.float32, device=x.device)
+        w = weights.to(device=x.device, dtype=torch.float32)
+        for i, s in enumerate(starts):
+            if s < 0 or s + length > f:
+                raise RuntimeError(
+                    "motion module: FreeNoise window " + str(s) + ".." + str(s + length) + " is outside the " + str(f) + " frames"
+                )
+            chunk = self.attentions(x[:, s : s + length])
+            acc[:, s : s + length] += chunk * w[i, 0].view(1, length, 1)
+            count[:, s : s + length] += w[i, 1].view(1, length, 1)
+        return torch.where(count > 0, acc / count, acc).to(x.dtype)
+
+    def forward(self, x: torch.Tensor, starts: Optional[List[int]] = None, weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if starts is not None and weights is not None:
+            x = self.windowed_attentions(x, starts, weights)
+        else:
+            x = self.attentions(x)
         return self.ff(self.ff_norm(x)) + x
 
 
 class TemporalTransformer3DModel(nn.Module):
     """GN -> proj_in -> temporal blocks over the frame axis -> proj_out, + residual.
 
-    ``forward(x [(B*F), C, H, W], num_frames) -> [(B*F), C, H, W]``.
+    ``forward(x [(B*F), C, H, W], num_frames, args: MotionArgs) -> [(B*F), C, H, W]``: ``residual + scale * y``
+    (the motion scale scales the module's residual branch; 0 leaves x unchanged, 1 is the plain module).
     ``joint_groupnorm``: False = AnimateDiff (norm per frame), True = diffusers (norm over frames).
     """
 
@@ -128,7 +167,8 @@ class TemporalTransformer3DModel(nn.Module):
                 self.proj_out.weight.zero_()
                 self.proj_out.bias.zero_()
 
-    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, num_frames: int, args: MotionArgs = PLAIN) -> torch.Tensor:
+        scale, starts, weights = args
         residual = x
         bf, c, h, w = x.shape
         b = bf // num_frames
@@ -137,10 +177,12 @@ class TemporalTransformer3DModel(nn.Module):
         y = y.view(b, num_frames, c, h, w).permute(0, 3, 4, 1, 2).reshape(b * h * w, num_frames, c)
         y = self.proj_in(y)
         for block in self.transformer_blocks:
-            y = block(y)
+            y = block(y, starts, weights)
         y = self.proj_out(y)
         y = y.view(b, h, w, num_frames, c).permute(0, 3, 4, 1, 2).reshape(bf, c, h, w)
-        return y + residual
+        if scale == 1.0:
+            return y + residual
+        return residual + y * scale
 
 
 class VanillaTemporalModule(nn.Module):
@@ -173,12 +215,12 @@ class VanillaTemporalModule(nn.Module):
             dtype=dtype,
         )
 
-    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
-        return self.temporal_transformer(x, num_frames)
+    def forward(self, x: torch.Tensor, num_frames: int, args: MotionArgs = PLAIN) -> torch.Tensor:
+        return self.temporal_transformer(x, num_frames, args)
 
 
 class NoMotionModule(nn.Module):
     """Placeholder where a block has no motion module (no parameters, identity)."""
 
-    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, num_frames: int, args: MotionArgs = PLAIN) -> torch.Tensor:
         return x

@@ -11,10 +11,12 @@ diffusers' UNet2DConditionModel names::
     up_blocks.i.{resnets.j,attentions.j,upsamplers.0.conv}
     {down_blocks.i|up_blocks.i|mid_block}.motion_modules.j.temporal_transformer.*   (see motion_module.py)
 
-``forward(sample [B, 4, F, h, w], timestep [B] | [] (float or int), encoder_hidden_states [B, T, C_text],
-down_block_additional_residuals=None, mid_block_additional_residual=None) -> eps [B, 4, F, h, w]`` in the dtype
-of ``sample``; computation runs in the weights' dtype. The optional ControlNet residuals are folded
-``[(B*F), C, h', w']`` (controlnet.py), one per skip connection, then one for the mid block.
+``forward(sample [B, 4, F, h, w], timestep [B] | [] (float or int), encoder_hidden_states [B, T, C_text] or
+[B*F, T, C_text] (per frame), down_block_additional_residuals = None, mid_block_additional_residual = None,
+motion_scale = 1.0, free_noise_windows = None, free_noise_weights = None) -> eps [B, 4, F, h, w]`` in the dtype of
+``sample``; computation runs in the weights' dtype. The optional ControlNet residuals are folded
+``[(B*F), C, h', w']`` (controlnet.py), one per skip connection, then one for the mid block; the motion inputs
+(motion_module.MotionArgs) reach every motion module. model.yaml lists the optional inputs under ``unet.inputs``.
 
 Internally the video is folded once to ``[(B*F), C, h, w]`` (frames fastest).
 """
@@ -28,7 +30,7 @@ import torch.nn.functional as F
 
 from .attention import SpatialTransformer
 from .configs import UNet3DConfig
-from .motion_module import NoMotionModule, VanillaTemporalModule
+from .motion_module import MotionArgs, NoMotionModule, VanillaTemporalModule
 from .resnet import Downsample3D, FrameGroupNorm, InflatedConv3d, ResnetBlock3D, Upsample3D, fold_frames, unfold_frames
 
 
@@ -152,12 +154,12 @@ class CrossAttnDownBlock3D(nn.Module):
         self.has_downsampler = add_downsample
         self.downsamplers = nn.ModuleList([Downsample3D(out_channels, **fk)] if add_downsample else [])
 
-    def forward(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int, margs: MotionArgs) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         outputs: List[torch.Tensor] = []
         for resnet, attn, motion in zip(self.resnets, self.attentions, self.motion_modules):
             x = resnet(x, temb, num_frames)
             x = attn(x, context, num_frames)
-            x = motion(x, num_frames)
+            x = motion(x, num_frames, margs)
             outputs.append(x)
         for down in self.downsamplers:
             x = down(x)
@@ -176,11 +178,11 @@ class DownBlock3D(nn.Module):
         self.has_downsampler = add_downsample
         self.downsamplers = nn.ModuleList([Downsample3D(out_channels, **fk)] if add_downsample else [])
 
-    def forward(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int, margs: MotionArgs) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         outputs: List[torch.Tensor] = []
         for resnet, motion in zip(self.resnets, self.motion_modules):
             x = resnet(x, temb, num_frames)
-            x = motion(x, num_frames)
+            x = motion(x, num_frames, margs)
             outputs.append(x)
         for down in self.downsamplers:
             x = down(x)
@@ -199,10 +201,10 @@ class UNetMidBlock3DCrossAttn(nn.Module):
         self.attentions = _attentions(cfg, channels, num_layers, fk)
         self.motion_modules = _motion_modules(cfg, channels, use_motion, num_layers, fk)
 
-    def forward(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int, margs: MotionArgs) -> torch.Tensor:
         x = self.resnets[0](x, temb, num_frames)
         x = self.attentions[0](x, context, num_frames)
-        x = self.motion_modules[0](x, num_frames)
+        x = self.motion_modules[0](x, num_frames, margs)
         x = self.resnets[1](x, temb, num_frames)
         return x
 
@@ -236,6 +238,7 @@ class CrossAttnUpBlock3D(nn.Module):
         context: torch.Tensor,
         num_frames: int,
         upsample_size: Optional[List[int]],
+        margs: MotionArgs,
     ) -> torch.Tensor:
         k = len(skips)
         for resnet, attn, motion in zip(self.resnets, self.attentions, self.motion_modules):
@@ -243,7 +246,7 @@ class CrossAttnUpBlock3D(nn.Module):
             x = torch.cat([x, skips[k]], dim=1)
             x = resnet(x, temb, num_frames)
             x = attn(x, context, num_frames)
-            x = motion(x, num_frames)
+            x = motion(x, num_frames, margs)
         for up in self.upsamplers:
             x = up(x, upsample_size)
         return x
@@ -277,13 +280,14 @@ class UpBlock3D(nn.Module):
         context: torch.Tensor,
         num_frames: int,
         upsample_size: Optional[List[int]],
+        margs: MotionArgs,
     ) -> torch.Tensor:
         k = len(skips)
         for resnet, motion in zip(self.resnets, self.motion_modules):
             k -= 1
             x = torch.cat([x, skips[k]], dim=1)
             x = resnet(x, temb, num_frames)
-            x = motion(x, num_frames)
+            x = motion(x, num_frames, margs)
         for up in self.upsamplers:
             x = up(x, upsample_size)
         return x
@@ -346,11 +350,14 @@ class UNet3DConditionModel(nn.Module):
         encoder_hidden_states: torch.Tensor,
         down_block_additional_residuals: Optional[List[torch.Tensor]] = None,
         mid_block_additional_residual: Optional[torch.Tensor] = None,
+        motion_scale: float = 1.0,
+        free_noise_windows: Optional[List[int]] = None,
+        free_noise_weights: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         if sample.dim() != 5:
             raise RuntimeError("unet: sample must be [B, C, F, H, W], got " + str(sample.dim()) + " dims")
         b, c, f, h, w = sample.shape
-        if self.max_frames > 0 and f > self.max_frames:
+        if self.max_frames > 0 and f > self.max_frames and free_noise_windows is None:
             raise RuntimeError(
                 "unet: "
                 + str(f)
@@ -360,11 +367,9 @@ class UNet3DConditionModel(nn.Module):
                 + str(self.max_frames)
                 + " frames"
             )
-        if encoder_hidden_states.dim() != 3 or encoder_hidden_states.shape[0] != b:
+        if encoder_hidden_states.dim() != 3 or (encoder_hidden_states.shape[0] != b and encoder_hidden_states.shape[0] != b * f):
             raise RuntimeError(
-                "unet: encoder_hidden_states must be [B, T, C] with B = "
-                + str(b)
-                + " (one row per video, not per frame)"
+                "unet: encoder_hidden_states must be [B, T, C] with B = " + str(b) + " (one row per video) or [B*F, T, C] (one per frame)"
             )
         out_dtype = sample.dtype
         dtype = self.conv_in.weight.dtype
@@ -376,10 +381,11 @@ class UNet3DConditionModel(nn.Module):
         emb = self.time_embedding(self.time_proj(t).to(dtype))
         context = encoder_hidden_states.to(dtype)
 
+        margs: MotionArgs = (motion_scale, free_noise_windows, free_noise_weights)
         x = self.conv_in(fold_frames(sample.to(dtype)))
         skips: List[torch.Tensor] = [x]
         for block in self.down_blocks:
-            x, res = block(x, emb, context, f)
+            x, res = block(x, emb, context, f, margs)
             skips.extend(res)
 
         if down_block_additional_residuals is not None:  # ControlNet: added to every skip (diffusers)
@@ -387,7 +393,7 @@ class UNet3DConditionModel(nn.Module):
                 raise RuntimeError("unet: expected " + str(len(skips)) + " down block residuals, got " + str(len(down_block_additional_residuals)))
             skips = [s + r.to(dtype) for s, r in zip(skips, down_block_additional_residuals)]
 
-        x = self.mid_block(x, emb, context, f)
+        x = self.mid_block(x, emb, context, f, margs)
         if mid_block_additional_residual is not None:
             x = x + mid_block_additional_residual.to(dtype)
 
@@ -400,7 +406,7 @@ class UNet3DConditionModel(nn.Module):
             size: Optional[List[int]] = None
             if i < n_up - 1 and len(skips) > 0:
                 size = [skips[-1].shape[2], skips[-1].shape[3]]
-            x = block(x, res, emb, context, f, size)
+            x = block(x, res, emb, context, f, size, margs)
             i += 1
 
         x = self.conv_out(F.silu(self.conv_norm_out(x, f)))

@@ -361,8 +361,10 @@ class TestBuildingBlocks(unittest.TestCase):
             self.assertLess(maxdiff(ours, ref), 1e-5)
             # and pairing matters: swapping the videos' texts changes the result
             self.assertGreater(maxdiff(blk(x, ctx.flip(0), f), ref), 1e-3)
+            # one text state per frame (FreeNoise's per-frame prompts) attends per frame: the same result
+            self.assertLess(maxdiff(blk(x, ctx_rep, f), ref), 1e-5)
             with self.assertRaisesRegex(RuntimeError, "one row per video"):
-                blk(x, ctx_rep, f)
+                blk(x, ctx_rep[:4], f)
 
     def test_vae_downsample_padding_and_shapes(self):
         d = Downsample2D(32)
@@ -394,8 +396,10 @@ class TestUNetNumerics(unittest.TestCase):
             a = m(s, torch.tensor([500, 500]), c)
             self.assertLess(maxdiff(a, m(s, torch.tensor(500), c)), 1e-6)  # 0-d timestep broadcasts
             self.assertLess(maxdiff(a, m(s, torch.tensor([500.0, 500.0]), c)), 1e-6)  # float == int
+            # per-frame text states ([B*F, T, C], rows (b f)) repeating each video's: the same result
+            self.assertLess(maxdiff(a, m(s, torch.tensor(500), c.repeat_interleave(3, 0))), 1e-5)
             with self.assertRaisesRegex(RuntimeError, "one row per video"):
-                m(s, t[:2], c.repeat_interleave(3, 0))
+                m(s, t[:2], c.repeat_interleave(2, 0))
 
     def test_frames_are_independent_without_motion(self):
         """With zero motion-module outputs and per-frame GroupNorm (v2, both numerics), every frame
@@ -535,7 +539,7 @@ class TestExport(unittest.TestCase):
         self.assertEqual(m["vae"]["file"], "vae/decoder.pt")
         self.assertEqual(m["vae"]["encoder_file"], "vae/encoder.pt")
         self.assertAlmostEqual(m["vae"]["scaling_factor"], 0.18215)
-        self.assertEqual(m["unet"], {"file": "unet/model.pt", "format": "torchscript", "residual_inputs": True})
+        self.assertEqual(m["unet"], {"file": "unet/model.pt", "format": "torchscript", "inputs": ["down_block_additional_residuals", "mid_block_additional_residual", "motion_scale", "free_noise_windows", "free_noise_weights"]})
         self.assertEqual(m["text_encoder"]["file"], "text_encoder/model.pt")
         self.assertEqual(m["scheduler"], SCHEDULER_CONFIG)
         self.assertEqual(m["animatorch_export_version"], 1)

@@ -2,13 +2,14 @@
 import type { Argv, CommandModule } from 'yargs';
 import { AbortError } from '../../errors';
 import { render, type RenderArgs } from '../../render/render';
+import { motionOptions } from '../motion-options';
 import { videoOptions } from '../video-options';
 
 export const RenderCommand: CommandModule<object, RenderArgs> = {
   command: 'render',
   describe: 'Render a video from a prompt (default model: the bundled demo model), or from an image with a Stable Video Diffusion model (--image)',
   builder: (yargs: Argv<object>) =>
-    videoOptions(yargs)
+    motionOptions(videoOptions(yargs))
       .option('image', { type: 'string', describe: 'image-to-video: the image to animate (PNG; other formats and resizing via ffmpeg), with a Stable Video Diffusion --model' })
       .option('motion-bucket-id', { type: 'number', describe: 'SVD: more motion with higher values (default 127)' })
       .option('noise-aug-strength', { type: 'number', describe: 'SVD: noise added to the image before encoding (default 0.02)' })
