@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .configs import UNet3DConfig, _ConfigBase
-from .motion_module import PLAIN
+from .motion_module import MotionArgs
 from .resnet import fold_frames
 from .unet3d import CrossAttnDownBlock3D, DownBlock3D, TimestepEmbedding, Timesteps, UNetMidBlock3DCrossAttn
 
@@ -193,10 +193,11 @@ class ControlNetModel(nn.Module):
             cond = torch.flip(cond, dims=[1])
         x = self.conv_in(fold_frames(sample.to(dtype))) + self.controlnet_cond_embedding(cond)
         skips: List[torch.Tensor] = [x]
+        plain: MotionArgs = (1.0, None, None)  # the blocks' motion modules are NoMotionModule here
         for block in self.down_blocks:
-            x, res = block(x, emb, context, f, PLAIN)
+            x, res = block(x, emb, context, f, plain)
             skips.extend(res)
-        x = self.mid_block(x, emb, context, f, PLAIN)
+        x = self.mid_block(x, emb, context, f, plain)
 
         outs: List[torch.Tensor] = []
         i = 0
