@@ -57,8 +57,8 @@ class TestFreeNoiseWindows(unittest.TestCase):
         s, t, c = unet_inputs(1, 40, 4, 4)  # max_frames 32
         starts, weights = [0, 8, 16, 24], torch.ones(4, 2, 16)
         with torch.no_grad():
-            eager = m(s, t[:1], c, 1.0, starts, weights)
-            scripted = script(m)(s, t[:1], c, 1.0, starts, weights)
+            eager = m(s, t[:1], c, None, None, 1.0, starts, weights)
+            scripted = script(m)(s, t[:1], c, None, None, 1.0, starts, weights)
             self.assertLess(maxdiff(eager, scripted), 1e-5)
             with self.assertRaisesRegex(RuntimeError, "exceed"):
                 m(s, t[:1], c)
@@ -84,16 +84,16 @@ class TestMotionScale(unittest.TestCase):
             scripted = script(m)
             with torch.no_grad():
                 plain = m(s, t, c)
-                self.assertTrue(torch.equal(m(s, t, c, 1.0), plain))
-                self.assertTrue(torch.equal(scripted(s, t, c, 1.0), scripted(s, t, c)))
+                self.assertTrue(torch.equal(m(s, t, c, None, None, 1.0), plain))
+                self.assertTrue(torch.equal(scripted(s, t, c, None, None, 1.0), scripted(s, t, c)))
                 skipped = without_motion_modules(m)(s, t, c)
                 self.assertGreater(maxdiff(plain, skipped), 1e-2)  # the motion modules matter here
-                self.assertLess(maxdiff(m(s, t, c, 0.0), skipped), 1e-5)
-                self.assertLess(maxdiff(scripted(s, t, c, 0.0), skipped), 1e-5)
-                half = m(s, t, c, 0.5)
+                self.assertLess(maxdiff(m(s, t, c, None, None, 0.0), skipped), 1e-5)
+                self.assertLess(maxdiff(scripted(s, t, c, None, None, 0.0), skipped), 1e-5)
+                half = m(s, t, c, None, None, 0.5)
                 self.assertGreater(min(maxdiff(half, plain), maxdiff(half, skipped)), 1e-3)
                 # with FreeNoise windows too
-                self.assertLess(maxdiff(m(s, t, c, 0.0, [0], torch.ones(1, 2, 4)), skipped), 1e-5)
+                self.assertLess(maxdiff(m(s, t, c, None, None, 0.0, [0], torch.ones(1, 2, 4)), skipped), 1e-5)
 
 
 if __name__ == "__main__":
