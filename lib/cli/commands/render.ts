@@ -34,7 +34,7 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       })
       .option('recipe', { type: 'string', describe: 'the .json recipe of an earlier render (one per video: out-0-42.gif.json): renders it again, warning about every difference (model files, versions, device)' })
       .option('init-video', { type: 'string', describe: 'video-to-video: a .gif, .webp, .png, a video file (.mp4, .webm, .mov...; read with ffmpeg) or a folder of frames; resized to cover --width x --height, centre-cropped, sampled evenly to --frames' })
-      .option('init-image', { type: 'string', describe: 'image-to-video: a still (.png, .jpg, .webp...) repeated over the frames, then as --init-video' })
+      .option('init-image', { type: 'string', describe: 'image-to-video: a still (.png, .jpg, .webp...) repeated over the frames, then treated as video-to-video' })
       .option('strength', { type: 'number', describe: 'with --init-video / --init-image: how far it is re-noised, 0..1 (1 = from noise; default 0.8)' })
       .option('anchor-first-frame', { type: 'boolean', describe: 'with --init-image: keep the first frame on the image (its latent re-noised to each step)' })
       .option('force', { type: 'boolean', describe: 'with --recipe: overwrite an existing output (by default the original video)' })
