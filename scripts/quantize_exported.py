@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""An exported model folder -> the same model with int8 UNet weights (weight-only, per output
-channel; animatorch_export/int8_weights.py says why this form).
+"""An exported model folder -> the same model with smaller UNet weights: `--weights int8` (default;
+weight-only, per output channel; animatorch_export/int8_weights.py says why this form) or
+`--weights float16-conv` (convolution kernels stored in float16, everything else float32, computed
+in float32: what stable-diffusion.cpp holds in its float32 runs).
 
-    /usr/bin/python3 scripts/quantize_exported.py --model models/my-model --out models/my-model-int8 [--no-verify]
+    /usr/bin/python3 scripts/quantize_exported.py --model models/my-model --out models/my-model-int8 [--weights int8] [--no-verify]
 
 Rebuilds the UNet from unet/config.json, loads the exported weights into it, replaces its Linear
 and Conv2d layers (not conv_in) with their int8 forms, scripts and writes it; the VAE, the text
@@ -25,20 +27,25 @@ import torch  # noqa: E402
 
 from animatorch_export.atomic_io import atomic_jit_save  # noqa: E402
 from animatorch_export.configs import UNet3DConfig  # noqa: E402
-from animatorch_export.int8_weights import quantize_int8_  # noqa: E402
+from animatorch_export.int8_weights import float16_convs_, quantize_int8_  # noqa: E402
 from animatorch_export.manifest import MANIFEST_FILE, UNET_FILE, file_entry, read_manifest, write_manifest  # noqa: E402
 from animatorch_export.torchscript_export import _probe_inputs_unet, script  # noqa: E402
 from animatorch_export.unet3d import UNet3DConditionModel  # noqa: E402
 from animatorch_export.weights import no_weight_init  # noqa: E402
 
 
-def quantize_exported(model_dir: str, out_dir: str, verify: bool = True, log=print) -> dict:
+CONVERSIONS = {"int8": quantize_int8_, "float16-conv": float16_convs_}
+
+
+def quantize_exported(model_dir: str, out_dir: str, verify: bool = True, log=print, weights: str = "int8") -> dict:
     model_dir, out_dir = os.path.abspath(model_dir), os.path.abspath(out_dir)
     if model_dir == out_dir:
         raise ValueError("--out must be another folder than --model")
     manifest = read_manifest(model_dir)
-    if manifest.get("weights") == "int8":
-        raise ValueError(f"{model_dir}: its UNet is int8 already")
+    if weights not in CONVERSIONS:
+        raise ValueError(f"--weights: one of {', '.join(CONVERSIONS)}, got {weights!r}")
+    if manifest.get("weights") is not None:
+        raise ValueError(f"{model_dir}: its UNet weights are {manifest['weights']} already")
     unet_rel = manifest["unet"]["file"]
     with open(os.path.join(model_dir, "unet", "config.json"), encoding="utf-8") as f:
         cfg = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
@@ -61,8 +68,8 @@ def quantize_exported(model_dir: str, out_dir: str, verify: bool = True, log=pri
         p.requires_grad_(False)
     probe = _probe_inputs_unet(unet, "cpu", dtype, 2, 2, 8, 8) if verify else None
     ref = unet(*probe) if verify else None
-    counts = quantize_int8_(unet)
-    log(f"unet: {counts['linear']} Linear and {counts['conv']} Conv2d layers to int8 ({counts['params'] / 1e6:.1f} M weights)")
+    counts = CONVERSIONS[weights](unet)
+    log(f"unet: {counts['linear']} Linear and {counts['conv']} Conv2d layers to {weights} ({counts['params'] / 1e6:.1f} M weights)")
     s_unet = script(unet)
     diff = None
     if verify:
@@ -81,7 +88,7 @@ def quantize_exported(model_dir: str, out_dir: str, verify: bool = True, log=pri
     atomic_jit_save(s_unet, os.path.join(out_dir, unet_rel))
     out = dict(manifest)
     out["files"] = {**manifest["files"], unet_rel: file_entry(out_dir, unet_rel)}
-    out["weights"] = "int8"
+    out["weights"] = weights
     write_manifest(out_dir, out)
     return {"counts": counts, "max_abs_diff": diff}
 
@@ -90,11 +97,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="an exported model folder (model.yaml)")
     ap.add_argument("--out", required=True, help="the int8 model folder to write")
-    ap.add_argument("--no-verify", action="store_true", help="skip the int8-vs-float probe")
+    ap.add_argument("--weights", default="int8", choices=sorted(CONVERSIONS), help="int8 (default) or float16-conv")
+    ap.add_argument("--no-verify", action="store_true", help="skip the probe against the float UNet")
     args = ap.parse_args(argv)
     t0 = time.time()
     torch.set_grad_enabled(False)
-    res = quantize_exported(args.model, args.out, verify=not args.no_verify, log=lambda m: print(m, file=sys.stderr))
+    res = quantize_exported(args.model, args.out, verify=not args.no_verify, log=lambda m: print(m, file=sys.stderr), weights=args.weights)
     print(json.dumps({**res, "seconds": round(time.time() - t0, 1), "out": os.path.abspath(args.out)}))
     return 0
 

@@ -1,4 +1,4 @@
-// Weight-only int8 UNets (scripts/quantize_exported.py): smaller files, same pipeline, latents close to float32.
+// Smaller UNet weights (scripts/quantize_exported.py): int8 and float16 convolutions; same pipeline, latents close to float32.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -13,10 +13,10 @@ import type { Tensor } from '../lib/tensor';
 const run = promisify(execFile);
 
 /** The tiny exported model, quantized by the script into a fresh folder. */
-async function int8Model(dir: string): Promise<{ dir: string; report: { counts: { linear: number; conv: number; params: number }; max_abs_diff: number } }> {
+async function int8Model(dir: string, weights = 'int8'): Promise<{ dir: string; report: { counts: { linear: number; conv: number; params: number }; max_abs_diff: number } }> {
   const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'animatorch-int8-')), 'model');
   const { executable } = await findTorchPython();
-  const { stdout } = await run(executable, [path.join(repoRoot, 'scripts', 'quantize_exported.py'), '--model', dir, '--out', out]);
+  const { stdout } = await run(executable, [path.join(repoRoot, 'scripts', 'quantize_exported.py'), '--model', dir, '--out', out, '--weights', weights]);
   return { dir: out, report: JSON.parse(stdout.trim().split('\n').pop()!) };
 }
 
@@ -44,21 +44,33 @@ describe('int8 UNet weights', () => {
     expect(size(dir) / size(fp32)).toBeLessThan(0.4);
     expect(readFileSync(path.join(dir, 'model.yaml'), 'utf8')).toMatch(/^weights: int8$/m);
 
-    const [a, b] = [await latents(fp32), await latents(dir)];
-    expect(b.length).toBe(a.length);
-    let num = 0;
-    let den = 0;
-    let worst = 0;
-    for (let i = 0; i < a.length; i++) {
-      num += (a[i]! - b[i]!) ** 2;
-      den += a[i]! ** 2;
-      worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-    }
-    const rel = Math.sqrt(num / den);
-    // measured 2026-11: relative RMS difference ~1e-2 after 4 Euler-free DDIM steps on tiny-v2; int8 rounding
-    // is at most 1/254 of each channel's largest weight, so anything near 1 would mean a broken layer
-    expect(rel).toBeGreaterThan(0); // the weights really changed
-    expect(rel).toBeLessThan(0.05);
-    expect(Number.isFinite(worst)).toBe(true);
-  });
+    const rel = relativeRms(await latents(fp32), await latents(dir));
+    // measured (libtorch 1.13): relative RMS 0.038 after 4 DDIM steps on tiny-v2 (its random weights have
+    // few channels per scale); a wrongly scaled or transposed layer gives differences of order 1
+    expect(rel).toBeGreaterThan(1e-3); // the weights really changed
+    expect(rel).toBeLessThan(0.06);
+  }, 300_000); // exports, quantizes and renders twice: slow on a busy machine
+
+  it('float16-conv stores only the convolution kernels in float16: latents within 0.5% of float32', async () => {
+    const fp32 = await exportedModel();
+    const { dir, report } = await int8Model(fp32, 'float16-conv');
+    expect(report.counts.linear).toBe(0);
+    expect(report.counts.conv).toBeGreaterThan(5);
+    expect(readFileSync(path.join(dir, 'model.yaml'), 'utf8')).toMatch(/^weights: float16-conv$/m);
+    const rel = relativeRms(await latents(fp32), await latents(dir));
+    expect(rel).toBeGreaterThan(0); // measured (libtorch 1.13): 8.6e-4
+    expect(rel).toBeLessThan(5e-3);
+  }, 300_000);
 });
+
+function relativeRms(a: Float32Array, b: Float32Array): number {
+  expect(b.length).toBe(a.length);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += a[i]! ** 2;
+  }
+  expect(Number.isFinite(num)).toBe(true);
+  return Math.sqrt(num / den);
+}

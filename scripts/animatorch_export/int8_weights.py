@@ -70,6 +70,48 @@ class Int8Conv2d(nn.Module):
         return self._conv(x)
 
 
+class Float16Conv2d(nn.Module):
+    """nn.Conv2d (or InflatedConv3d) with its weight stored in float16 and computed in the bias's dtype,
+    as stable-diffusion.cpp stores every convolution kernel, its float32 runs included."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.register_buffer("weight_f16", conv.weight.detach().to(torch.float16))
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels, dtype=conv.weight.dtype)
+        self.register_buffer("bias", bias)
+        self.stride: Tuple[int, int] = (int(conv.stride[0]), int(conv.stride[1]))
+        self.padding: Tuple[int, int] = (int(conv.padding[0]), int(conv.padding[1]))
+        self.dilation: Tuple[int, int] = (int(conv.dilation[0]), int(conv.dilation[1]))
+        self.groups = int(conv.groups)
+
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight_f16.to(self.bias.dtype), self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 5:
+            f = x.shape[2]
+            return unfold_frames(self._conv(fold_frames(x)), f)
+        return self._conv(x)
+
+
+def _convertible_conv(child: nn.Module) -> bool:
+    return type(child) in (nn.Conv2d, InflatedConv3d) and child.padding_mode == "zeros" and not isinstance(child.padding, str)
+
+
+def float16_convs_(module: nn.Module, skip: Tuple[str, ...] = ("conv_in",)) -> Dict[str, int]:
+    """Stores every zero-padded Conv2d / InflatedConv3d weight below `module` (but `skip`) in float16;
+    Linear layers stay as they are. Returns {'linear': 0, 'conv': n, 'params': converted values}."""
+    counts = {"linear": 0, "conv": 0, "params": 0}
+    for parent_name, parent in list(module.named_modules()):
+        for name, child in list(parent.named_children()):
+            full = f"{parent_name}.{name}" if parent_name else name
+            if full not in skip and _convertible_conv(child):
+                setattr(parent, name, Float16Conv2d(child))
+                counts["conv"] += 1
+                counts["params"] += child.weight.numel()
+    return counts
+
+
 def quantize_int8_(module: nn.Module, skip: Tuple[str, ...] = ("conv_in",)) -> Dict[str, int]:
     """Replaces, in place, every nn.Linear and zero-padded nn.Conv2d / InflatedConv3d below `module`
     (except the children named in `skip`: the UNet reads conv_in.weight's dtype) with its int8 form.
@@ -84,7 +126,7 @@ def quantize_int8_(module: nn.Module, skip: Tuple[str, ...] = ("conv_in",)) -> D
                 setattr(parent, name, Int8Linear(child))
                 counts["linear"] += 1
                 counts["params"] += child.weight.numel()
-            elif type(child) in (nn.Conv2d, InflatedConv3d) and child.padding_mode == "zeros" and not isinstance(child.padding, str):
+            elif _convertible_conv(child):
                 setattr(parent, name, Int8Conv2d(child))
                 counts["conv"] += 1
                 counts["params"] += child.weight.numel()
