@@ -80,7 +80,11 @@ async function animatorch(name, dir, r = res, f = frames, s = steps, env = {}) {
   const line = run.out.split('\n').find((l) => l.startsWith('RESULT '));
   if (run.code !== 0 || !line) throw new Error(`${name} failed (${run.code}):\n${run.out.slice(-3000)}`);
   const d = JSON.parse(line.slice(7));
-  return { name, tool: 'animatorch', ...run, out: undefined, step_s: d.step_s, decode_s: d.decode_s, load_s: d.load_s, memory: d.memory };
+  // the driver resets the kernel's peak (VmHWM) per stage, which getrusage (and so /usr/bin/time) reports
+  // too: the process's peak is the largest of its windows
+  const m = d.memory;
+  const peak = Math.max(m.peak_load_mib, m.peak_denoise_mib, m.peak_decode_mib);
+  return { name, tool: 'animatorch', ...run, out: undefined, peak_rss_mib: peak, step_s: d.step_s, decode_s: d.decode_s, load_s: d.load_s, memory: m };
 }
 
 async function sdcpp(name, flags = [], r = res, f = frames, s = steps) {
