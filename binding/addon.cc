@@ -19,6 +19,10 @@
 #define ANIMATORCH_TORCH_SOURCE ""
 #endif
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 namespace animatorch {
 
 class Addon : public Napi::Addon<Addon> {
@@ -43,6 +47,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::SetNumThreads>("setNumThreads"),
                              InstanceMethod<&Addon::GetNumThreads>("getNumThreads"),
                              InstanceMethod<&Addon::MissingKernels>("missingKernels"),
+                             InstanceMethod<&Addon::ReleaseHostMemory>("releaseHostMemory"),
                              InstanceValue("versions", Versions(env), napi_enumerable),
                          });
   }
@@ -148,6 +153,16 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   Napi::Value MissingKernels(const Napi::CallbackInfo& info) { return MissingKernelsJs(info); }
+
+  // releaseHostMemory() -> boolean: hands the C allocator's free pages back to the OS (glibc's
+  // malloc_trim: freed weights otherwise stay in its arenas); false where there is no such call.
+  Napi::Value ReleaseHostMemory(const Napi::CallbackInfo& info) {
+#ifdef __GLIBC__
+    return Napi::Boolean::New(info.Env(), malloc_trim(0) == 1);
+#else
+    return Napi::Boolean::New(info.Env(), false);
+#endif
+  }
 
   Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), at::get_num_threads());

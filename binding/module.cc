@@ -3,6 +3,9 @@
 #include "tensor.h"
 #include "worker.h"
 
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
 #include <mutex>
 
 namespace animatorch {
@@ -151,6 +154,7 @@ Napi::Function ModuleWrap::Init(Napi::Env env) {
                          InstanceMethod<&ModuleWrap::Methods>("methods"),
                          InstanceMethod<&ModuleWrap::Parameters>("parameters"),
                          InstanceMethod<&ModuleWrap::Dispose>("dispose"),
+                         InstanceMethod<&ModuleWrap::SetGraphOptimize>("setGraphOptimize"),
                      });
 }
 
@@ -231,6 +235,10 @@ Napi::Value ModuleWrap::Call(const Info& info) {
       env, method + " of '" + loaded->path + "' failed",
       [loaded, method, inputs, output] {
         std::shared_lock<std::shared_mutex> lock(loaded->lock);
+        int optimize = loaded->optimize.load();
+        // torch's flag is per thread (the torch thread's here): set for this call only
+        std::optional<torch::jit::GraphOptimizerEnabledGuard> guard;
+        if (optimize >= 0) guard.emplace(optimize == 1);
         *output = loaded->module.get_method(method)(std::move(*inputs));
       },
       [output](Napi::Env env) { return FromIValue(env, *output); });
@@ -290,6 +298,15 @@ Napi::Value ModuleWrap::Parameters(const Info& info) {
   for (const auto& p : loaded->module.named_parameters(true)) add(p.name, p.value, "parameter");
   for (const auto& b : loaded->module.named_buffers(true)) add(b.name, b.value, "buffer");
   return arr;
+}
+
+// setGraphOptimize(enabled): TorchScript's graph optimisations (and profiling runs) for later calls.
+Napi::Value ModuleWrap::SetGraphOptimize(const Info& info) {
+  Napi::Env env = info.Env();
+  auto loaded = Get(env);
+  if (info.Length() < 1 || !info[0].IsBoolean()) ThrowType(env, "enabled: expected a boolean");
+  loaded->optimize.store(info[0].As<Napi::Boolean>().Value() ? 1 : 0);
+  return env.Undefined();
 }
 
 Napi::Value ModuleWrap::Dispose(const Info& info) {

@@ -6,6 +6,7 @@
 
 #include <torch/script.h>
 
+#include <atomic>
 #include <memory>
 #include <shared_mutex>
 
@@ -15,6 +16,9 @@ struct LoadedModule {
   torch::jit::Module module;
   std::string path;
   std::shared_mutex lock;  // shared for calls, exclusive for to()
+  // TorchScript's graph optimisations for this module's calls (setGraphOptimize); unset: torch's
+  // setting. Off, the profiling executor runs the graph as scripted, without its profiling runs.
+  std::atomic<int> optimize{-1};
 };
 
 class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
@@ -34,6 +38,7 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
   Napi::Value Methods(const Napi::CallbackInfo& info);
   Napi::Value Parameters(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value SetGraphOptimize(const Napi::CallbackInfo& info);
 
   std::shared_ptr<LoadedModule> Get(Napi::Env env) const;
   void ReportMemory(Napi::Env env);

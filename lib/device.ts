@@ -35,6 +35,12 @@ export function setNumThreads(n: number): void {
 
 export const getNumThreads = (): number => binding().getNumThreads();
 
+/**
+ * Hands the C allocator's free pages back to the OS (glibc's malloc_trim). Freed weights otherwise
+ * stay in its arenas, counted in the process's resident set. True when some went back.
+ */
+export const releaseHostMemory = (): boolean => binding().releaseHostMemory();
+
 /** libtorch's version, where it was found at build time, and whether the addon is a CUDA build. */
 export const versions = (): { libtorch: string; libtorchSource: string; cudaBuild: boolean; cxx11Abi: boolean } => binding().versions;
 

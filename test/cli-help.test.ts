@@ -53,8 +53,17 @@ describe('CLI help', () => {
     for (const s of r.stages) expect(s.peakBytes).toBeGreaterThan(50e6); // node + libtorch alone
     expect(Math.max(...r.stages.map((s) => s.peakBytes))).toBeGreaterThanOrEqual(rss * 0.5);
     const table = lines.join('\n');
-    expect(table).toMatch(/^stage\s+mean ms\s+min ms\s+runs\s+peak RSS MB$/m);
-    expect(table).toMatch(/^vae-decode\s+[\d.]+\s+[\d.]+\s+1\s+\d+$/m);
-    expect(table).toMatch(/peak memory \d+ MB \(process resident set\)$/);
+    expect(table).toMatch(/^stage\s+mean ms\s+min ms\s+runs\s+peak RSS MiB\s+RSS after MiB$/m);
+    expect(table).toMatch(/^vae-decode\s+[\d.]+\s+[\d.]+\s+1\s+\d+\s+\d+$/m);
+    expect(table).toMatch(/^memory: after load \d+ MiB, peak in denoise \d+ MiB, peak in decode \d+ MiB \(process resident set\)$/m);
+    expect(table).toMatch(/peak memory \d+ MiB$/);
+  });
+
+  it('bench --keep-modules stage runs each stage with only its model loaded', async () => {
+    const model = await exportedModel('tiny-v2', 0);
+    const r = await bench({ model, width: 64, height: 64, frames: 2, iterations: 1, warmup: 0, keepModules: 'stage' }, { stdout: () => {} });
+    expect(r.keepModules).toBe('stage');
+    expect(r.stages.map((s) => s.stage)).toEqual(['load', 'text-encoder', 'unet-step', 'vae-decode']);
+    for (const s of r.stages) expect(s.times.length).toBe(1);
   });
 });

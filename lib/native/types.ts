@@ -139,6 +139,8 @@ export interface NativeModule {
   to(device?: string, dtype?: string): Promise<void>;
   methods(): string[];
   parameters(): NativeParameterInfo[];
+  /** TorchScript's graph optimisations (with the profiling executor's profiling runs) for later calls. */
+  setGraphOptimize(enabled: boolean): void;
   dispose(): void;
 }
 
@@ -174,4 +176,6 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   missingKernels(device: string, dtype: string): string[];
+  /** glibc's malloc_trim(0): true when pages went back to the OS. */
+  releaseHostMemory(): boolean;
 }

@@ -174,7 +174,7 @@ export interface InputContext {
   readonly device: Device;
   readonly vaeScaleFactor: number;
   /** Present when the model has a text encoder: the loaded Module, or model.yaml's entry before loading. */
-  readonly textEncoder?: Module | ModelManifest['textEncoder'];
+  readonly textEncoder?: Pick<Module, 'forward'> | ModelManifest['textEncoder'];
 }
 
 /** The model's own defaults (model.yaml `defaults`, e.g. the demo model's 8 frames): second after the call's options. */

@@ -40,12 +40,14 @@ import { emitProgress, ProgressTracker } from './progress';
 import { drawNoise } from './noise';
 import { FirstFrameAnchor, repeatImage } from './image-to-video';
 import { encodeVideoLatents, preprocessVideo, strengthTimesteps, type VideoInput } from './video-to-video';
+import { StageModule } from './stage-module';
 
 export interface AnimateDiffComponents {
   manifest: ModelManifest;
-  unet: Module;
-  vae: Module;
-  textEncoder?: Module;
+  /** Loaded Modules are held until dispose(); loadPipeline() passes StageModules (its keepModules option). */
+  unet: Module | StageModule;
+  vae: Module | StageModule;
+  textEncoder?: Module | StageModule;
   tokenizer?: CLIPTokenizer;
   /** The VAE encoder (video-to-video); loaded from model.yaml's vae.encoder_file on first use when absent. */
   vaeEncoder?: Module;
@@ -57,9 +59,9 @@ type Result = AnimateDiffPipelineOutput<Uint8Array> | AnimateDiffPipelineOutput<
 
 export class AnimateDiffPipeline {
   readonly manifest: ModelManifest;
-  readonly unet: Module;
-  readonly vae: Module;
-  readonly textEncoder?: Module;
+  readonly unet: StageModule;
+  readonly vae: StageModule;
+  readonly textEncoder?: StageModule;
   readonly tokenizer?: CLIPTokenizer;
   readonly device: Device;
   readonly dtype: DType;
@@ -69,9 +71,10 @@ export class AnimateDiffPipeline {
   /** Takes ownership of the modules (dispose() frees them). Use loadPipeline() to load a folder. */
   constructor(components: AnimateDiffComponents) {
     this.manifest = components.manifest;
-    this.unet = components.unet;
-    this.vae = components.vae;
-    this.textEncoder = components.textEncoder;
+    const stage = (m: Module | StageModule): StageModule => (m instanceof StageModule ? m : StageModule.resident(m));
+    this.unet = stage(components.unet);
+    this.vae = stage(components.vae);
+    this.textEncoder = components.textEncoder && stage(components.textEncoder);
     this.tokenizer = components.tokenizer;
     this.device = components.device;
     this.dtype = components.dtype;
@@ -121,8 +124,13 @@ export class AnimateDiffPipeline {
     }
     throwIfAborted(options.signal);
 
-    // 2. Encode input prompt
-    const conditioning = await prepareConditioning(this, options, args);
+    // 2. Encode input prompt (keepModules 'stage': the text encoder is freed before the UNet loads)
+    let conditioning;
+    try {
+      conditioning = await prepareConditioning(this, options, args);
+    } finally {
+      this.textEncoder?.release();
+    }
     const results: Result[] = [];
     const anchors: (FirstFrameAnchor | undefined)[] = []; // image-to-video with anchorFirstFrame, one per video
     let control: ControlState | undefined;
@@ -159,12 +167,14 @@ export class AnimateDiffPipeline {
           // FreeNoise: shuffled noise and per-frame prompts for its windowed motion modules
           if (args.freeNoise)
             ({ latents, cond } = await startFreeNoise(args.freeNoise, latents, cond, { generator, givenLatents: !!options.latents, numFrames: args.numFrames, doCfg: args.doCfg, device: this.device }));
+          await this.unet.load(options.signal); // before step 1, so that its time is the step's
           try {
             latents = args.freeInit
               ? await freeInitDenoise(ctx, latents, scheduler, cond, args, generator, options, v)
               : await denoise(ctx, latents, scheduler, timesteps, cond, args, generator, options, v, undefined, anchors[v] && ((x, i) => anchors[v]!.afterStep(x, scheduler, timesteps, i)));
           } finally {
             cond.freeNoise?.dispose();
+            this.unet.release();
           }
           const seed = options.generator || options.latents ? undefined : args.seeds[v];
           if (args.outputType === 'latents') {
@@ -213,7 +223,11 @@ export class AnimateDiffPipeline {
    */
   async encodePrompt(prompt: string | string[], options: EncodePromptOptions = {}): Promise<{ promptEmbeds: Tensor; negativePromptEmbeds?: Tensor }> {
     this.ensureNotDisposed();
-    return encodePrompt(this, prompt, options);
+    try {
+      return await encodePrompt(this, prompt, options);
+    } finally {
+      this.textEncoder?.release();
+    }
   }
 
   /**
@@ -268,6 +282,7 @@ export class AnimateDiffPipeline {
       return { frames: buffer.data, shape: buffer.shape, fps };
     } finally {
       if (video !== latents) video.dispose();
+      this.vae.release();
     }
   }
 

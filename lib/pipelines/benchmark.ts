@@ -5,7 +5,9 @@
  */
 import { cuda, memoryStats } from '../device';
 import type { AnimateDiffPipeline } from './animatediff';
+import { peakResidentBytes, residentBytes, resetPeakResident } from './host-memory';
 import { loadPipeline } from './load-pipeline';
+import type { KeepModules } from './stage-module';
 import { type Device, type DType, Tensor } from '../tensor';
 import { cat, full, randn } from '../tensor-factories';
 import { assertInteger } from '../validate';
@@ -17,10 +19,12 @@ export interface StageTiming {
   meanMs: number;
   minMs: number;
   /**
-   * Peak memory in bytes: on CUDA the caching allocator's peak during this stage; on CPU the
-   * process's peak resident set so far (the OS keeps no per-stage peak), so the largest row is the render's.
+   * Peak memory in bytes during this stage: on CUDA the caching allocator's peak; on CPU the process's
+   * peak resident set (on Linux this stage's own; elsewhere the peak so far).
    */
   peakBytes: number;
+  /** The process's resident set when the stage ended (with keepModules 'stage', its model freed). */
+  residentAfterBytes: number;
 }
 
 export interface BenchResult {
@@ -31,6 +35,8 @@ export interface BenchResult {
   height: number;
   frames: number;
   stages: StageTiming[];
+  /** The loadPipeline keepModules the stages ran with. */
+  keepModules: KeepModules;
   /** What StageTiming.peakBytes measures. */
   memory: 'cuda-peak-allocated' | 'process-peak-rss';
   /** Estimated render time for `steps` steps: text + steps × unet + decode. */
@@ -48,6 +54,8 @@ export interface BenchmarkOptions {
   guidanceScale?: number;
   /** Steps for the render estimate (default 25). */
   steps?: number;
+  /** 'stage': each stage holds only its own model, as a one-shot render (loadPipeline's keepModules). Default 'all'. */
+  keepModules?: KeepModules;
   /** Reuse a loaded pipeline (load is then not timed). */
   pipeline?: AnimateDiffPipeline;
   onStage?: (stage: StageTiming['stage'], iteration: number) => void;
@@ -71,6 +79,7 @@ const stageOf = (stage: StageTiming['stage'], times: number[], peakBytes: number
   meanMs: times.reduce((a, b) => a + b, 0) / times.length,
   minMs: Math.min(...times),
   peakBytes,
+  residentAfterBytes: residentBytes(),
 });
 
 const cudaIndex = (device: string): number => (device.includes(':') ? Number(device.split(':')[1]) : 0);
@@ -78,11 +87,12 @@ const cudaIndex = (device: string): number => (device.includes(':') ? Number(dev
 /** Starts a stage's peak-memory window (CUDA only: the host's peak RSS cannot be reset). */
 function resetPeak(device: string): void {
   if (device.startsWith('cuda')) cuda.resetPeakMemoryStats(cudaIndex(device));
+  else resetPeakResident();
 }
 
 function peakBytes(device: string): number {
   if (device.startsWith('cuda')) return memoryStats(cudaIndex(device)).cuda?.peakAllocated ?? 0;
-  return process.resourceUsage().maxRSS * 1024;
+  return peakResidentBytes();
 }
 
 /** Times text encoding, one UNet step and one VAE decode with the pipeline's loaded modules. */
@@ -95,9 +105,9 @@ export async function benchmarkPipeline(modelDir: string, options: BenchmarkOpti
   let pipeline = options.pipeline;
   if (!pipeline) {
     const device = options.device ?? 'cpu';
-    if (device.startsWith('cuda')) resetPeak(device);
+    resetPeak(device);
     const t0 = process.hrtime.bigint();
-    pipeline = await loadPipeline(modelDir, { device, ...(options.dtype ? { dtype: options.dtype } : {}) });
+    pipeline = await loadPipeline(modelDir, { device, keepModules: options.keepModules ?? 'all', ...(options.dtype ? { dtype: options.dtype } : {}) });
     await sync(device);
     stages.push(stageOf('load', [Number(process.hrtime.bigint() - t0) / 1e6], peakBytes(device)));
   }
@@ -115,14 +125,19 @@ export async function benchmarkPipeline(modelDir: string, options: BenchmarkOpti
     assertInteger('frames', frames, 1);
     if (width % s || height % s) throw new Error(`bench: width and height must be multiples of ${s}, got ${width}x${height}`);
     const cfg = (options.guidanceScale ?? 7.5) > 1;
+    const modelOf = { 'text-encoder': p.textEncoder, 'unet-step': p.unet, 'vae-decode': p.vae, load: undefined } as const;
     const run = async (stage: StageTiming['stage'], fn: () => Promise<void>): Promise<void> => {
       resetPeak(device);
-      for (let i = 0; i < warmup; i++) await fn();
       const times: number[] = [];
-      for (let i = 0; i < iterations; i++) {
-        options.onStage?.(stage, i);
-        times.push(await timeIt(device, fn));
-      }
+      // held for all runs of the stage (keepModules 'stage' would otherwise load it per run), untimed
+      const model = modelOf[stage]!;
+      await model.hold(async () => {
+        for (let i = 0; i < warmup; i++) await fn();
+        for (let i = 0; i < iterations; i++) {
+          options.onStage?.(stage, i);
+          times.push(await timeIt(device, fn));
+        }
+      });
       stages.push(stageOf(stage, times, peakBytes(device)));
     };
 
@@ -167,6 +182,7 @@ export async function benchmarkPipeline(modelDir: string, options: BenchmarkOpti
       height,
       frames,
       stages,
+      keepModules: p.unet.keep,
       memory: device.startsWith('cuda') ? 'cuda-peak-allocated' : 'process-peak-rss',
       estimate: { steps, ms: mean('text-encoder') + steps * mean('unet-step') + mean('vae-decode') },
     };
@@ -175,21 +191,27 @@ export async function benchmarkPipeline(modelDir: string, options: BenchmarkOpti
   }
 }
 
-/** The result as an aligned table. */
+/** The result as an aligned table, with the memory timeline (after load, peak in denoise, peak in decode). */
 export function formatBenchTable(r: BenchResult): string {
-  const peakHeader = r.memory === 'cuda-peak-allocated' ? 'peak CUDA MB' : 'peak RSS MB';
+  const cudaMem = r.memory === 'cuda-peak-allocated';
+  const mb = (b: number) => (b / 2 ** 20).toFixed(0);
   const rows = [
-    ['stage', 'mean ms', 'min ms', 'runs', peakHeader],
-    ...r.stages.map((s) => [s.stage, s.meanMs.toFixed(1), s.minMs.toFixed(1), String(s.times.length), (s.peakBytes / 1e6).toFixed(0)]),
+    ['stage', 'mean ms', 'min ms', 'runs', cudaMem ? 'peak CUDA MiB' : 'peak RSS MiB', ...(cudaMem ? [] : ['RSS after MiB'])],
+    ...r.stages.map((s) => [s.stage, s.meanMs.toFixed(1), s.minMs.toFixed(1), String(s.times.length), mb(s.peakBytes), ...(cudaMem ? [] : [mb(s.residentAfterBytes)])]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const fmt = (row: string[]): string => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const at = (stage: StageTiming['stage']) => r.stages.find((s) => s.stage === stage);
+  const timeline = [
+    at('load') && `after load ${mb(cudaMem ? at('load')!.peakBytes : at('load')!.residentAfterBytes)} MiB`,
+    at('unet-step') && `peak in denoise ${mb(at('unet-step')!.peakBytes)} MiB`,
+    at('vae-decode') && `peak in decode ${mb(at('vae-decode')!.peakBytes)} MiB`,
+  ].filter(Boolean);
   return [
-    `${r.model} on ${r.device} (${r.dtype}), ${r.width}x${r.height}, ${r.frames} frames`,
+    `${r.model} on ${r.device} (${r.dtype}), ${r.width}x${r.height}, ${r.frames} frames${r.keepModules === 'stage' ? ', keepModules stage' : ''}`,
     fmt(rows[0]!),
     ...rows.slice(1).map(fmt),
-    `estimated render (${r.estimate.steps} steps): ${(r.estimate.ms / 1000).toFixed(1)} s; peak memory ${(Math.max(...r.stages.map((s) => s.peakBytes)) / 1e6).toFixed(0)} MB (${
-      r.memory === 'cuda-peak-allocated' ? 'CUDA allocator, largest stage' : 'process resident set'
-    })`,
+    `memory: ${timeline.join(', ')} (${cudaMem ? 'CUDA allocator' : 'process resident set'})`,
+    `estimated render (${r.estimate.steps} steps): ${(r.estimate.ms / 1000).toFixed(1)} s; peak memory ${mb(Math.max(...r.stages.map((s) => s.peakBytes)))} MiB`,
   ].join('\n');
 }

@@ -16,7 +16,7 @@ import { isPromptMap, type Keyframe, parsePromptMap, type PromptMap } from './pr
 export interface TextEncoding {
   readonly manifest: ModelManifest;
   readonly device: Device;
-  readonly textEncoder?: Module;
+  readonly textEncoder?: Pick<Module, 'forward'>;
   readonly tokenizer?: CLIPTokenizer;
 }
 

@@ -25,7 +25,7 @@ import { interpolateEmbeddings } from './prompt-travel';
 
 /** What the loop needs of the pipeline. */
 export interface DenoiseContext {
-  readonly unet: Module;
+  readonly unet: Pick<Module, 'forward'>;
   readonly device: Device;
   /** The call's ControlNets, when it has any. */
   readonly control?: ControlState;

@@ -7,10 +7,11 @@ import { assertDevice, assertDtype, type Device, type DType } from '../tensor';
 import { loadClipTokenizer } from '../tokenizers/clip';
 import { assertKnownKeys } from '../suggest';
 import { isPlainObject } from '../validate';
-import { loadModule, type Module } from '../torchscript-module';
+import { loadModule } from '../torchscript-module';
 import { AnimateDiffPipeline } from './animatediff';
 import type { StableVideoDiffusionPipeline } from './stable-video-diffusion';
 import { loadSvdPipeline } from './svd-load';
+import { KEEP_MODULES, type KeepModules, StageModule } from './stage-module';
 
 export interface LoadPipelineOptions {
   /** Where the models run. Default 'cpu'. */
@@ -30,6 +31,13 @@ export interface LoadPipelineOptions {
    * an error. It also gives the result its static type. Without it the pipeline still matches the folder.
    */
   family?: 'animatediff' | 'svd';
+  /**
+   * How long the models stay in memory. 'all' (default): loaded here, held until dispose(), for
+   * repeated renders. 'stage': each loaded when its stage starts and freed when it ends (the text
+   * encoder while encoding, the UNet while denoising, the VAE while decoding): a render then peaks at
+   * the UNet's weights plus its activations, at the cost of loading each model again per render.
+   */
+  keepModules?: KeepModules;
 }
 
 /** What loadPipeline() returns for a folder of either family. */
@@ -50,18 +58,21 @@ export async function loadPipeline(modelDir: string, options: LoadPipelineOption
 /** loadPipeline() typed as either family. */
 export async function loadAnyPipeline(modelDir: string, options: LoadPipelineOptions = {}): Promise<Pipeline> {
   if (!isPlainObject(options as unknown)) throw new InvalidParameterError('options', 'an options object', options);
-  assertKnownKeys('loadPipeline()', options, ['device', 'dtype', 'signal', 'verify', 'family'] satisfies (keyof LoadPipelineOptions)[]);
+  assertKnownKeys('loadPipeline()', options, ['device', 'dtype', 'signal', 'verify', 'family', 'keepModules'] satisfies (keyof LoadPipelineOptions)[]);
   if (options.family !== undefined && options.family !== 'animatediff' && options.family !== 'svd')
     throw new InvalidParameterError('family', "'animatediff' or 'svd'", options.family);
   const device = options.device ?? 'cpu';
   assertDevice('device', device);
   if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
   if (options.verify !== undefined && typeof options.verify !== 'boolean') throw new InvalidParameterError('verify', 'a boolean', options.verify);
+  const keep = options.keepModules ?? 'all';
+  if (!(KEEP_MODULES as readonly unknown[]).includes(keep)) throw new InvalidParameterError('keepModules', "'all' or 'stage'", keep);
   throwIfAborted(options.signal);
   const manifest = await readModelManifest(modelDir);
   const family = manifest.family === 'svd' ? 'svd' : 'animatediff';
   if (options.family !== undefined && options.family !== family)
     throw new InvalidParameterError('family', `'${options.family}', but ${path.join(manifest.dir, MANIFEST_FILE)} is family '${manifest.family}'`, options.family);
+  if (family === 'svd' && keep !== 'all') throw new InvalidParameterError('keepModules', "'all' with a Stable Video Diffusion model (its stages are not loaded one at a time yet)", keep);
   if (family === 'svd') return loadSvdPipeline(manifest, { device, dtype: options.dtype, signal: options.signal, verify: options.verify });
   const modules = [manifest.unet.file, manifest.vae.file, ...(manifest.textEncoder ? [manifest.textEncoder.file] : [])];
   const problems = await checkModelFiles(manifest, { files: modules, sha256: options.verify === true, signal: options.signal });
@@ -73,14 +84,19 @@ export async function loadAnyPipeline(modelDir: string, options: LoadPipelineOpt
     );
   const dtype = options.dtype ?? (manifest.dtype as DType);
   assertDtypeSupported(device, dtype);
-  const load = (file: string) => loadModule(file, { device, dtype: options.dtype, signal: options.signal });
-  const settled = await Promise.allSettled(modules.map(load));
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {
-    for (const r of settled) if (r.status === 'fulfilled') r.value?.dispose();
-    throw failed.reason;
+  // On CPU TorchScript's optimising executor finds nothing to fuse in these graphs, yet spends the
+  // first two calls profiling them (full-size UNet: steps 1-2 took 1.5-2x a later one): run them as scripted.
+  const stageOptions = { device, dtype: options.dtype, keep, ...(device === 'cpu' && { graphOptimization: false }) };
+  const load = async (file: string) => (keep === 'all' ? loadModule(file, { device, dtype: options.dtype, signal: options.signal }) : undefined);
+  // One at a time: each load briefly holds buffers of its own, and peaks should not add up.
+  const loaded: StageModule[] = [];
+  try {
+    for (const file of modules) loaded.push(new StageModule(file, stageOptions, await load(file)));
+  } catch (err) {
+    for (const m of loaded) m.dispose();
+    throw err;
   }
-  const [unet, vae, textEncoder] = settled.map((r) => (r as PromiseFulfilledResult<Module | undefined>).value);
+  const [unet, vae, textEncoder] = loaded;
   const tokenizer = textEncoder ? await loadClipTokenizer() : undefined;
   return new AnimateDiffPipeline({ manifest, unet: unet!, vae: vae!, textEncoder, tokenizer, device, dtype });
 }

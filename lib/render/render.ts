@@ -394,7 +394,10 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
       let pipeline = pipelines.get(job.model);
       if (!pipeline) {
         log.write(`loading ${manifest.name} from ${manifest.dir} on ${device}\n`);
-        pipeline = await loadPipeline(job.model, { device, dtype: args.dtype, signal: io.signal, verify: args.verify === true });
+        // One video of this model: hold only the running stage's model (the peak is then the UNet's
+        // weights and activations); several: keep them all, not to load each one per video.
+        const keepModules = checked.filter((c) => c.job.model === job.model).length === 1 ? 'stage' : 'all';
+        pipeline = await loadPipeline(job.model, { device, dtype: args.dtype, signal: io.signal, verify: args.verify === true, keepModules });
         pipelines.set(job.model, pipeline);
       }
       const scheduler = options.scheduler as { className: string; config: Record<string, unknown> };

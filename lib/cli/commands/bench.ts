@@ -1,6 +1,7 @@
 /** `animatorch bench`: parses the flags, calls benchmarkPipeline() and prints its table. */
 import type { Argv, CommandModule } from 'yargs';
 import { type BenchResult, benchmarkPipeline, formatBenchTable } from '../../pipelines/benchmark';
+import type { KeepModules } from '../../pipelines/stage-module';
 import type { Device, DType } from '../../tensor';
 
 export interface BenchArgs {
@@ -17,6 +18,8 @@ export interface BenchArgs {
   /** > 1: the UNet step runs the CFG batch of 2, as a render does (default 7.5). */
   guidanceScale?: number;
   json?: boolean;
+  /** 'stage': each stage holds only its own model, as a one-shot render. */
+  keepModules?: string;
 }
 
 export interface BenchIO {
@@ -35,6 +38,7 @@ export async function bench(args: BenchArgs, io: BenchIO = {}): Promise<BenchRes
     ...(args.iterations !== undefined ? { iterations: args.iterations } : {}),
     ...(args.warmup !== undefined ? { warmup: args.warmup } : {}),
     ...(args.guidanceScale !== undefined ? { guidanceScale: args.guidanceScale } : {}),
+    ...(args.keepModules !== undefined ? { keepModules: args.keepModules as KeepModules } : {}),
   });
   print(args.json ? JSON.stringify(result, null, 2) : formatBenchTable(result));
   return result;
@@ -54,6 +58,7 @@ export const BenchCommand: CommandModule<object, BenchArgs> = {
       .option('iterations', { type: 'number', default: 3, describe: 'timed runs per stage' })
       .option('warmup', { type: 'number', default: 2, describe: 'untimed runs first (TorchScript optimises during the first runs)' })
       .option('guidance-scale', { type: 'number', default: 7.5, describe: '> 1 runs the UNet on the CFG batch of 2' })
+      .option('keep-modules', { choices: ['all', 'stage'] as const, default: 'all', describe: "'stage': each stage holds only its own model (the text encoder, UNet or VAE), as a one-shot render" })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON instead of a table' })
       .example('$0 bench models/demo', 'time each stage of the demo model at its own size, with peak memory')
       .example('$0 bench models/my-model --device cuda --dtype float16 -W 512 --height 512', 'the same on a GPU at 512x512') as unknown as Argv<BenchArgs>,

@@ -1,0 +1,178 @@
+// animatorch beside stable-diffusion.cpp (sd-cli) on CPU: the same AnimateDiff SD1.5 + motion module
+// weights, the same work (Euler, CFG 7.5, seed 42), each run one process, runs alternated. Prints per
+// step times, decode, end to end, peak resident set for each side, the ratios, and optionally the
+// per-step scaling with resolution and frames. sd-cli is not part of this project: build it yourself
+// from stable-diffusion.cpp's repository (CPU backend) and pass its path.
+//
+//   node bench/sdcpp.mjs --sd-cli PATH --base SD15.safetensors --motion-module MM.safetensors \
+//        --model EXPORTED_DIR [--int8-model DIR] [--f16conv-model DIR] [--res 128] [--frames 8] [--steps 4] [--threads 2]
+//        [--rounds 2] [--scaling] [--warmup-ab] [--json OUT.json]
+//
+// --model is --base + --motion-module exported with scripts/export_animatediff.py (float32);
+// --int8-model the same quantized with scripts/quantize_exported.py (then also sd.cpp --type q8_0);
+// --f16conv-model the same with `--weights float16-conv` (sd.cpp's own float32 layout: conv kernels f16).
+// Without --sd-cli (or SD_CLI) it says so and exits 0: `npm run bench` runs every file here.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const argv = process.argv.slice(2);
+const arg = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
+const sdCli = arg('--sd-cli', process.env.SD_CLI);
+if (!sdCli) {
+  console.log('sd-cli not given (--sd-cli PATH or SD_CLI=PATH): skipping the comparison with stable-diffusion.cpp.');
+  console.log('See README.md "Beside stable-diffusion.cpp" for the weights and the build of sd-cli.');
+  process.exit(0);
+}
+for (const [flag, v] of [['--sd-cli', sdCli], ['--base', arg('--base')], ['--motion-module', arg('--motion-module')], ['--model', arg('--model')]])
+  if (!v || !existsSync(v)) throw new Error(`${flag}: ${v ?? 'missing'} (required, an existing path)`);
+const base = arg('--base');
+const mm = arg('--motion-module');
+const model = arg('--model');
+const int8Model = arg('--int8-model');
+const res = Number(arg('--res', 128));
+const frames = Number(arg('--frames', 8));
+const steps = Number(arg('--steps', 4));
+const threads = Number(arg('--threads', 2));
+const rounds = Number(arg('--rounds', 2));
+const prompt = 'a red fox running through snowy woods';
+const work = mkdtempSync(path.join(os.tmpdir(), 'animatorch-sdcpp-'));
+const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/** Runs a command; returns its output, wall seconds and peak RSS (MiB, /usr/bin/time -v, else polled VmHWM). */
+function runTimed(cmd, args, env = {}) {
+  return new Promise((resolve) => {
+    const timeFile = path.join(work, `time-${process.hrtime.bigint()}.txt`);
+    const [c, a] = timeBin ? [timeBin, ['-v', '-o', timeFile, cmd, ...args]] : [cmd, args];
+    const t0 = performance.now();
+    const load1 = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+    const child = spawn(c, a, { env: { ...process.env, ...env } });
+    let out = '';
+    let polled = 0;
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const poll = timeBin
+      ? undefined
+      : setInterval(() => {
+          try {
+            const m = /^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+            if (m) polled = Math.max(polled, Number(m[1]));
+          } catch {}
+        }, 100);
+    child.on('close', (code) => {
+      if (poll) clearInterval(poll);
+      const wall = (performance.now() - t0) / 1000;
+      let peakKiB = polled;
+      if (timeBin && existsSync(timeFile)) peakKiB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(readFileSync(timeFile, 'utf8'))?.[1] ?? 0);
+      resolve({ code, out, wall_s: Math.round(wall * 100) / 100, peak_rss_mib: Math.round(peakKiB / 1024), load1 });
+    });
+  });
+}
+
+async function animatorch(name, dir, r = res, f = frames, s = steps, env = {}) {
+  const run = await runTimed(process.execPath, [path.join(here, 'sdcpp', 'render-once.mjs'), dir, path.join(work, `${name}.gif`), r, r, f, s, threads, prompt], {
+    OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '1',
+    ...env,
+  });
+  const line = run.out.split('\n').find((l) => l.startsWith('RESULT '));
+  if (run.code !== 0 || !line) throw new Error(`${name} failed (${run.code}):\n${run.out.slice(-3000)}`);
+  const d = JSON.parse(line.slice(7));
+  // the driver resets the kernel's peak (VmHWM) per stage, which getrusage (and so /usr/bin/time) reports
+  // too: the process's peak is the largest of its windows
+  const m = d.memory;
+  const peak = Math.max(m.peak_load_mib, m.peak_denoise_mib, m.peak_decode_mib);
+  return { name, tool: 'animatorch', ...run, out: undefined, peak_rss_mib: peak, step_s: d.step_s, decode_s: d.decode_s, load_s: d.load_s, memory: m };
+}
+
+async function sdcpp(name, flags = [], r = res, f = frames, s = steps) {
+  const run = await runTimed(sdCli, [
+    '-M', 'vid_gen', '--model', base, '--motion-module', mm, '-p', prompt, '-n', '', '--cfg-scale', '7.5', '--sampling-method', 'euler',
+    '--scheduler', 'discrete', '-H', r, '-W', r, '--video-frames', f, '--fps', '8', '--steps', s, '-s', '42', '-t', threads,
+    '-o', path.join(work, `${name}.avi`), ...flags,
+  ].map(String));
+  if (run.code !== 0) {
+    // reported, not fatal: sd-cli aborts on some sizes (64x64 latents 8x8: GGML_ASSERT in binary-ops)
+    const why = /GGML_ASSERT\([^)]*\) failed|error[^\n]*/i.exec(run.out)?.[0] ?? `exit ${run.code}`;
+    console.error(`  ${name} failed: ${why}`);
+    return { name, tool: 'sd.cpp', ...run, out: undefined, failed: why, step_s: [] };
+  }
+  const stepRe = new RegExp(`\\d+/${s} - ([\\d.]+)(s/it|it/s)`, 'g');
+  const step_s = [...run.out.matchAll(stepRe)].map((m) => (m[2] === 's/it' ? Number(m[1]) : Math.round(1000 / Number(m[1])) / 1000));
+  const decode = /decode_first_stage completed, taking ([\d.]+)s/.exec(run.out);
+  return { name, tool: 'sd.cpp', ...run, out: undefined, step_s: step_s.slice(-s), decode_s: decode ? Number(decode[1]) : undefined };
+}
+
+const later = (st) => (st.length > 1 ? st.slice(1).reduce((a, b) => a + b, 0) / (st.length - 1) : st[0]);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const f1 = (x) => (x === undefined ? '-' : x.toFixed(x < 10 ? 2 : 1));
+
+const runs = [];
+const log = (r) => {
+  if (r.failed) return void runs.push(r);
+  console.error(`  ${r.name}: steps ${r.step_s.join(' ')} s, decode ${f1(r.decode_s)} s, wall ${f1(r.wall_s)} s, peak ${r.peak_rss_mib} MiB (load1 ${r.load1})`);
+  runs.push(r);
+};
+console.log(`${res}x${res}, ${frames} frames, ${steps} Euler steps, CFG 7.5, ${threads} threads; ${os.cpus()[0]?.model}, ${os.cpus().length} CPUs`);
+for (let k = 1; k <= rounds; k++) {
+  log(await animatorch(`r${k}_animatorch_fp32`, model));
+  log(await sdcpp(`r${k}_sdcpp_fp32`));
+  log(await sdcpp(`r${k}_sdcpp_fa`, ['--diffusion-fa']));
+  // --warmup-ab: the same render with TorchScript's optimising executor (torch's default) for comparison
+  if (argv.includes('--warmup-ab')) log(await animatorch(`r${k}_animatorch_fp32_graphopt`, model, res, frames, steps, { ANIMATORCH_GRAPH_OPTIMIZATION: '1' }));
+}
+const f16ConvModel = arg('--f16conv-model');
+if (f16ConvModel) log(await animatorch('x_animatorch_f16conv', f16ConvModel));
+if (int8Model) {
+  log(await animatorch('x_animatorch_int8', int8Model));
+  log(await sdcpp('x_sdcpp_q8_0', ['--type', 'q8_0']));
+}
+
+const variants = [...new Set(runs.map((r) => r.name.replace(/^(r\d+|x)_/, '')))];
+const summary = variants.map((v) => {
+  const rs = runs.filter((r) => r.name.endsWith(`_${v}`) && !r.failed);
+  if (!rs.length) return { variant: v, runs: 0 };
+  const m = (fn) => median(rs.map(fn).filter((x) => x !== undefined));
+  return {
+    variant: v, runs: rs.length, step_later_s: m((r) => later(r.step_s)), step1_s: m((r) => r.step_s[0]), step2_s: m((r) => r.step_s[1]),
+    decode_s: m((r) => r.decode_s), wall_s: m((r) => r.wall_s), peak_rss_mib: m((r) => r.peak_rss_mib), load1: m((r) => r.load1),
+    ...(rs[0].memory && { memory: rs[0].memory }),
+  };
+});
+const row = (cells, w = [20, 6, 9, 9, 9, 9, 9, 10, 6]) => cells.map((c, i) => String(c).padStart(w[i]).padEnd(i === 0 ? w[0] : 0)).join(' ');
+console.log(row(['variant', 'runs', 's/step', 'step 1', 'step 2', 'decode s', 'wall s', 'peak MiB', 'load1']));
+for (const s of summary.filter((x) => x.runs)) console.log(row([s.variant, s.runs, f1(s.step_later_s), f1(s.step1_s), f1(s.step2_s), f1(s.decode_s), f1(s.wall_s), s.peak_rss_mib, s.load1]));
+for (const s of summary.filter((x) => x.memory))
+  console.log(`${s.variant} memory: after load ${s.memory.after_load_mib} MiB, peak in denoise ${s.memory.peak_denoise_mib} MiB, peak in decode ${s.memory.peak_decode_mib} MiB`);
+const get = (v) => summary.find((s) => s.variant === v);
+const ratios = [];
+for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
+  const x = get(a);
+  const y = get(b);
+  if (!x || !y) continue;
+  const r = (k) => (x[k] && y[k] ? Math.round((x[k] / y[k]) * 100) / 100 : undefined);
+  ratios.push({ pair: `${a} / ${b}`, step: r('step_later_s'), decode: r('decode_s'), wall: r('wall_s'), peak: r('peak_rss_mib') });
+  console.log(`${a} / ${b}: s/step ${r('step_later_s')}, decode ${r('decode_s')}, wall ${r('wall_s')}, peak RSS ${r('peak_rss_mib')}`);
+}
+
+// Scaling: one run per size and tool, 2 steps; step 2 is the steady-state step.
+const scaling = [];
+if (argv.includes('--scaling')) {
+  // --scaling-points 64x8,128x8 (px x frames) to run fewer on a slow machine
+  const points = (arg('--scaling-points') ?? '64x8,128x8,256x8,64x16,64x32').split(',').map((p) => p.split('x').map(Number));
+  for (const [r, f] of points) {
+    const a = await animatorch(`scale_${r}px_${f}f_animatorch`, model, r, f, 2);
+    const b = await sdcpp(`scale_${r}px_${f}f_sdcpp`, ['--diffusion-fa'], r, f, 2);
+    for (const x of [a, b]) log(x);
+    const ratio = b.failed ? undefined : Math.round((a.step_s[1] / b.step_s[1]) * 100) / 100;
+    scaling.push({ res: r, frames: f, animatorch_step_s: a.step_s[1], sdcpp_fa_step_s: b.step_s[1], sdcpp_failed: b.failed, ratio, load1: [a.load1, b.load1] });
+  }
+  console.log('\nper-step time (s, step 2 of 2), animatorch fp32 vs sd.cpp --diffusion-fa');
+  console.log(row(['px x frames', 'anim.', 'sd.cpp', 'ratio', 'load1'], [12, 9, 9, 7, 12]));
+  for (const s of scaling)
+    console.log(row([`${s.res} x ${s.frames}`, f1(s.animatorch_step_s), s.sdcpp_failed ? 'failed' : f1(s.sdcpp_fa_step_s), s.ratio ?? '-', s.load1.join('/')], [12, 9, 9, 7, 12]));
+}
+const json = arg('--json');
+if (json) writeFileSync(json, JSON.stringify({ settings: { res, frames, steps, threads, rounds }, runs, summary, ratios, scaling }, null, 1));

@@ -1,0 +1,77 @@
+// One timed animatorch render, as one process, the way `animatorch render` does a single video
+// (loadPipeline with keepModules 'stage', generate, write): prints one RESULT line of JSON with
+// per-step times and the memory timeline (Linux: the peak resident set is reset between stages).
+// argv: modelDir outFile width height frames steps threads prompt [keepModules]
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const tStart = performance.now();
+const here = path.dirname(fileURLToPath(import.meta.url));
+const at = await import(path.join(here, '..', '..', 'dist', 'index.mjs'));
+const [modelDir, outFile, W, H, F, S, T, prompt, keep = 'stage'] = process.argv.slice(2);
+
+const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
+const mib = (k) => Math.round(k / 1024);
+const resetPeak = () => {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+  } catch {}
+};
+
+at.setNumThreads(Number(T));
+const tImport = performance.now();
+const pipe = await at.loadPipeline(modelDir, { device: 'cpu', keepModules: keep });
+const tLoad = performance.now();
+if (process.env.ANIMATORCH_GRAPH_OPTIMIZATION === '1') {
+  // A/B of the warm-up: torch's default (optimising, profiling executor) instead of the pipeline's CPU setting
+  for (const m of [pipe.unet, pipe.vae, pipe.textEncoder]) {
+    const load = m.load.bind(m);
+    m.load = async (...a) => (await load(...a)).setGraphOptimization(true);
+  }
+}
+const memory = { after_load_mib: mib(kib('VmRSS')), peak_load_mib: mib(kib('VmHWM')) };
+resetPeak();
+// the decode's own window starts at its first VAE call (the UNet is freed by then under 'stage')
+const vaeForward = pipe.vae.forward.bind(pipe.vae);
+let decodeStarted = false;
+pipe.vae.forward = async (...inputs) => {
+  if (!decodeStarted) {
+    decodeStarted = true;
+    memory.rss_before_decode_mib = mib(kib('VmRSS'));
+    resetPeak();
+  }
+  return vaeForward(...inputs);
+};
+const denoise = [];
+const tGen0 = performance.now();
+let tDecode0;
+const out = await pipe.generate({
+  prompt, negativePrompt: '', width: Number(W), height: Number(H), numFrames: Number(F),
+  numInferenceSteps: Number(S), guidanceScale: 7.5, seed: '42', scheduler: 'EulerDiscreteScheduler',
+  onProgress: (e) => {
+    if (e.stage !== 'denoise') return;
+    denoise.push({ t: performance.now(), elapsedMs: e.elapsedMs });
+    if (denoise.length === Number(S)) {
+      // encoding + UNet load + every step: the denoise peak; the decode gets a window of its own
+      memory.peak_denoise_mib = mib(kib('VmHWM'));
+      tDecode0 = performance.now();
+    }
+  },
+});
+const tGen1 = performance.now();
+memory.peak_decode_mib = mib(kib('VmHWM'));
+await at.writeVideo(out.frames, out.shape, out.fps, outFile);
+const tWrite = performance.now();
+pipe.dispose();
+const s = (ms) => Math.round(ms) / 1000;
+const d0 = denoise[0].t - denoise[0].elapsedMs;
+process.stdout.write(
+  'RESULT ' +
+    JSON.stringify({
+      import_s: s(tImport - tStart), load_s: s(tLoad - tImport), encode_prepare_s: s(d0 - tGen0),
+      denoise_s: s(denoise[denoise.length - 1].t - d0), step_s: denoise.map((d, i) => s(d.t - (i ? denoise[i - 1].t : d0))),
+      decode_s: s(tGen1 - tDecode0), write_s: s(tWrite - tGen1), threads: at.getNumThreads(), keep_modules: keep, graph_optimization: process.env.ANIMATORCH_GRAPH_OPTIMIZATION === '1', out_shape: out.shape, memory,
+    }) +
+    '\n',
+);

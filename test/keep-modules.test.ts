@@ -1,0 +1,88 @@
+// loadPipeline's keepModules: 'stage' holds only the current stage's model and renders what 'all' renders.
+import { describe, expect, it } from 'vitest';
+import { exportedModel } from './utils/fixtures';
+import { releaseHostMemory } from '../lib/device';
+import { InvalidParameterError } from '../lib/errors';
+import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
+import { loadPipeline } from '../lib/pipelines/load-pipeline';
+import type { AnimateDiffPipelineOutput } from '../lib/pipelines/pipeline-output';
+import type { ModuleInput } from '../lib/torchscript-module';
+
+const BASE = { prompt: 'a red fox running in the snow', width: 64, height: 64, numFrames: 4, numInferenceSteps: 2, seed: 42 };
+
+type Loaded = { unet: boolean; vae: boolean; text: boolean };
+const loadedNow = (p: AnimateDiffPipeline): Loaded => ({ unet: p.unet.loaded, vae: p.vae.loaded, text: p.textEncoder!.loaded });
+
+/** Which models are in memory at each call of each model (recorded from inside the forward). */
+function watch(p: AnimateDiffPipeline): Record<'unet' | 'vae' | 'text', Loaded[]> {
+  const seen = { unet: [] as Loaded[], vae: [] as Loaded[], text: [] as Loaded[] };
+  for (const [key, m] of [['unet', p.unet], ['vae', p.vae], ['text', p.textEncoder!]] as const) {
+    const original = m.forward.bind(m);
+    m.forward = async (...args: ModuleInput[]) => {
+      const out = await original(...args); // loads the module when needed
+      seen[key].push(loadedNow(p));
+      return out;
+    };
+  }
+  return seen;
+}
+
+describe("loadPipeline({ keepModules: 'stage' })", () => {
+  it('loads nothing up front, holds one model per stage, frees each when its stage ends, renders as keepModules all', async () => {
+    const dir = await exportedModel();
+    const stage = await loadPipeline(dir, { keepModules: 'stage' });
+    const all = await loadPipeline(dir);
+    try {
+      expect(loadedNow(stage)).toEqual({ unet: false, vae: false, text: false });
+      expect(loadedNow(all)).toEqual({ unet: true, vae: true, text: true });
+      const seen = watch(stage);
+      const a = (await stage.generate(BASE)) as AnimateDiffPipelineOutput;
+      // the text encoder ran twice (prompt, '' negative) alone; the UNet twice (2 steps) alone; the VAE alone
+      expect(seen.text).toEqual([{ unet: false, vae: false, text: true }, { unet: false, vae: false, text: true }]);
+      expect(seen.unet).toEqual([{ unet: true, vae: false, text: false }, { unet: true, vae: false, text: false }]);
+      expect(seen.vae).toEqual([{ unet: false, vae: true, text: false }]);
+      expect(loadedNow(stage)).toEqual({ unet: false, vae: false, text: false });
+      const b = (await all.generate(BASE)) as AnimateDiffPipelineOutput;
+      expect(loadedNow(all)).toEqual({ unet: true, vae: true, text: true });
+      expect(a.shape).toEqual([4, 64, 64, 3]);
+      expect(Buffer.from(a.frames).equals(Buffer.from(b.frames))).toBe(true);
+      // a second render loads them again and gives the same video
+      const again = (await stage.generate(BASE)) as AnimateDiffPipelineOutput;
+      expect(Buffer.from(again.frames).equals(Buffer.from(a.frames))).toBe(true);
+      expect(seen.unet).toHaveLength(4);
+    } finally {
+      stage.dispose();
+      all.dispose();
+    }
+    expect(stage.unet.disposed && stage.vae.disposed && stage.textEncoder!.disposed).toBe(true);
+    await expect(stage.unet.load()).rejects.toThrow(/disposed/);
+  });
+
+  it('frees the text encoder after encodePrompt() and the VAE after decodeLatents()', async () => {
+    const p = await loadPipeline(await exportedModel(), { keepModules: 'stage' });
+    try {
+      const e = await p.encodePrompt('a cat', { doClassifierFreeGuidance: true });
+      expect(e.promptEmbeds.shape[0]).toBe(1);
+      expect(p.textEncoder!.loaded).toBe(false);
+      const out = await p.generate({ ...BASE, promptEmbeds: e.promptEmbeds, negativePromptEmbeds: e.negativePromptEmbeds, prompt: undefined, outputType: 'latents' });
+      expect(p.unet.loaded).toBe(false);
+      await p.decodeLatents(out.latents);
+      expect(p.vae.loaded).toBe(false);
+      out.latents.dispose();
+      e.promptEmbeds.dispose();
+      e.negativePromptEmbeds?.dispose();
+    } finally {
+      p.dispose();
+    }
+  });
+
+  it('rejects an unknown value naming the option', async () => {
+    const dir = await exportedModel();
+    await expect(loadPipeline(dir, { keepModules: 'none' as 'all' })).rejects.toThrow(InvalidParameterError);
+    await expect(loadPipeline(dir, { keepModules: 'none' as 'all' })).rejects.toThrow(/keepModules/);
+  });
+
+  it('releaseHostMemory() reports a boolean (glibc: malloc_trim)', () => {
+    expect(typeof releaseHostMemory()).toBe('boolean');
+  });
+});
