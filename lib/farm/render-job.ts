@@ -16,7 +16,9 @@ import { DEFAULT_FPS, GENERATE_DEFAULTS } from '../pipelines/animatediff-inputs'
 import type { ProgressEvent } from '../pipelines/progress';
 import { videoFormatFor, writeVideo } from '../video/writers';
 import { DEMO_MODEL_DIR } from '../render/render';
-import { readPromptConfig, PromptConfigError, type PromptConfigDefaults } from '../render/prompt-config';
+import { readPromptConfig, PromptConfigError, type PromptConfigDefaults, type RenderJob as ConfigJob } from '../render/prompt-config';
+import { type FreeInitOptions, resolveFreeInit } from '../pipelines/free-init';
+import { type FreeNoiseOptions, resolveFreeNoise } from '../pipelines/free-noise';
 import { createRecipe, readRecipe, RECIPE_METADATA_KEY, RecipeError, validateRecipe, writeRecipeSidecar, type Recipe } from '../render/recipe';
 import { describeModels, findModel, findModelByFiles, type KnownModel } from './models';
 
@@ -40,6 +42,12 @@ export interface RenderRequest {
   scheduler?: string | { className: string; config?: Record<string, unknown> };
   contextLength?: number;
   contextOverlap?: number;
+  /** FreeInit: true (diffusers' defaults) or its options, as generate() takes them. */
+  freeInit?: boolean | FreeInitOptions;
+  /** FreeNoise: true or its options, as generate() takes them. */
+  freeNoise?: boolean | FreeNoiseOptions;
+  /** Factor on the motion modules' residual (default 1). */
+  motionScale?: number;
 }
 
 /** A request as stored in Redis: JSON-safe (the seed as a decimal string). */
@@ -86,14 +94,58 @@ export function checkOutputName(output: string): string {
 export function toJobData(input: Recipe | RenderRequest, output?: string): RenderJobData {
   if (typeof input !== 'object' || input === null) throw new InvalidParameterError('recipe', 'a recipe or { prompt, ... }', input);
   const out = output === undefined ? {} : { output: checkOutputName(output) };
-  if (isRecipe(input)) return { recipe: validateRecipe(JSON.parse(JSON.stringify(input)), 'recipe'), ...out };
+  if (isRecipe(input)) {
+    const recipe = validateRecipe(JSON.parse(JSON.stringify(input)), 'recipe');
+    checkFarmExtra(recipe, 'recipe');
+    return { recipe, ...out };
+  }
   if (typeof input.prompt !== 'string') throw new InvalidParameterError('prompt', 'a string', input.prompt);
+  requestExtra(input); // FreeInit, FreeNoise and motion scale fail here rather than on a worker
   const seed = parseSeed(input.seed ?? randomSeed(), 'seed').toString();
   return { recipe: JSON.parse(JSON.stringify({ ...input, seed })) as StoredRequest, ...out };
 }
 
+/**
+ * Options that read local files (init media, ControlNet inputs) do not travel to the workers yet:
+ * a recipe recording one is refused by name rather than rendered without it.
+ */
+const LOCAL_FILE_EXTRAS = ['initVideo', 'initImage', 'strength', 'anchorFirstFrame', 'controlnet'] as const;
+
+function checkFarmExtra(recipe: Recipe, where: string): void {
+  for (const k of LOCAL_FILE_EXTRAS)
+    if (recipe.extra?.[k] !== undefined)
+      throw new RecipeError(where, `extra.${k}`, 'the render farm does not take init media or ControlNet inputs yet (they are local files); render it with `animatorch render --recipe`');
+}
+
+/** A request's FreeInit, FreeNoise and motion scale, resolved as the recipe records them (as `render` does). */
+function requestExtra(r: Pick<RenderRequest, 'freeInit' | 'freeNoise' | 'motionScale'>): Record<string, unknown> {
+  const freeInit = resolveFreeInit(r.freeInit);
+  const freeNoise = resolveFreeNoise(r.freeNoise);
+  if (r.motionScale !== undefined && (typeof r.motionScale !== 'number' || !Number.isFinite(r.motionScale)))
+    throw new InvalidParameterError('motionScale', 'a finite number', r.motionScale);
+  return {
+    ...(freeInit ? { freeInit } : {}),
+    ...(freeNoise ? { freeNoise } : {}),
+    ...(r.motionScale !== undefined && r.motionScale !== 1 ? { motionScale: r.motionScale } : {}),
+  };
+}
+
+/** The prompt-config key of an option the farm refuses (see LOCAL_FILE_EXTRAS), or undefined. */
+function localFileKey(j: ConfigJob): string | undefined {
+  if (j.init?.initVideo !== undefined) return 'init_video';
+  if (j.init?.initImage !== undefined) return 'init_image';
+  if (j.init?.strength !== undefined) return 'strength';
+  if (j.init?.anchorFirstFrame !== undefined) return 'anchor_first_frame';
+  if (j.controlnet?.length) return 'controlnet';
+  return undefined;
+}
+
 /** `submit --recipe FILE`: the recipe of an earlier render. */
-export const requestFromRecipeFile = (file: string): Promise<Recipe> => readRecipe(file);
+export async function requestFromRecipeFile(file: string): Promise<Recipe> {
+  const recipe = await readRecipe(file);
+  checkFarmExtra(recipe, file);
+  return recipe;
+}
 
 function manifestDefaults(manifest: ModelManifest): Record<string, number> {
   const d = manifest.raw.defaults;
@@ -120,6 +172,9 @@ export async function requestsFromConfig(file: string, defaults: PromptConfigDef
   return jobs.map((j) => {
     if (!j.model && (j.base || j.motionModule))
       throw new PromptConfigError(file, j.source.entry, 'path', 'the farm renders exported models only: run `animatorch export` and name the folder with `model:`');
+    const local = localFileKey(j);
+    if (local)
+      throw new PromptConfigError(file, j.source.entry, local, 'the render farm does not take init media or ControlNet inputs yet (they are local files); render this entry with `animatorch render --config`');
     return {
       prompt: j.prompt,
       negativePrompt: j.negativePrompt,
@@ -134,6 +189,9 @@ export async function requestsFromConfig(file: string, defaults: PromptConfigDef
       ...(j.scheduler ? { scheduler: j.scheduler } : {}),
       ...(j.contextLength !== undefined ? { contextLength: j.contextLength } : {}),
       ...(j.contextOverlap !== undefined ? { contextOverlap: j.contextOverlap } : {}),
+      ...(j.freeInit ? { freeInit: j.freeInit } : {}),
+      ...(j.freeNoise ? { freeNoise: j.freeNoise } : {}),
+      ...(j.motionScale !== undefined ? { motionScale: j.motionScale } : {}),
     };
   });
 }
@@ -165,6 +223,7 @@ export async function prepareJob(data: unknown, jobId: string, known: KnownModel
   const output = checkOutputName(d.output ?? `${jobId}.gif`);
   if (isRecipe(d.recipe)) {
     const recipe = validateRecipe(d.recipe, `job ${jobId}`);
+    checkFarmExtra(recipe, `job ${jobId}`);
     const model =
       findModelByFiles(known, recipe.model.files) ?? (recipe.model.dir ? await findModel(known, recipe.model.dir) : undefined);
     if (!model || !findModelByFiles([model], recipe.model.files)) throw new UnknownModelError(`${recipe.model.name} with the recipe's file hashes`, known);
@@ -201,6 +260,7 @@ export async function prepareJob(data: unknown, jobId: string, known: KnownModel
     extra: {
       ...(r.contextLength !== undefined ? { contextLength: r.contextLength } : {}),
       ...(r.contextOverlap !== undefined ? { contextOverlap: r.contextOverlap } : {}),
+      ...requestExtra(r),
     },
     createdAt: false,
   });
@@ -240,6 +300,9 @@ export async function renderPrepared(pipeline: AnimateDiffPipeline, job: Prepare
     scheduler: r.scheduler,
     contextLength: num(extra.contextLength),
     contextOverlap: num(extra.contextOverlap),
+    freeInit: resolveFreeInit(extra.freeInit),
+    freeNoise: resolveFreeNoise(extra.freeNoise),
+    motionScale: num(extra.motionScale),
     signal: opts.signal,
     onProgress: (e) => opts.onProgress?.({ stage: e.stage, step: e.step, total: e.total, elapsedMs: Math.round(e.elapsedMs), etaMs: Math.round(e.etaMs) }),
     outputType: 'uint8',
