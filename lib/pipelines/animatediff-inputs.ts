@@ -21,7 +21,7 @@ import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from './
 import { checkControlNets, type ControlNetOptions, type ResolvedControlNet } from './controlnet';
 import { checkFreeNoise, type FreeNoiseOptions, type ResolvedFreeNoise } from './free-noise';
 import { checkMotionScale } from './motion-scale';
-import { type VideoInput, videoShape } from './video-to-video';
+import { checkVideoToVideo, type VideoInput, videoShape } from './video-to-video';
 import { checkImageToVideo, type ImageInput } from './image-to-video';
 
 export const DEFAULT_FPS = 8;
@@ -360,33 +360,6 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
     ...(freeNoise && { freeNoise }),
     motionScale,
   };
-}
-
-/** video, strength, enforceInferenceSteps: the video must be the size and length rendered (no resizing here). */
-function checkVideoToVideo(
-  p: InputContext,
-  o: GenerateOptions,
-  vshape: [number, number, number] | undefined,
-  r: { numFrames: number; height: number; width: number; steps: number },
-): CheckedInputs['videoToVideo'] {
-  if (vshape === undefined) {
-    for (const k of ['strength', 'enforceInferenceSteps'] as const)
-      if (o[k] !== undefined) throw new InvalidParameterError(k, 'to be given with video (video-to-video) or image (image-to-video)', o[k]);
-    return undefined;
-  }
-  const [f, h, w] = vshape;
-  if (f !== r.numFrames) throw new InvalidParameterError('video', `${r.numFrames} frames (numFrames)`, `${f} frames`);
-  if (h !== r.height || w !== r.width) throw new InvalidParameterError('video', `frames of ${r.width}x${r.height} (width x height)`, `${w}x${h}`);
-  if (o.latents !== undefined) throw new InvalidParameterError('latents', 'to be left out when video is given (the video gives the latents)', o.latents.shape);
-  if (!p.manifest.vae.encoderFile) throw new InvalidParameterError(o.image !== undefined ? 'image' : 'video', `a model with a VAE encoder (model '${p.manifest.name}' was exported without vae/encoder.pt)`, 'a video');
-  const strength = o.strength ?? 0.8;
-  assertNumber('strength', strength, 0, 1);
-  const enforceInferenceSteps = o.enforceInferenceSteps ?? false;
-  if (typeof enforceInferenceSteps !== 'boolean') throw new InvalidParameterError('enforceInferenceSteps', 'a boolean', enforceInferenceSteps);
-  // get_timesteps keeps floor(steps · strength) steps; none would leave the video unchanged but noised.
-  if (enforceInferenceSteps ? strength === 0 : Math.floor(r.steps * strength) < 1)
-    throw new InvalidParameterError('strength', `at least ${enforceInferenceSteps ? 'above 0' : `1 / numInferenceSteps (${r.steps} steps × strength must keep one step)`}`, strength);
-  return { strength, enforceInferenceSteps };
 }
 
 /** A negative prompt (one, or one per prompt) as a list; '' when none is given, as diffusers encodes it. */

@@ -12,6 +12,8 @@ import { cat, tensor } from '../tensor-factories';
 import { sameDevice } from '../tensor-options';
 import { drawNoise } from './noise';
 import type { Module } from '../torchscript-module';
+import { assertNumber } from '../validate';
+import type { CheckedInputs, GenerateOptions, InputContext } from './animatediff-inputs';
 
 /**
  * An init video: frames channels last [F, H, W, 3], uint8 0..255 (as decoded frames and PIL images) or
@@ -134,4 +136,31 @@ export async function encodeVideoLatents(
   } finally {
     for (const s of samples) s.dispose();
   }
+}
+
+/** video, strength, enforceInferenceSteps: the video must be the size and length rendered (no resizing here). */
+export function checkVideoToVideo(
+  p: InputContext,
+  o: GenerateOptions,
+  vshape: [number, number, number] | undefined,
+  r: { numFrames: number; height: number; width: number; steps: number },
+): CheckedInputs['videoToVideo'] {
+  if (vshape === undefined) {
+    for (const k of ['strength', 'enforceInferenceSteps'] as const)
+      if (o[k] !== undefined) throw new InvalidParameterError(k, 'to be given with video (video-to-video) or image (image-to-video)', o[k]);
+    return undefined;
+  }
+  const [f, h, w] = vshape;
+  if (f !== r.numFrames) throw new InvalidParameterError('video', `${r.numFrames} frames (numFrames)`, `${f} frames`);
+  if (h !== r.height || w !== r.width) throw new InvalidParameterError('video', `frames of ${r.width}x${r.height} (width x height)`, `${w}x${h}`);
+  if (o.latents !== undefined) throw new InvalidParameterError('latents', 'to be left out when video is given (the video gives the latents)', o.latents.shape);
+  if (!p.manifest.vae.encoderFile) throw new InvalidParameterError(o.image !== undefined ? 'image' : 'video', `a model with a VAE encoder (model '${p.manifest.name}' was exported without vae/encoder.pt)`, 'a video');
+  const strength = o.strength ?? 0.8;
+  assertNumber('strength', strength, 0, 1);
+  const enforceInferenceSteps = o.enforceInferenceSteps ?? false;
+  if (typeof enforceInferenceSteps !== 'boolean') throw new InvalidParameterError('enforceInferenceSteps', 'a boolean', enforceInferenceSteps);
+  // get_timesteps keeps floor(steps · strength) steps; none would leave the video unchanged but noised.
+  if (enforceInferenceSteps ? strength === 0 : Math.floor(r.steps * strength) < 1)
+    throw new InvalidParameterError('strength', `at least ${enforceInferenceSteps ? 'above 0' : `1 / numInferenceSteps (${r.steps} steps × strength must keep one step)`}`, strength);
+  return { strength, enforceInferenceSteps };
 }

@@ -5,7 +5,7 @@
  * recipe inside (where the format allows) and beside it as `<out>.json`.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,21 +16,21 @@ import { readModelManifest, type ModelManifest } from '../model-manifest';
 import { packageRoot } from '../native/binding';
 import type { AnimateDiffPipeline } from '../pipelines/animatediff';
 import { modelDefaults } from '../pipelines/animatediff-inputs';
-import { type ResolvedFreeInit, resolveFreeInit } from '../pipelines/free-init';
-import { freeNoiseFromFlags, freeNoiseFromRecipe, type MotionFlags, motionScaleFromRecipe } from './motion-options';
+import { freeNoiseFromFlags, type MotionFlags } from './motion-options';
 import { loadPipeline } from '../pipelines/load-pipeline';
 import type { ProgressEvent } from '../pipelines/progress';
 import { assertDevice, assertDtype, type DType } from '../tensor';
 import { assertInteger } from '../validate';
 import { checkJobs, CONFIG_KEYS, flagName, type Job } from './check-jobs';
 import { PromptConfigError, type PromptConfigDefaults, readPromptConfig, type RenderJob } from './prompt-config';
-import { initFromRecipe, type JobInit } from './init-media';
-import { createRecipe, RECIPE_METADATA_KEY, readRecipe, recipeDifferences, writeRecipeSidecar, type Recipe } from './recipe';
+import type { JobInit } from './init-media';
+import { createRecipe, RECIPE_METADATA_KEY, recipeDifferences, writeRecipeSidecar, type Recipe } from './recipe';
 import { animatorchVersion } from '../version';
 import { checkOutputPath, videoFormatFor, writeGrid, writeVideo } from '../video/writers';
 import { exportModel } from '../model-export';
 import { parseControlNetSpec, type RecordedControlNet } from './controlnet-input';
 import { isSvdRender, renderSvd } from './render-svd';
+import { jobsFromRecipe } from './recipe-jobs';
 
 export const DEMO_MODEL_DIR = path.join(packageRoot, 'models', 'demo');
 
@@ -148,73 +148,6 @@ function flagInit(args: RenderArgs): JobInit | undefined {
     ...(args.anchorFirstFrame !== undefined && { anchorFirstFrame: args.anchorFirstFrame }),
   };
   return Object.keys(init).length ? init : undefined;
-}
-
-/** A render of several seeds writes one sidecar per video (out-0-42.gif.json): point there when out.gif.json is asked for. */
-async function readRecipeOrExplain(file: string): Promise<Recipe> {
-  if (existsSync(file)) return readRecipe(file);
-  const m = /^(.*?)(\.[^./\\]+)?\.json$/.exec(path.basename(file));
-  const dir = path.dirname(file);
-  if (m) {
-    const [, stem, ext = ''] = m;
-    const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const sibling = new RegExp(`^${escape(stem!)}-\\d+-\\d+${escape(ext)}\\.json$`);
-    const found = existsSync(dir) ? readdirSync(dir).filter((f) => sibling.test(f)).sort() : [];
-    if (found.length)
-      throw new InvalidParameterError('--recipe', `one recipe file; a render of several seeds writes one per video: ${found.map((f) => path.join(dir, f)).join(', ')}`, file);
-  }
-  return readRecipe(file);
-}
-
-async function jobsFromRecipe(file: string, args: RenderArgs): Promise<Job[]> {
-  const r = await readRecipeOrExplain(file);
-  const extra = r.extra ?? {};
-  return [
-    {
-      prompt: r.prompt,
-      negativePrompt: r.negativePrompt,
-      seed: BigInt(r.seed),
-      model: args.model ?? r.model.dir ?? DEMO_MODEL_DIR,
-      steps: r.steps,
-      guidanceScale: r.guidanceScale,
-      frames: r.frames,
-      width: r.width,
-      height: r.height,
-      fps: r.fps,
-      scheduler: r.scheduler,
-      contextLength: typeof extra.contextLength === 'number' ? extra.contextLength : undefined,
-      contextOverlap: typeof extra.contextOverlap === 'number' ? extra.contextOverlap : undefined,
-      freeInit: recipeFreeInit(extra.freeInit, file),
-      init: initFromRecipe(extra, file),
-      ...(Array.isArray(extra.controlnet) && { controlnet: recipeControlNets(extra.controlnet, file) }),
-      freeNoise: freeNoiseFromRecipe(extra.freeNoise, file),
-      motionScale: motionScaleFromRecipe(extra.motionScale, file),
-      out: args.out ?? file.replace(/\.json$/, ''),
-      recipe: r,
-      label: `recipe ${path.basename(file)}`,
-      nameOf: (option) => `${file}: ${CONFIG_KEYS[option] ?? option}`,
-    },
-  ];
-}
-
-/** A recipe's extra.controlnet (the specs a --controlnet render recorded, with their inputs' sha256). */
-function recipeControlNets(v: unknown[], file: string): RecordedControlNet[] {
-  return v.map((c, i) => {
-    const o = c as Partial<RecordedControlNet>;
-    if (typeof o?.path !== 'string' || typeof o.input !== 'string' || typeof o.sha256 !== 'string')
-      throw new InvalidParameterError(`${file}: extra.controlnet[${i}]`, '{ path, input, sha256, ... }', c);
-    return o as RecordedControlNet;
-  });
-}
-
-/** A recipe's extra.freeInit (written resolved by a FreeInit render), checked as generate() checks it. */
-function recipeFreeInit(v: unknown, file: string): ResolvedFreeInit | undefined {
-  try {
-    return resolveFreeInit(v);
-  } catch (err) {
-    if (err instanceof InvalidParameterError) throw new InvalidParameterError(`${file}: extra.${err.parameter}`, err.expected, err.actual);
-    throw err;
-  }
 }
 
 /**
@@ -363,7 +296,7 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
   for (const [flag, v] of [['--init-video', args.initVideo], ['--init-image', args.initImage], ['--strength', args.strength], ['--anchor-first-frame', args.anchorFirstFrame]] as const)
     if (v !== undefined && (args.config || args.recipe))
       throw new InvalidParameterError(flag, `to be left out with ${args.config ? '--config (an entry\'s init_video / init_image / strength / anchor_first_frame keys)' : '--recipe (it records its own)'}`, v);
-  const jobs = args.config ? await jobsFromConfig(args.config, args, io) : args.recipe ? await jobsFromRecipe(args.recipe, args) : jobsFromFlags(args);
+  const jobs = args.config ? await jobsFromConfig(args.config, args, io) : args.recipe ? await jobsFromRecipe(args.recipe, args, DEMO_MODEL_DIR) : jobsFromFlags(args);
   // A bad --out fails before any work: the format, and that its folder can take files.
   for (const dir of new Set(jobs.map((j) => path.dirname(path.resolve(j.out))))) {
     const first = jobs.find((j) => path.dirname(path.resolve(j.out)) === dir)!;
