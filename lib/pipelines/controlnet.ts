@@ -15,12 +15,12 @@ import { InvalidParameterError } from '../errors';
 import type { ModelManifest } from '../model-manifest';
 import { assertKnownKeys } from '../suggest';
 import { type Device, type DType, Tensor, tidy } from '../tensor';
-import { cat, tensor, zerosLike } from '../tensor-factories';
+import { cat, zerosLike } from '../tensor-factories';
 import { assertNumber, isPlainObject } from '../validate';
 import { gatherWindow } from './context-windows';
 import { ControlNet, loadControlNet } from './controlnet-model';
 import { type VideoInput, videoShape } from './video-to-video';
-import { sameDevice } from '../tensor-options';
+import { pixelsToFloat } from './pixels';
 
 export interface ControlNetOptions {
   /** An exported ControlNet folder (loaded for this call) or a ControlNet from loadControlNet() (stays loaded). */
@@ -150,20 +150,7 @@ export class ControlState {
 
 /** control_video_processor.preprocess_video (no normalisation) at the frames' own size: [1, 3, F, H, W] float32 0..1. */
 export async function preprocessControlFrames(video: VideoInput, device: Device): Promise<Tensor> {
-  const host = video instanceof Tensor ? video : tensor(video.frames, [...video.shape]);
-  try {
-    const moved = sameDevice(host.device, device) ? host : await host.to({ device });
-    try {
-      return tidy(() => {
-        const x = moved.dtype === 'uint8' ? moved.astype('float32').div(255) : moved.astype('float32');
-        return x.permute([3, 0, 1, 2]).unsqueeze(0).contiguous();
-      });
-    } finally {
-      if (moved !== host) moved.dispose();
-    }
-  } finally {
-    if (host !== video) host.dispose();
-  }
+  return pixelsToFloat(video instanceof Tensor ? video : { data: video.frames, shape: video.shape }, device, (x) => x.permute([3, 0, 1, 2]).unsqueeze(0).contiguous());
 }
 
 /** diffusers' controlnet_keep[i]: 0 outside [guidanceStart, guidanceEnd] of the steps, else 1. */

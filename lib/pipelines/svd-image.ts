@@ -10,27 +10,14 @@
 import { type Device, Tensor, tidy } from '../tensor';
 import { tensor } from '../tensor-factories';
 import { type ImageInput, imageShape } from './image-input';
-import { sameDevice } from '../tensor-options';
+import { pixelsToFloat } from './pixels';
 
 export { type ImageInput, imageShape } from './image-input';
 
 /** The image as [1, 3, H, W] float32 in [0, 1] on `device` (pil_to_numpy + numpy_to_pt). */
 export async function imageToTensor(image: ImageInput, device: Device): Promise<Tensor> {
   imageShape(image);
-  const host = image instanceof Tensor ? image : tensor(image.data, [...image.shape]);
-  try {
-    const moved = sameDevice(host.device, device) ? host : await host.to({ device });
-    try {
-      return tidy(() => {
-        const x = moved.dtype === 'uint8' ? moved.astype('float32').div(255) : moved.astype('float32');
-        return x.permute([2, 0, 1]).unsqueeze(0).contiguous();
-      });
-    } finally {
-      if (moved !== host) moved.dispose();
-    }
-  } finally {
-    if (host !== image) host.dispose();
-  }
+  return pixelsToFloat(image, device, (x) => x.permute([2, 0, 1]).unsqueeze(0).contiguous());
 }
 
 const f32 = Math.fround;

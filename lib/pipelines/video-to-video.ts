@@ -8,12 +8,12 @@ import { InvalidParameterError, throwIfAborted } from '../errors';
 import type { Generator } from '../generator';
 import type { Scheduler } from '../schedulers/scheduling-utils';
 import { type Device, Tensor, tidy } from '../tensor';
-import { cat, tensor } from '../tensor-factories';
-import { sameDevice } from '../tensor-options';
+import { cat } from '../tensor-factories';
 import { drawNoise } from './noise';
 import type { Module } from '../torchscript-module';
 import { assertNumber } from '../validate';
 import type { CheckedInputs, GenerateOptions, InputContext } from './animatediff-inputs';
+import { pixelsToFloat } from './pixels';
 
 /**
  * An init video: frames channels last [F, H, W, 3], uint8 0..255 (as decoded frames and PIL images) or
@@ -40,21 +40,8 @@ function isFrames(v: unknown): v is { frames: Uint8Array | Float32Array; shape: 
 
 /** VideoProcessor.preprocess_video at the video's own size: [F, 3, H, W] float32 in [-1, 1] on `device`. */
 export async function preprocessVideo(video: VideoInput, device: Device): Promise<Tensor> {
-  const host = video instanceof Tensor ? video : tensor(video.frames, [...video.shape]);
-  try {
-    const moved = sameDevice(host.device, device) ? host : await host.to({ device });
-    try {
-      // PIL / uint8: x / 255 (pil_to_numpy); then normalize: 2x - 1.
-      return tidy(() => {
-        const x = moved.dtype === 'uint8' ? moved.astype('float32').div(255) : moved.astype('float32');
-        return x.mul(2).sub(1).permute([0, 3, 1, 2]).contiguous();
-      });
-    } finally {
-      if (moved !== host) moved.dispose();
-    }
-  } finally {
-    if (host !== video) host.dispose();
-  }
+  // PIL / uint8: x / 255 (pil_to_numpy); then normalize: 2x - 1.
+  return pixelsToFloat(video instanceof Tensor ? video : { data: video.frames, shape: video.shape }, device, (x) => x.mul(2).sub(1).permute([0, 3, 1, 2]).contiguous());
 }
 
 /**
