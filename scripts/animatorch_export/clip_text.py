@@ -30,14 +30,15 @@ from .configs import CLIPTextConfig
 class CLIPAttention(nn.Module):
     heads: Final[int]
 
-    def __init__(self, dim: int, heads: int, backend: str, fk):
+    def __init__(self, dim: int, heads: int, backend: str, fk, causal: bool = True):
         super().__init__()
         self.heads = heads
         self.q_proj = nn.Linear(dim, dim, **fk)
         self.k_proj = nn.Linear(dim, dim, **fk)
         self.v_proj = nn.Linear(dim, dim, **fk)
         self.out_proj = nn.Linear(dim, dim, **fk)
-        self.core = make_attention_core(backend, causal=True)
+        # causal for the text encoder; the vision encoder (clip_vision.py) attends both ways
+        self.core = make_attention_core(backend, causal=causal)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, l, d = x.shape

@@ -19,37 +19,15 @@ from typing import Final, Optional
 import torch
 import torch.nn as nn
 
-from .attention import make_attention_core
-from .clip_text import CLIPMLP
+from .clip_text import CLIPMLP, CLIPAttention
 from .svd_configs import CLIPVisionConfig
-
-
-class CLIPVisionAttention(nn.Module):
-    heads: Final[int]
-
-    def __init__(self, dim: int, heads: int, backend: str, fk):
-        super().__init__()
-        self.heads = heads
-        self.q_proj = nn.Linear(dim, dim, **fk)
-        self.k_proj = nn.Linear(dim, dim, **fk)
-        self.v_proj = nn.Linear(dim, dim, **fk)
-        self.out_proj = nn.Linear(dim, dim, **fk)
-        self.core = make_attention_core(backend, causal=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, l, d = x.shape
-        hd = d // self.heads
-        q = self.q_proj(x).view(b, l, self.heads, hd).transpose(1, 2)
-        k = self.k_proj(x).view(b, l, self.heads, hd).transpose(1, 2)
-        v = self.v_proj(x).view(b, l, self.heads, hd).transpose(1, 2)
-        return self.out_proj(self.core(q, k, v).transpose(1, 2).reshape(b, l, d))
 
 
 class CLIPVisionLayer(nn.Module):
     def __init__(self, cfg: CLIPVisionConfig, fk):
         super().__init__()
         d = cfg.hidden_size
-        self.self_attn = CLIPVisionAttention(d, cfg.num_attention_heads, cfg.attention_backend, fk)
+        self.self_attn = CLIPAttention(d, cfg.num_attention_heads, cfg.attention_backend, fk, causal=False)
         self.layer_norm1 = nn.LayerNorm(d, eps=cfg.layer_norm_eps, **fk)
         self.mlp = CLIPMLP(d, cfg.intermediate_size, cfg.hidden_act, fk)
         self.layer_norm2 = nn.LayerNorm(d, eps=cfg.layer_norm_eps, **fk)
