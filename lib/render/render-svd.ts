@@ -8,19 +8,17 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { setNumThreads, versions } from '../device';
+import { versions } from '../device';
 import { AbortError, InvalidParameterError } from '../errors';
 import { parseSeed, randomSeed } from '../generator';
 import { readModelManifest } from '../model-manifest';
 import { loadPipeline } from '../pipelines/load-pipeline';
 import { SVD_DEFAULTS } from '../pipelines/svd-inputs';
-import { assertDtype } from '../tensor';
-import { assertInteger } from '../validate';
 import { animatorchVersion } from '../version';
 import { readImage } from '../video/read-image';
 import { checkOutputPath, videoFormatFor, writeVideo } from '../video/writers';
 import { createRecipe, RECIPE_METADATA_KEY, readRecipe, type Recipe, recipeDifferences, writeRecipeSidecar } from './recipe';
-import { progressPrinter, resolveDevice, type RenderArgs, type RenderedVideo, type RenderIO } from './render';
+import { progressPrinter, type RenderArgs, type RenderedVideo, type RenderIO, setUpDevice } from './render';
 
 /** Whether render() should hand these arguments to renderSvd(): --image, an SVD --model, or an SVD recipe. */
 export async function isSvdRender(args: RenderArgs): Promise<boolean> {
@@ -87,12 +85,7 @@ async function jobsFromArgs(args: RenderArgs, log: NodeJS.WritableStream): Promi
 /** Renders every seed of an SVD render; resolves to the files written. */
 export async function renderSvd(args: RenderArgs, io: RenderIO = {}): Promise<RenderedVideo[]> {
   const log = io.log ?? process.stderr;
-  const device = resolveDevice(args.device);
-  if (args.threads !== undefined) {
-    assertInteger('--threads', args.threads, 1);
-    setNumThreads(args.threads);
-  }
-  if (args.dtype !== undefined) assertDtype('--dtype', args.dtype);
+  const device = setUpDevice(args);
   const { jobs, model } = await jobsFromArgs(args, log);
   const manifest = await readModelManifest(model);
   if (manifest.family !== 'svd') throw new InvalidParameterError('--model', `a Stable Video Diffusion model (family: svd) to animate --image; ${model} is '${manifest.family}'`, model);

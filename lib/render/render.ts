@@ -275,9 +275,20 @@ export function progressPrinter(log: RenderIO['log'], label: string): (e: Progre
   };
 }
 
-export function resolveDevice(device: string | undefined): string {
+function resolveDevice(device: string | undefined): string {
   if (device === undefined || device === 'auto') return cuda.isAvailable() ? 'cuda' : 'cpu';
   assertDevice('--device', device);
+  return device;
+}
+
+/** --device, --threads and --dtype, checked and applied (both families): the device to render on. */
+export function setUpDevice(args: Pick<RenderArgs, 'device' | 'threads' | 'dtype'>): string {
+  const device = resolveDevice(args.device);
+  if (args.threads !== undefined) {
+    assertInteger('--threads', args.threads, 1);
+    setNumThreads(args.threads);
+  }
+  if (args.dtype !== undefined) assertDtype('--dtype', args.dtype);
   return device;
 }
 
@@ -285,12 +296,7 @@ export function resolveDevice(device: string | undefined): string {
 export async function render(args: RenderArgs, io: RenderIO = {}): Promise<RenderedVideo[]> {
   if (await isSvdRender(args)) return renderSvd(args, io);
   const log = io.log ?? process.stderr;
-  const device = resolveDevice(args.device);
-  if (args.threads !== undefined) {
-    assertInteger('--threads', args.threads, 1);
-    setNumThreads(args.threads);
-  }
-  if (args.dtype !== undefined) assertDtype('--dtype', args.dtype);
+  const device = setUpDevice(args);
   if ([args.config, args.recipe, args.prompt].filter((x) => x !== undefined).length > 1)
     throw new InvalidParameterError('--prompt/--config/--recipe', 'only one of them');
   for (const [flag, v] of [['--init-video', args.initVideo], ['--init-image', args.initImage], ['--strength', args.strength], ['--anchor-first-frame', args.anchorFirstFrame]] as const)

@@ -69,10 +69,11 @@ class CLIPMLP(nn.Module):
 
 
 class CLIPEncoderLayer(nn.Module):
-    def __init__(self, cfg: CLIPTextConfig, fk):
+    # cfg: a CLIPTextConfig, or clip_vision's CLIPVisionConfig (same fields) with causal=False
+    def __init__(self, cfg: CLIPTextConfig, fk, causal: bool = True):
         super().__init__()
         d = cfg.hidden_size
-        self.self_attn = CLIPAttention(d, cfg.num_attention_heads, cfg.attention_backend, fk)
+        self.self_attn = CLIPAttention(d, cfg.num_attention_heads, cfg.attention_backend, fk, causal=causal)
         self.layer_norm1 = nn.LayerNorm(d, eps=cfg.layer_norm_eps, **fk)
         self.mlp = CLIPMLP(d, cfg.intermediate_size, cfg.hidden_act, fk)
         self.layer_norm2 = nn.LayerNorm(d, eps=cfg.layer_norm_eps, **fk)

@@ -19,28 +19,14 @@ from typing import Final, Optional
 import torch
 import torch.nn as nn
 
-from .clip_text import CLIPMLP, CLIPAttention
+from .clip_text import CLIPEncoderLayer
 from .svd_configs import CLIPVisionConfig
-
-
-class CLIPVisionLayer(nn.Module):
-    def __init__(self, cfg: CLIPVisionConfig, fk):
-        super().__init__()
-        d = cfg.hidden_size
-        self.self_attn = CLIPAttention(d, cfg.num_attention_heads, cfg.attention_backend, fk, causal=False)
-        self.layer_norm1 = nn.LayerNorm(d, eps=cfg.layer_norm_eps, **fk)
-        self.mlp = CLIPMLP(d, cfg.intermediate_size, cfg.hidden_act, fk)
-        self.layer_norm2 = nn.LayerNorm(d, eps=cfg.layer_norm_eps, **fk)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.layer_norm1(x))
-        return x + self.mlp(self.layer_norm2(x))
 
 
 class CLIPVisionEncoder(nn.Module):
     def __init__(self, cfg: CLIPVisionConfig, fk):
         super().__init__()
-        self.layers = nn.ModuleList([CLIPVisionLayer(cfg, fk) for _ in range(cfg.num_hidden_layers)])
+        self.layers = nn.ModuleList([CLIPEncoderLayer(cfg, fk, causal=False) for _ in range(cfg.num_hidden_layers)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
