@@ -1,13 +1,16 @@
 // Sizes are checked against memory before anything loads: a render whose estimated peak exceeds the
 // free host RAM (or --max-memory) is refused with what to change.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readModelManifest, type ModelManifest } from '../lib/model-manifest';
 import { checkInputs, type GenerateOptions } from '../lib/pipelines/animatediff-inputs';
-import { estimateRenderMemory, MemoryLimitError, parseBytes, readArchitecture, type ModelArchitecture } from '../lib/pipelines/memory-estimate';
+import type { ResolvedControlNet } from '../lib/pipelines/controlnet';
+import { readControlNetManifest } from '../lib/pipelines/controlnet-model';
+import { estimateRenderMemory, MemoryLimitError, parseBytes, readArchitecture, readControlNetSizes, type ModelArchitecture } from '../lib/pipelines/memory-estimate';
 import { render } from '../lib/render/render';
+import { exportedControlNet } from './utils/controlnet-fixture';
 import { exportedModel } from './utils/fixtures';
 
 let model: string;
@@ -68,5 +71,26 @@ describe('memory estimate', () => {
     const wide = estimate({ width: 256, height: 128, numFrames: 32 });
     expect(wide.unet).toBeGreaterThan(small.unet * 1.9);
     expect(wide.vae).toBeGreaterThan(small.vae * 1.9);
+  });
+
+  it('counts ControlNets: their weights, conditioning frames and the residuals held through the UNet call', async () => {
+    const dir = await exportedControlNet(3);
+    const sizes = await readControlNetSizes([{ model: dir } as ResolvedControlNet]);
+    expect(sizes).toEqual([{ weightBytes: statSync((await readControlNetManifest(dir)).file).size, residualChannels: [32, 32, 32, 64, 64] }]);
+    const inputs = checkInputs({ manifest, device: 'cpu', vaeScaleFactor: 8, textEncoder: manifest.textEncoder }, { prompt: 'x', width: 128, height: 128, numFrames: 8 });
+    const plain = estimateRenderMemory(manifest, arch, inputs, 'float32');
+    const one = estimateRenderMemory(manifest, arch, inputs, 'float32', sizes);
+    expect(one.weights - plain.weights).toBe(sizes[0]!.weightBytes);
+    // frames [1, 3, 8, 128, 128] float32 and their CFG copy
+    expect(one.latents - plain.latents).toBe(2 * 8 * 3 * 128 * 128 * 4);
+    // 16 rows (CFG x 8 frames) of float32: conv_in and one layer at 16x16, the downsampler (32 ch) and one layer
+    // (64 ch) at 8x8, the mid block (64 ch) at 8x8
+    const residuals = 16 * 4 * (2 * 32 * 256 + 32 * 64 + 64 * 64 + 64 * 64);
+    expect(one.unet - plain.unet).toBe(residuals);
+    // two ControlNets: two sets of weights, and the sum holds a second set of residuals
+    const two = estimateRenderMemory(manifest, arch, inputs, 'float32', [...sizes, ...sizes]);
+    expect(two.weights - plain.weights).toBe(2 * sizes[0]!.weightBytes);
+    expect(two.unet - plain.unet).toBe(4 * residuals);
+    await expect(readControlNetSizes([{ model: path.join(out, 'missing') } as ResolvedControlNet])).rejects.toThrow(/controlnet\.model/);
   });
 });

@@ -14,6 +14,8 @@ import { InvalidParameterError } from '../errors';
 import type { ModelManifest } from '../model-manifest';
 import { DEFAULT_TILE_SIZE } from '../video/vae-tiling';
 import type { CheckedInputs } from './animatediff-inputs';
+import type { ResolvedControlNet } from './controlnet';
+import { readControlNetManifest } from './controlnet-model';
 
 /** Math attention slices its score matrix to about this many elements (scripts/animatorch_export/attention.py). */
 const ATTENTION_SLICE_ELEMENTS = 2 ** 28;
@@ -25,12 +27,20 @@ export interface ModelArchitecture {
   weightBytes: number;
 }
 
+/** What the estimate needs of a ControlNet: its weight file and the residuals it hands the UNet. */
+export interface ControlNetSize {
+  weightBytes: number;
+  /** Channels of the down residuals then the mid one (controlnet.yaml's residual_channels). */
+  residualChannels: number[];
+}
+
 export interface MemoryEstimate {
   /** Peak bytes: weights + latents + the larger of one UNet call and one VAE chunk + the frames. */
   total: number;
+  /** The model's weights and any ControlNets'. */
   weights: number;
   latents: number;
-  /** One UNet call: one context window of frames, both CFG halves. */
+  /** One UNet call: one context window of frames, both CFG halves, with the ControlNet residuals it adds. */
   unet: number;
   /** One VAE call: one chunk of frames, one tile. */
   vae: number;
@@ -88,14 +98,39 @@ function attentionBytes(batch: number, tokens: number, bytes: number): number {
   return elements * (bytes + 4 + bytes);
 }
 
-/** The peak memory of rendering one video with these checked inputs, in `dtype`. */
-export function estimateRenderMemory(manifest: ModelManifest, arch: ModelArchitecture, a: CheckedInputs, dtype: string): MemoryEstimate {
+/** The weight bytes and residual channels of generate()'s ControlNets, from their manifests (nothing loads). */
+export async function readControlNetSizes(nets: readonly ResolvedControlNet[] = []): Promise<ControlNetSize[]> {
+  return Promise.all(
+    nets.map(async ({ model }) => {
+      const manifest = typeof model === 'string' ? await readControlNetManifest(model) : model.manifest;
+      return { weightBytes: await stat(manifest.file).then((s) => s.size, () => 0), residualChannels: manifest.residualChannels };
+    }),
+  );
+}
+
+/**
+ * Bytes of one step's ControlNet residuals for `n` rows of tokens at level 0. The down residuals are conv_in's,
+ * then layers_per_block per level plus the downsampler's (which is at the next level's size); the mid one is deepest.
+ */
+function residualBytes(net: ControlNetSize, arch: ModelArchitecture, n: number, h: number, w: number, b: number): number {
+  const levels = arch.unet.blockOutChannels.length;
+  const per = arch.unet.layersPerBlock + 1;
+  return net.residualChannels.reduce((sum, c, k) => {
+    const level = k === net.residualChannels.length - 1 ? levels - 1 : Math.min(Math.floor(k / per), levels - 1);
+    return sum + n * c * Math.ceil(h / 2 ** level) * Math.ceil(w / 2 ** level) * b;
+  }, 0);
+}
+
+/** The peak memory of rendering one video with these checked inputs, in `dtype` (with `controlnets` from readControlNetSizes). */
+export function estimateRenderMemory(manifest: ModelManifest, arch: ModelArchitecture, a: CheckedInputs, dtype: string, controlnets: readonly ControlNetSize[] = []): MemoryEstimate {
   const b = DTYPE_BYTES[dtype] ?? 4;
   const s = manifest.vae.scaleFactor;
   const [h, w, f] = [a.height / s, a.width / s, a.numFrames];
-  const weights = arch.weightBytes * (b / (DTYPE_BYTES[manifest.dtype] ?? 4));
+  const scaleWeights = b / (DTYPE_BYTES[manifest.dtype] ?? 4);
+  const weights = (arch.weightBytes + controlnets.reduce((sum, c) => sum + c.weightBytes, 0)) * scaleWeights;
   // latents, scaled input, noise prediction, fused windows, scheduler output, the CFG batch
-  const latents = f * manifest.inChannels * h * w * 4 * 6;
+  // (+ each ControlNet's conditioning frames, float32, and their CFG copy)
+  const latents = f * manifest.inChannels * h * w * 4 * 6 + controlnets.length * 2 * f * 3 * a.height * a.width * 4;
 
   // FreeNoise runs every frame through one UNet call (its windows are inside the motion modules)
   const n = (a.doCfg ? 2 : 1) * (a.freeNoise ? f : Math.min(f, a.contextLength));
@@ -108,7 +143,9 @@ export function estimateRenderMemory(manifest: ModelManifest, arch: ModelArchite
     conv += n * c * tokens * b * (2 * (u.layersPerBlock + 1) + 4);
     if (u.crossAttnLevels.includes(i)) attn = Math.max(attn, attentionBytes(n * u.heads, tokens, b) + 4 * n * tokens * c * b);
   });
-  const unet = conv + attn;
+  // the residuals live through the UNet call; summing several ControlNets' holds a second set
+  const residuals = controlnets.reduce((sum, c) => sum + residualBytes(c, arch, n, h, w, b), 0);
+  const unet = conv + attn + (controlnets.length > 1 ? 2 * residuals : residuals);
 
   const chunk = Math.min(a.decodeChunkSize, f);
   const tiled = a.vaeTiling && (h > a.vaeTiling.tileSize || w > a.vaeTiling.tileSize);

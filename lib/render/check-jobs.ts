@@ -14,6 +14,7 @@ import {
   type ModelArchitecture,
   parseBytes,
   readArchitecture,
+  readControlNetSizes,
 } from '../pipelines/memory-estimate';
 import type { ResolvedFreeInit } from '../pipelines/free-init';
 import { type ControlNetSpec, controlNetOptions, type RecordedControlNet } from './controlnet-input';
@@ -195,7 +196,7 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
     const { inputs } = checked[checked.length - 1]!;
     let arch = architectures.get(job.model);
     if (!arch) architectures.set(job.model, (arch = await readArchitecture(manifest)));
-    const e = estimateRenderMemory(manifest, arch, inputs, args.dtype ?? manifest.dtype);
+    const e = estimateRenderMemory(manifest, arch, inputs, args.dtype ?? manifest.dtype, await readControlNetSizes(inputs.controlnet));
     if (limit && e.total > limit.bytes)
       throw new MemoryLimitError(
         `${job.label}: a ${inputs.width}x${inputs.height} render of ${inputs.numFrames} frames needs about ${formatBytes(e.total)} at its peak ` +
