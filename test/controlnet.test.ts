@@ -138,6 +138,23 @@ torch.save({'control_model.' + k: v for k, v in ours_to_ldm(net.state_dict(), ne
     expect(m).toMatchObject({ kind: 'controlnet', inChannels: 4, conditioningChannels: 3, crossAttentionDim: 32, residualChannels: [32, 32, 32, 64, 64] });
   });
 
+  it('resizes frames of another size as diffusers resizes arrays (nearest): frames at twice the size render as their every other pixel', async () => {
+    const c = ref.cases['scale_1.0']!;
+    const [f, h, w] = [ref.num_frames, ref.height, ref.width];
+    const small = frames(0).frames;
+    // nearest from 2H x 2W to H x W reads source pixel (2y, 2x): put the frames there, other values around them
+    const big = new Uint8Array(f * 2 * h * 2 * w * 3);
+    for (let k = 0; k < f; k++)
+      for (let y = 0; y < 2 * h; y++)
+        for (let x = 0; x < 2 * w; x++)
+          for (let ch = 0; ch < 3; ch++) {
+            const at = ((k * 2 * h + y) * 2 * w + x) * 3 + ch;
+            big[at] = y % 2 === 0 && x % 2 === 0 ? small[((k * h + y / 2) * w + x / 2) * 3 + ch]! : (37 * x + 53 * y + 71 * ch) % 256;
+          }
+    const r = await generateAsReference(pipe, ref, c, { controlnet: { model: nets.get(3)!, frames: { frames: big, shape: [f, 2 * h, 2 * w, 3] } } });
+    expect(await worstDifference(r, c, 'resized')).toBeLessThan(1e-4);
+  });
+
   it('rejects bad options by name, before any work', async () => {
     const c = ref.cases['scale_1.0']!;
     const bad: [Partial<ControlNetOptions> & Record<string, unknown>, RegExp][] = [

@@ -135,7 +135,7 @@ export class AnimateDiffPipeline {
     const anchors: (FirstFrameAnchor | undefined)[] = []; // image-to-video with anchorFirstFrame, one per video
     let control: ControlState | undefined;
     try {
-      if (args.controlnet) control = await ControlState.prepare(this, args.controlnet, options.signal);
+      if (args.controlnet) control = await ControlState.prepare(this, args.controlnet, { height: args.height, width: args.width }, options.signal);
       const ctx = control ? { unet: this.unet, device: this.device, control } : this;
       for (let v = 0; v < args.numVideos; v++) {
         throwIfAborted(options.signal);

@@ -1,7 +1,8 @@
 /**
  * generate({ controlnet }): ControlNets steering each frame, following diffusers' AnimateDiffControlNetPipeline
  * (and MultiControlNetModel for several):
- * - conditioning frames: control_video_processor (do_normalize=False): RGB, uint8 / 255 or float 0..1, no resizing;
+ * - conditioning frames: control_video_processor (do_normalize=False): RGB, uint8 / 255 or float 0..1, resized to the
+ *   render's size as it resizes arrays and tensors (F.interpolate, nearest);
  * - each step i of n, a ControlNet runs with scale × keep, keep = 0 when i / n < guidanceStart or
  *   (i + 1) / n > guidanceEnd (controlnet_keep); a net whose scale is 0 at a step is skipped (its residuals are 0);
  * - under classifier-free guidance it sees the same batch as the UNet [negative, positive] (and its frames twice);
@@ -25,7 +26,7 @@ import { pixelsToFloat } from './pixels';
 export interface ControlNetOptions {
   /** An exported ControlNet folder (loaded for this call) or a ControlNet from loadControlNet() (stays loaded). */
   model: string | ControlNet;
-  /** One conditioning image per frame, [numFrames, height, width, 3] (uint8 0..255 or float 0..1) at the rendered size. */
+  /** One conditioning image per frame, [numFrames, H, W, 3] (uint8 0..255 or float 0..1); resized (nearest) to the render's size. */
   frames: VideoInput;
   /** controlnet_conditioning_scale. Default 1. */
   scale?: number;
@@ -78,7 +79,6 @@ export function checkControlNets(p: ControlContext, value: unknown, r: { numFram
       throw new InvalidParameterError(`${name}.frames`, 'frames [F, H, W, 3] (uint8 0..255 or float 0..1) as { frames, shape } or a Tensor', (err as InvalidParameterError).actual ?? c.frames);
     }
     if (shape[0] !== r.numFrames) throw new InvalidParameterError(`${name}.frames`, `${r.numFrames} frames (numFrames)`, `${shape[0]} frames`);
-    if (shape[1] !== r.height || shape[2] !== r.width) throw new InvalidParameterError(`${name}.frames`, `frames of ${r.width}x${r.height} (width x height)`, `${shape[2]}x${shape[1]}`);
     const scale = c.scale ?? 1;
     assertNumber(`${name}.scale`, scale);
     if (!Number.isFinite(scale)) throw new InvalidParameterError(`${name}.scale`, 'a finite number', scale);
@@ -120,7 +120,12 @@ export class ControlState {
     private readonly owned: ControlNet[],
   ) {}
 
-  static async prepare(p: ControlContext & { readonly device: Device; readonly dtype: DType }, resolved: ResolvedControlNet[], signal?: AbortSignal): Promise<ControlState> {
+  static async prepare(
+    p: ControlContext & { readonly device: Device; readonly dtype: DType },
+    resolved: ResolvedControlNet[],
+    size: { height: number; width: number },
+    signal?: AbortSignal,
+  ): Promise<ControlState> {
     const state = new ControlState([], []);
     try {
       for (const [i, r] of resolved.entries()) {
@@ -130,7 +135,7 @@ export class ControlState {
           state.owned.push(net);
           checkModel(p, net, resolved.length > 1 ? `controlnet[${i}]` : 'controlnet');
         } else net = r.model;
-        const frames = await preprocessControlFrames(r.frames, p.device);
+        const frames = await preprocessControlFrames(r.frames, p.device, size);
         state.nets.push({ net, frames, scale: r.scale, guidanceStart: r.guidanceStart, guidanceEnd: r.guidanceEnd, guessMode: r.guessMode || net.manifest.globalPoolConditions });
       }
       return state;
@@ -148,9 +153,14 @@ export class ControlState {
   }
 }
 
-/** control_video_processor.preprocess_video (no normalisation) at the frames' own size: [1, 3, F, H, W] float32 0..1. */
-export async function preprocessControlFrames(video: VideoInput, device: Device): Promise<Tensor> {
-  return pixelsToFloat(video instanceof Tensor ? video : { data: video.frames, shape: video.shape }, device, (x) => x.permute([3, 0, 1, 2]).unsqueeze(0).contiguous());
+/** control_video_processor.preprocess_video (no normalisation) at `size`: [1, 3, F, H, W] float32 0..1. */
+export async function preprocessControlFrames(video: VideoInput, device: Device, size?: { height: number; width: number }): Promise<Tensor> {
+  return pixelsToFloat(video instanceof Tensor ? video : { data: video.frames, shape: video.shape }, device, (x) => {
+    const [, h, w] = x.shape;
+    if (!size || (h === size.height && w === size.width)) return x.permute([3, 0, 1, 2]).unsqueeze(0).contiguous();
+    // [F, 3, H, W] through F.interpolate's default (nearest), as VaeImageProcessor.resize does for arrays
+    return x.permute([0, 3, 1, 2]).interpolate({ size: [size.height, size.width] }).permute([1, 0, 2, 3]).unsqueeze(0).contiguous();
+  });
 }
 
 /** diffusers' controlnet_keep[i]: 0 outside [guidanceStart, guidanceEnd] of the steps, else 1. */
