@@ -72,12 +72,13 @@ describe('render farm (one process)', () => {
       const stdout = { write: (s: string) => ids.push(...s.trim().split('\n')) } as unknown as NodeJS.WritableStream;
       const logged: string[] = [];
       const log = { write: (s: string) => logged.push(s) } as unknown as NodeJS.WritableStream;
-      const r = await submit({ redis: redis.url, queue: 'submit', config, out: 'demo.gif', wait: true }, { stdout, log });
+      // --context-length/--context-overlap are defaults under the entries, as for render --config
+      const r = await submit({ redis: redis.url, queue: 'submit', config, out: 'demo.gif', wait: true, contextLength: 2, contextOverlap: 1 }, { stdout, log });
       expect(r).toEqual({ jobIds: ids, failed: 0 });
       const results = await Promise.all(ids.map(async (id) => (await queue.getJob(id))!.returnvalue));
-      expect(results.map((x) => [path.basename(x.file), x.recipe.prompt, x.recipe.seed, x.recipe.frames, x.recipe.width])).toEqual([
-        ['demo-0-5.gif', 'a red circle moving right', '5', 4, 64],
-        ['demo-1-6.gif', 'a blue square moving up', '6', 4, 64],
+      expect(results.map((x) => [path.basename(x.file), x.recipe.prompt, x.recipe.seed, x.recipe.frames, x.recipe.width, x.recipe.extra?.contextLength, x.recipe.extra?.contextOverlap])).toEqual([
+        ['demo-0-5.gif', 'a red circle moving right', '5', 4, 64, 2, 1],
+        ['demo-1-6.gif', 'a blue square moving up', '6', 4, 64, 2, 1],
       ]);
       expect(logged.join('')).toMatch(/100%  2\/2 done/);
       const again = await submit({ redis: redis.url, queue: 'submit', recipe: results[1]!.recipeFile, out: 'again.gif', wait: true }, { stdout, log });

@@ -49,7 +49,12 @@ async function itemsFrom(args: SubmitArgs): Promise<Item[]> {
   const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
   if (args.config) {
     const requests = await requestsFromConfig(args.config, defined({ ...settings, scheduler: args.scheduler, model: args.model }));
-    return requests.map((r, k) => ({ input: { ...r, ...(r.model ? {} : args.model ? { model: args.model } : {}) }, output: outputName(args.out, k, requests.length, String(r.seed)) }));
+    // flags are defaults under each entry's own keys, as for render --config
+    const flags = defined({ contextLength: args.contextLength, contextOverlap: args.contextOverlap });
+    return requests.map((r, k) => ({
+      input: { ...flags, ...r, ...(r.model ? {} : args.model ? { model: args.model } : {}) },
+      output: outputName(args.out, k, requests.length, String(r.seed)),
+    }));
   }
   const seeds = (args.seed?.length ? args.seed : [randomSeed()]).map((s) => parseSeed(s, '--seed').toString());
   return seeds.map((seed, k) => ({
