@@ -26,6 +26,12 @@ def _quantize(weight: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     return q, scale.to(weight.dtype)
 
 
+def _bias(layer: nn.Module, features: int) -> torch.Tensor:
+    """The layer's bias, or zeros (TorchScript wants one tensor type), in the weight's dtype."""
+    bias = getattr(layer, "bias", None)
+    return bias.detach() if bias is not None else torch.zeros(features, dtype=layer.weight.dtype)
+
+
 class Int8Linear(nn.Module):
     """nn.Linear with an int8 weight and per-output-channel scales."""
 
@@ -34,8 +40,7 @@ class Int8Linear(nn.Module):
         q, scale = _quantize(linear.weight)
         self.register_buffer("weight_int8", q)
         self.register_buffer("weight_scale", scale)
-        bias = linear.bias.detach() if linear.bias is not None else torch.zeros(linear.out_features, dtype=linear.weight.dtype)
-        self.register_buffer("bias", bias)
+        self.register_buffer("bias", _bias(linear, linear.out_features))
         self.in_features = linear.in_features
         self.out_features = linear.out_features
 
@@ -44,24 +49,23 @@ class Int8Linear(nn.Module):
         return F.linear(x, w, self.bias)
 
 
-class Int8Conv2d(nn.Module):
-    """nn.Conv2d (or InflatedConv3d: 5-D input runs per frame) with an int8 weight."""
+class _StoredConv2d(nn.Module):
+    """A Conv2d (or InflatedConv3d: 5-D input runs per frame) whose weight is stored otherwise than in the
+    compute dtype; subclasses store it and say how to make the compute weight (`weight()`)."""
 
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
-        q, scale = _quantize(conv.weight)
-        self.register_buffer("weight_int8", q)
-        self.register_buffer("weight_scale", scale)
-        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels, dtype=conv.weight.dtype)
-        self.register_buffer("bias", bias)
+        self.register_buffer("bias", _bias(conv, conv.out_channels))
         self.stride: Tuple[int, int] = (int(conv.stride[0]), int(conv.stride[1]))
         self.padding: Tuple[int, int] = (int(conv.padding[0]), int(conv.padding[1]))
         self.dilation: Tuple[int, int] = (int(conv.dilation[0]), int(conv.dilation[1]))
         self.groups = int(conv.groups)
 
+    def weight(self) -> torch.Tensor:
+        raise NotImplementedError
+
     def _conv(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight_int8.to(self.weight_scale.dtype) * self.weight_scale
-        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return F.conv2d(x, self.weight(), self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 5:
@@ -70,28 +74,29 @@ class Int8Conv2d(nn.Module):
         return self._conv(x)
 
 
-class Float16Conv2d(nn.Module):
+class Int8Conv2d(_StoredConv2d):
+    """nn.Conv2d (or InflatedConv3d) with an int8 weight and per-output-channel scales."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__(conv)
+        q, scale = _quantize(conv.weight)
+        self.register_buffer("weight_int8", q)
+        self.register_buffer("weight_scale", scale)
+
+    def weight(self) -> torch.Tensor:
+        return self.weight_int8.to(self.weight_scale.dtype) * self.weight_scale
+
+
+class Float16Conv2d(_StoredConv2d):
     """nn.Conv2d (or InflatedConv3d) with its weight stored in float16 and computed in the bias's dtype,
     as stable-diffusion.cpp stores every convolution kernel, its float32 runs included."""
 
     def __init__(self, conv: nn.Conv2d):
-        super().__init__()
+        super().__init__(conv)
         self.register_buffer("weight_f16", conv.weight.detach().to(torch.float16))
-        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels, dtype=conv.weight.dtype)
-        self.register_buffer("bias", bias)
-        self.stride: Tuple[int, int] = (int(conv.stride[0]), int(conv.stride[1]))
-        self.padding: Tuple[int, int] = (int(conv.padding[0]), int(conv.padding[1]))
-        self.dilation: Tuple[int, int] = (int(conv.dilation[0]), int(conv.dilation[1]))
-        self.groups = int(conv.groups)
 
-    def _conv(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight_f16.to(self.bias.dtype), self.bias, self.stride, self.padding, self.dilation, self.groups)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 5:
-            f = x.shape[2]
-            return unfold_frames(self._conv(fold_frames(x)), f)
-        return self._conv(x)
+    def weight(self) -> torch.Tensor:
+        return self.weight_f16.to(self.bias.dtype)
 
 
 def _convertible_conv(child: nn.Module) -> bool:
