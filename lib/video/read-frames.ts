@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidParameterError } from '../errors';
+import { loadSharp } from './sharp';
 
 /** Frames [F, H, W, 3] (uint8), as generate()'s `video`. */
 export interface ReadVideo {
@@ -41,12 +42,6 @@ const FFMPEG_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.av
 /** A folder's frames: the files with these extensions, in natural order (frame2 before frame10). */
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif']);
 
-type SharpModule = typeof import('sharp');
-function loadSharp(): SharpModule {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('sharp') as SharpModule;
-}
-
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
 
 /** The frame indices taken from `source` frames for `count`: evenly spaced from the first (floor(i · source / count)). */
@@ -61,7 +56,7 @@ function unreadable(o: ReadFramesOptions, file: string, why: string): InvalidPar
 /** One image page (0 for stills), flattened on black, resized to cover width × height and centre-cropped. */
 async function sharpFrame(input: Buffer, page: number, o: ReadFramesOptions, file: string): Promise<Uint8Array> {
   try {
-    const { data, info } = await loadSharp()(input, { page, failOn: 'error' })
+    const { data, info } = await loadSharp('to read init media')(input, { page, failOn: 'error' })
       .flatten({ background: '#000000' })
       .resize(o.width, o.height, { fit: 'cover', position: 'centre' })
       .toColourspace('srgb')
@@ -86,7 +81,7 @@ async function readBytes(file: string, o: ReadFramesOptions): Promise<Buffer> {
 /** The number of pages (frames) sharp sees in an image file. */
 async function pageCount(input: Buffer, o: ReadFramesOptions, file: string): Promise<number> {
   try {
-    const meta = await loadSharp()(input).metadata();
+    const meta = await loadSharp('to read init media')(input).metadata();
     return meta.pages ?? 1;
   } catch (err) {
     throw unreadable(o, file, (err as Error).message.split('\n')[0]!);

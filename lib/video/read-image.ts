@@ -4,26 +4,16 @@
  * with `size` different from the file's, the image is resized (Lanczos, as diffusers' PIL default).
  */
 import { InvalidParameterError } from '../errors';
+import { loadSharp } from './sharp';
 
 export interface RgbImage {
   data: Uint8Array;
   shape: [number, number, 3];
 }
 
-type SharpModule = typeof import('sharp');
-
-function loadSharp(): SharpModule {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('sharp') as SharpModule;
-  } catch (err) {
-    throw new Error(`sharp could not be loaded (needed to read images): ${(err as Error).message.split('\n')[0]}\nReinstall it: npm install sharp`, { cause: err });
-  }
-}
-
 /** Reads `file`; `size` is [height, width]. */
 export async function readImage(file: string, options: { size?: [number, number]; name?: string } = {}): Promise<RgbImage> {
-  const sharp = loadSharp();
+  const sharp = loadSharp('to read images');
   const name = options.name ?? 'image';
   try {
     let img = sharp(file).removeAlpha().toColourspace('srgb');

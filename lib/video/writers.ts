@@ -11,6 +11,7 @@ import path from 'node:path';
 import { AbortError, InvalidParameterError, throwIfAborted } from '../errors';
 import { assertInteger } from '../validate';
 import { addPngText } from './png-text';
+import { loadSharp } from './sharp';
 
 export type VideoShape = readonly [frames: number, height: number, width: number, channels: 3];
 
@@ -223,19 +224,6 @@ export function xmpToMetadata(xmp: string): Record<string, string> {
 
 // ---------------------------------------------------------------- writers
 
-type SharpModule = typeof import('sharp');
-
-function loadSharp(): SharpModule {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('sharp') as SharpModule;
-  } catch (err) {
-    throw new Error(`sharp could not be loaded (needed for GIF/WebP/PNG output): ${(err as Error).message.split('\n')[0]}\nReinstall it: npm install sharp`, {
-      cause: err,
-    });
-  }
-}
-
 /** GIF delays are centiseconds; spread the rounding so the average frame time is 1000/fps ms. */
 function frameDelays(count: number, fps: number, gif: boolean): number[] {
   const ms = 1000 / fps;
@@ -244,7 +232,7 @@ function frameDelays(count: number, fps: number, gif: boolean): number[] {
 }
 
 async function encodeAnimated(format: 'gif' | 'webp', frames: Uint8Array, f: number, h: number, w: number, fps: number, options: WriteVideoOptions): Promise<Buffer> {
-  const sharp = loadSharp();
+  const sharp = loadSharp('for GIF/WebP/PNG output');
   const input = sharp(Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength), {
     raw: { width: w, height: h * f, channels: 3, pageHeight: h },
     limitInputPixels: false,
@@ -261,7 +249,7 @@ async function encodeAnimated(format: 'gif' | 'webp', frames: Uint8Array, f: num
 }
 
 async function writePngFolder(frames: Uint8Array, f: number, h: number, w: number, outDir: string, options: WriteVideoOptions): Promise<void> {
-  const sharp = loadSharp();
+  const sharp = loadSharp('for GIF/WebP/PNG output');
   const target = path.resolve(outDir.replace(/[\\/]+$/, ''));
   const existing = await stat(target).catch(() => undefined);
   if (existing && !existing.isDirectory()) throw new Error(`${target} exists and is not a folder; PNG frames need a folder path`);
