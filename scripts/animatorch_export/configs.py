@@ -108,6 +108,7 @@ class UNet3DConfig(_ConfigBase):
     motion_num_attention_heads: int = 8
     motion_num_transformer_blocks: int = 1
     motion_max_seq_length: int = 32
+    motion_attention_blocks: int = 2  # temporal self-attentions per block: 2 in motion modules, 1 in SparseCtrl
     # runtime choices (not part of the checkpoint)
     numerics: str = "animatediff"
     attention_backend: str = "auto"
@@ -135,6 +136,8 @@ class UNet3DConfig(_ConfigBase):
                 raise ValueError(f"channels {c} not divisible by motion heads {self.motion_num_attention_heads}")
         if self.motion_max_seq_length < 1:
             raise ValueError("motion_max_seq_length must be >= 1")
+        if self.motion_attention_blocks < 1:
+            raise ValueError("motion_attention_blocks must be >= 1")
         return self
 
     @property

@@ -122,19 +122,19 @@ class ControlNetConditioningEmbedding(nn.Module):
 _DOWN = {"CrossAttnDownBlock3D": CrossAttnDownBlock3D, "DownBlock3D": DownBlock3D}
 
 
-class ControlNetModel(nn.Module):
-    """See the module docstring for names and the calling convention."""
+class ControlNetBase(nn.Module):
+    """What ControlNetModel and SparseControlNetModel share: conv_in, the time embedding, the UNet's down and
+    mid blocks, the 1x1 heads (``controlnet_down_blocks``, ``controlnet_mid_block``) and the residual scaling.
+    Subclasses add ``controlnet_cond_embedding`` and a forward that calls :meth:`residuals`."""
 
     bgr: Final[bool]
     global_pool: Final[bool]
     num_residuals: Final[int]
 
-    def __init__(self, config: Optional[ControlNetConfig] = None, device=None, dtype=None):
+    def __init__(self, cfg: ControlNetConfig, use_motion: bool, fk: Dict[str, Any]):
         super().__init__()
-        cfg = (config if config is not None else ControlNetConfig()).validate()
         self.config = cfg
         ucfg = cfg.unet_config()
-        fk = {"device": device, "dtype": dtype}
         boc = list(cfg.block_out_channels)
         self.bgr = cfg.channel_order == "bgr"
         self.global_pool = cfg.global_pool_conditions
@@ -143,9 +143,6 @@ class ControlNetModel(nn.Module):
         self.conv_in = nn.Conv2d(cfg.in_channels, boc[0], kernel_size=3, padding=1, **fk)
         self.time_proj = Timesteps(boc[0], cfg.flip_sin_to_cos, cfg.freq_shift)
         self.time_embedding = TimestepEmbedding(boc[0], ucfg.time_embed_dim, **fk)
-        self.controlnet_cond_embedding = ControlNetConditioningEmbedding(
-            boc[0], cfg.conditioning_channels, tuple(cfg.conditioning_embedding_out_channels), **fk
-        )
 
         down = []
         heads = [nn.Conv2d(boc[0], boc[0], kernel_size=1, **fk)]
@@ -153,47 +150,27 @@ class ControlNetModel(nn.Module):
         for i, kind in enumerate(cfg.down_block_types):
             in_ch, out_ch = out_ch, boc[i]
             last = i == len(boc) - 1
-            down.append(_DOWN[kind](ucfg, in_ch, out_ch, not last, False, fk))
+            down.append(_DOWN[kind](ucfg, in_ch, out_ch, not last, use_motion, fk))
             n = cfg.layers_per_block + (0 if last else 1)
             heads += [nn.Conv2d(out_ch, out_ch, kernel_size=1, **fk) for _ in range(n)]
         self.down_blocks = nn.ModuleList(down)
         self.controlnet_down_blocks = nn.ModuleList(heads)
-        self.mid_block = UNetMidBlock3DCrossAttn(ucfg, boc[-1], False, fk)
+        self.mid_block = UNetMidBlock3DCrossAttn(ucfg, boc[-1], False, fk)  # no motion module here in SparseCtrl either
         self.controlnet_mid_block = nn.Conv2d(boc[-1], boc[-1], kernel_size=1, **fk)
 
-    def forward(
-        self,
-        sample: torch.Tensor,
-        timestep: torch.Tensor,
-        encoder_hidden_states: torch.Tensor,
-        controlnet_cond: torch.Tensor,
-        conditioning_scale: float = 1.0,
-        guess_mode: bool = False,
-    ) -> List[torch.Tensor]:
-        if sample.dim() != 5 or controlnet_cond.dim() != 5:
-            raise RuntimeError("controlnet: sample and controlnet_cond must be [B, C, F, H, W]")
-        b, c, f, h, w = sample.shape
-        if controlnet_cond.shape[0] != b or controlnet_cond.shape[2] != f:
-            raise RuntimeError(
-                "controlnet: controlnet_cond must have the batch and frames of sample, got "
-                + str(controlnet_cond.shape)
-                + " for "
-                + str(sample.shape)
-            )
-        dtype = self.conv_in.weight.dtype
-        t = timestep.to(sample.device)
+    def time_emb(self, timestep: torch.Tensor, b: int, device: torch.device) -> torch.Tensor:
+        t = timestep.to(device)
         if t.dim() == 0:
             t = t[None]
         t = t.expand(b)
-        emb = self.time_embedding(self.time_proj(t).to(dtype))
-        context = encoder_hidden_states.to(dtype)
+        return self.time_embedding(self.time_proj(t).to(self.conv_in.weight.dtype))
 
-        cond = fold_frames(controlnet_cond.to(dtype))
-        if self.bgr:
-            cond = torch.flip(cond, dims=[1])
-        x = self.conv_in(fold_frames(sample.to(dtype))) + self.controlnet_cond_embedding(cond)
+    def residuals(
+        self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor, f: int, conditioning_scale: float, guess_mode: bool
+    ) -> List[torch.Tensor]:
+        """The down/mid blocks on ``x`` (conv_in output + conditioning embedding, folded), then the heads and scaling."""
         skips: List[torch.Tensor] = [x]
-        plain: MotionArgs = (1.0, None, None)  # the blocks' motion modules are NoMotionModule here
+        plain: MotionArgs = (1.0, None, None)
         for block in self.down_blocks:
             x, res = block(x, emb, context, f, plain)
             skips.extend(res)
@@ -216,6 +193,45 @@ class ControlNetModel(nn.Module):
         return outs
 
 
+class ControlNetModel(ControlNetBase):
+    """See the module docstring for names and the calling convention."""
+
+    def __init__(self, config: Optional[ControlNetConfig] = None, device=None, dtype=None):
+        cfg = (config if config is not None else ControlNetConfig()).validate()
+        fk = {"device": device, "dtype": dtype}
+        super().__init__(cfg, False, fk)
+        self.controlnet_cond_embedding = ControlNetConditioningEmbedding(
+            cfg.block_out_channels[0], cfg.conditioning_channels, tuple(cfg.conditioning_embedding_out_channels), **fk
+        )
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        controlnet_cond: torch.Tensor,
+        conditioning_scale: float = 1.0,
+        guess_mode: bool = False,
+    ) -> List[torch.Tensor]:
+        if sample.dim() != 5 or controlnet_cond.dim() != 5:
+            raise RuntimeError("controlnet: sample and controlnet_cond must be [B, C, F, H, W]")
+        b, c, f, h, w = sample.shape
+        if controlnet_cond.shape[0] != b or controlnet_cond.shape[2] != f:
+            raise RuntimeError(
+                "controlnet: controlnet_cond must have the batch and frames of sample, got "
+                + str(controlnet_cond.shape)
+                + " for "
+                + str(sample.shape)
+            )
+        dtype = self.conv_in.weight.dtype
+        emb = self.time_emb(timestep, b, sample.device)
+        cond = fold_frames(controlnet_cond.to(dtype))
+        if self.bgr:
+            cond = torch.flip(cond, dims=[1])
+        x = self.conv_in(fold_frames(sample.to(dtype))) + self.controlnet_cond_embedding(cond)
+        return self.residuals(x, emb, encoder_hidden_states.to(dtype), f, conditioning_scale, guess_mode)
+
+
 def residual_channels(cfg: ControlNetConfig) -> List[int]:
     """Channels of each down residual then the mid residual (what the UNet's skips have)."""
     boc = list(cfg.block_out_channels)
@@ -226,4 +242,6 @@ def residual_channels(cfg: ControlNetConfig) -> List[int]:
 
 
 def config_dict(cfg: ControlNetConfig) -> Dict[str, Any]:
-    return {"_class_name": "ControlNetModel", **cfg.to_dict()}
+    """config.json of an export: ours, named by the diffusers class it mirrors."""
+    cls = "ControlNetModel" if type(cfg) is ControlNetConfig else "SparseControlNetModel"
+    return {"_class_name": cls, **cfg.to_dict()}

@@ -1,4 +1,5 @@
-"""ControlNet checkpoints -> our ControlNetModel -> a TorchScript folder with ``controlnet.yaml``.
+"""ControlNet checkpoints -> our ControlNetModel -> a TorchScript folder with ``controlnet.yaml``
+(SparseCtrl checkpoints are read by sparse_controlnet_load.py and written here too, ``kind: sparsectrl``).
 
 Inputs (read with the safe loaders of weights.py: safetensors, or weights-only pickles):
 
@@ -14,8 +15,9 @@ Inputs (read with the safe loaders of weights.py: safetensors, or weights-only p
 
 Folder written by :func:`export_controlnet`::
 
-    model.pt          torch.jit.script(ControlNetModel) (see controlnet.py for the calling convention)
-    config.json       our ControlNetConfig (+ _class_name)
+    model.pt          torch.jit.script(ControlNetModel | SparseControlNetModel) (calling conventions:
+                      controlnet.py, sparse_controlnet.py)
+    config.json       our ControlNetConfig / SparseControlNetConfig (+ _class_name)
     controlnet.yaml   manifest, written last
 """
 
@@ -27,11 +29,12 @@ import torch
 
 from . import __version__ as PACKAGE_VERSION
 from .atomic_io import atomic_jit_save, atomic_write_json, atomic_write_text
-from .controlnet import ControlNetConfig, ControlNetModel, config_dict, residual_channels
+from .controlnet import ControlNetBase, ControlNetConfig, ControlNetModel, config_dict, residual_channels
 from .convert_diffusers import load_component, unet_config_from_diffusers
 from .convert_ldm import _apply, _shape, unet_prefix_table
 from .dtypes import can_run, dtype_name, parse_dtype
 from .errors import ExportError
+from .sparse_controlnet import SparseControlNetConfig, SparseControlNetModel
 from .manifest import EXPORT_VERSION, FAMILY, _yaml_dump, file_entry
 from .weights import WeightsError, load_into, load_state_dict, no_weight_init
 
@@ -41,17 +44,16 @@ CONTROLNET_MANIFEST = "controlnet.yaml"
 LDM_PREFIX = "control_model."
 
 
-def config_from_diffusers(cfg: Mapping, where: str = "config.json") -> ControlNetConfig:
-    cls = cfg.get("_class_name", "ControlNetModel")
-    if cls != "ControlNetModel":
-        raise WeightsError(f"{where}: _class_name {cls!r} is not ControlNetModel")
+def diffusers_fields(cfg: Mapping, cls: str, where: str) -> Dict[str, Any]:
+    """ControlNetConfig keyword arguments of a diffusers ControlNetModel / SparseControlNetModel config."""
+    got = cfg.get("_class_name", cls)
+    if got != cls:
+        raise WeightsError(f"{where}: _class_name {got!r} is not {cls}")
     # The down half of a UNet: check it with the UNet's rules (up blocks mirrored).
     ups = ["CrossAttnUpBlock2D" if "CrossAttn" in t else "UpBlock2D" for t in reversed(list(cfg["down_block_types"]))]
     u = unet_config_from_diffusers({**cfg, "_class_name": "UNet2DConditionModel", "up_block_types": ups}, where)
-    order = cfg.get("controlnet_conditioning_channel_order", "rgb")
-    return ControlNetConfig(
+    return dict(
         in_channels=u["in_channels"],
-        conditioning_channels=int(cfg.get("conditioning_channels", 3)),
         block_out_channels=u["block_out_channels"],
         down_block_types=u["down_block_types"],
         layers_per_block=u["layers_per_block"],
@@ -63,8 +65,13 @@ def config_from_diffusers(cfg: Mapping, where: str = "config.json") -> ControlNe
         freq_shift=u["freq_shift"],
         conditioning_embedding_out_channels=tuple(int(c) for c in cfg.get("conditioning_embedding_out_channels", (16, 32, 96, 256))),
         global_pool_conditions=bool(cfg.get("global_pool_conditions", False)),
-        channel_order=order,
-    ).validate()
+        channel_order=cfg.get("controlnet_conditioning_channel_order", "rgb"),
+    )
+
+
+def config_from_diffusers(cfg: Mapping, where: str = "config.json") -> ControlNetConfig:
+    fields = diffusers_fields(cfg, "ControlNetModel", where)
+    return ControlNetConfig(conditioning_channels=int(cfg.get("conditioning_channels", 3)), **fields).validate()
 
 
 def _strip_ldm(sd: Mapping[str, torch.Tensor], path: str) -> "OrderedDict[str, torch.Tensor]":
@@ -139,31 +146,45 @@ def load_controlnet_weights(path: str) -> Tuple[ControlNetConfig, "OrderedDict[s
     if os.path.isdir(path):
         raw, sd = load_component(path)
         return config_from_diffusers(raw, os.path.join(path, "config.json")), OrderedDict(sd), "diffusers"
-    sd = _strip_ldm(load_state_dict(path), path)
+    return ldm_weights(load_state_dict(path), path)
+
+
+def ldm_weights(raw: Mapping[str, torch.Tensor], path: str) -> Tuple[ControlNetConfig, "OrderedDict[str, torch.Tensor]", str]:
+    """(config, our state dict, "ldm") of a loaded original-layout ControlNet file."""
+    sd = _strip_ldm(raw, path)
     cfg = infer_ldm_config(sd, path)
     return cfg, ldm_to_ours(sd, cfg, path), "ldm"
 
 
-def build_controlnet(cfg: ControlNetConfig, sd: Mapping[str, torch.Tensor], what: str) -> ControlNetModel:
+def build_controlnet(cfg: ControlNetConfig, sd: Mapping[str, torch.Tensor], what: str) -> ControlNetBase:
+    """A ControlNetModel, or a SparseControlNetModel for a SparseControlNetConfig, holding ``sd`` (strictly)."""
+    cls = SparseControlNetModel if isinstance(cfg, SparseControlNetConfig) else ControlNetModel
     with no_weight_init():
-        model = ControlNetModel(cfg)
+        model = cls(cfg)
     return load_into(model, sd, what)
 
 
-def _probe(cfg: ControlNetConfig, b: int, f: int, h: int, w: int, device, dtype):
+def _probe(model: ControlNetBase, b: int, f: int, h: int, w: int, device, dtype):
+    cfg = model.config
     g = torch.Generator().manual_seed(77)
     sample = torch.randn(b, cfg.in_channels, f, h, w, generator=g).to(device=device, dtype=dtype)
     t = torch.tensor([981, 1][:b], dtype=torch.int64, device=device)
     text = torch.randn(b, 77, cfg.cross_attention_dim, generator=g).to(device=device, dtype=dtype)
-    cond = torch.rand(b, cfg.conditioning_channels, f, 8 * h, 8 * w, generator=g).to(device=device, dtype=dtype)
-    return sample, t, text, cond
+    if not isinstance(model, SparseControlNetModel):
+        cond = torch.rand(b, cfg.conditioning_channels, f, 8 * h, 8 * w, generator=g).to(device=device, dtype=dtype)
+        return sample, t, text, cond
+    s = 1 if cfg.use_simplified_condition_embedding else 8
+    cond = torch.randn(1, cfg.conditioning_channels, f, s * h, s * w, generator=g).to(device=device, dtype=dtype)
+    mask = torch.zeros(1, 1, f, s * h, s * w, dtype=dtype, device=device)
+    mask[:, :, 0] = 1
+    return sample, t, text, cond * mask, mask
 
 
-def verify_controlnet(eager: ControlNetModel, scripted, device, dtype) -> None:
+def verify_controlnet(eager: ControlNetBase, scripted, device, dtype) -> None:
     tol_base = 1e-4 if dtype == torch.float32 else 2e-2
     with torch.no_grad():
         for (b, f, h, w), scale, guess in (((1, 2, 8, 8), 1.0, False), ((2, 3, 5, 7), 0.5, True)):
-            args = _probe(eager.config, b, f, h, w, device, dtype)
+            args = _probe(eager, b, f, h, w, device, dtype)
             ref, got = eager(*args, scale, guess), scripted(*args, scale, guess)
             for k, (r, g) in enumerate(zip(ref, got)):
                 diff = float((r.float() - g.float()).abs().max())
@@ -172,8 +193,22 @@ def verify_controlnet(eager: ControlNetModel, scripted, device, dtype) -> None:
                     raise ExportError(f"controlnet residual {k} at B={b} F={f} {h}x{w}: scripted differs from eager by {diff:.3g}")
 
 
+def _manifest_fields(model: ControlNetBase) -> Dict[str, Any]:
+    cfg = model.config
+    if not isinstance(cfg, SparseControlNetConfig):
+        return {"kind": "controlnet"}
+    return {
+        "kind": "sparsectrl",
+        # RGB SparseCtrl takes VAE latents of the keyframes, scribble takes their pixels
+        "condition": "latents" if cfg.use_simplified_condition_embedding else "pixels",
+        "concat_conditioning_mask": cfg.concat_conditioning_mask,
+        "max_frames": cfg.motion_max_seq_length,
+        "numerics": cfg.numerics,
+    }
+
+
 def export_controlnet(
-    model: ControlNetModel,
+    model: ControlNetBase,
     out_dir: str,
     dtype: Union[str, torch.dtype] = torch.float32,
     device: Union[str, torch.device] = "cpu",
@@ -200,10 +235,11 @@ def export_controlnet(
     atomic_jit_save(scripted, os.path.join(out_dir, CONTROLNET_FILE))
     cfg = model.config
     atomic_write_json(os.path.join(out_dir, CONTROLNET_CONFIG_FILE), config_dict(cfg))
+    fields = _manifest_fields(model)
     manifest: Dict[str, Any] = {
         "name": name or os.path.basename(out_dir.rstrip(os.sep)) or "controlnet",
         "family": FAMILY,
-        "kind": "controlnet",
+        "kind": fields.pop("kind"),
         "dtype": dtype_name(dt),
         "file": CONTROLNET_FILE,
         "format": "torchscript",
@@ -212,6 +248,7 @@ def export_controlnet(
         "cross_attention_dim": cfg.cross_attention_dim,
         "residual_channels": residual_channels(cfg),
         "global_pool_conditions": cfg.global_pool_conditions,
+        **fields,
         "files": {rel: file_entry(out_dir, rel) for rel in (CONTROLNET_FILE, CONTROLNET_CONFIG_FILE)},
         "animatorch_export_version": EXPORT_VERSION,
         "export": {"torch_version": str(torch.__version__), "package_version": PACKAGE_VERSION, "device": str(dev)},

@@ -84,7 +84,7 @@ PLAIN: MotionArgs = (1.0, None, None)
 
 
 class TemporalTransformerBlock(nn.Module):
-    """Two pre-LN temporal self-attentions, then a GEGLU feed-forward; all residual.
+    """Two (SparseCtrl: one) pre-LN temporal self-attentions, then a GEGLU feed-forward; all residual.
 
     With FreeNoise windows (diffusers' FreeNoiseTransformerBlock) the two attentions run on each window
     of L frames (positions 0..L-1 in each), and their outputs are averaged per frame with the given
@@ -151,6 +151,7 @@ class TemporalTransformer3DModel(nn.Module):
         joint_groupnorm: bool = False,
         backend: str = "auto",
         zero_init_proj_out: bool = True,
+        num_attention_blocks: int = 2,
         device=None,
         dtype=None,
     ):
@@ -159,7 +160,7 @@ class TemporalTransformer3DModel(nn.Module):
         self.norm = FrameGroupNorm(norm_num_groups, in_channels, eps=1e-6, joint=joint_groupnorm, **fk)
         self.proj_in = nn.Linear(in_channels, in_channels, **fk)
         self.transformer_blocks = nn.ModuleList(
-            [TemporalTransformerBlock(in_channels, heads, max_len, backend=backend, **fk) for _ in range(num_layers)]
+            [TemporalTransformerBlock(in_channels, heads, max_len, num_attention_blocks, backend=backend, **fk) for _ in range(num_layers)]
         )
         self.proj_out = nn.Linear(in_channels, in_channels, **fk)
         if zero_init_proj_out:
@@ -186,7 +187,8 @@ class TemporalTransformer3DModel(nn.Module):
 
 
 class VanillaTemporalModule(nn.Module):
-    """One AnimateDiff motion module (``temporal_transformer``). Ignores temb and text."""
+    """One AnimateDiff motion module (``temporal_transformer``). Ignores temb and text.
+    ``num_attention_blocks``: 2 ("Temporal_Self", "Temporal_Self") in the UNet's, 1 in SparseCtrl's."""
 
     def __init__(
         self,
@@ -198,6 +200,7 @@ class VanillaTemporalModule(nn.Module):
         joint_groupnorm: bool = False,
         backend: str = "auto",
         zero_initialize: bool = True,
+        num_attention_blocks: int = 2,
         device=None,
         dtype=None,
     ):
@@ -211,6 +214,7 @@ class VanillaTemporalModule(nn.Module):
             joint_groupnorm=joint_groupnorm,
             backend=backend,
             zero_init_proj_out=zero_initialize,
+            num_attention_blocks=num_attention_blocks,
             device=device,
             dtype=dtype,
         )

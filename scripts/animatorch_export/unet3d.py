@@ -84,6 +84,7 @@ def _motion_module(cfg: UNet3DConfig, channels: int, enabled: bool, fk) -> nn.Mo
         norm_num_groups=cfg.norm_num_groups,
         joint_groupnorm=cfg.numerics == "diffusers",
         backend=cfg.attention_backend,
+        num_attention_blocks=cfg.motion_attention_blocks,
         **fk,
     )
 
