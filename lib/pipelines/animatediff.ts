@@ -135,11 +135,12 @@ export class AnimateDiffPipeline {
     const anchors: (FirstFrameAnchor | undefined)[] = []; // image-to-video with anchorFirstFrame, one per video
     let control: ControlState | undefined;
     try {
-      if (args.controlnet) control = await ControlState.prepare(this, args.controlnet, { height: args.height, width: args.width }, options.signal);
+      if (args.controlnet) control = await ControlState.prepare({ manifest: this.manifest, device: this.device, dtype: this.dtype, encodeMoments: (x) => this.vaeMoments(x, options.signal) }, args.controlnet, { height: args.height, width: args.width }, options.signal);
       const ctx = control ? { unet: this.unet, device: this.device, control } : this;
       for (let v = 0; v < args.numVideos; v++) {
         throwIfAborted(options.signal);
         const generator = options.generator ?? (args.seeds[v] !== undefined ? this.makeGenerator(args.seeds[v]!, options.generatorDevice) : undefined);
+        await control?.startVideo(args.numFrames, args.seeds[v], this.manifest.vae.scalingFactor, this.device);
         // 3. Prepare timesteps
         const scheduler = this.makeScheduler(options.scheduler);
         try {
@@ -350,6 +351,14 @@ export class AnimateDiffPipeline {
     } finally {
       images.dispose();
     }
+  }
+
+  /** The VAE posterior (mean, logvar) of images [N, 3, H, W] in [-1, 1], in one batch (SparseCtrl keyframes). */
+  private async vaeMoments(images: Tensor, signal: AbortSignal | undefined): Promise<[Tensor, Tensor]> {
+    this.vaeEncoder ??= await loadModule(this.manifest.vae.encoderFile!, { device: this.device, dtype: this.dtype, signal });
+    const out = await this.vaeEncoder.call('moments', images);
+    if (!Array.isArray(out) || !(out[0] instanceof Tensor) || !(out[1] instanceof Tensor)) throw new Error('vae encoder: expected moments() to return (mean, logvar)');
+    return [out[0], out[1]];
   }
 
   // ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 /**
- * An exported ControlNet: the folder scripts/export_controlnet.py writes (controlnet.yaml + TorchScript
- * model.pt). loadControlNet() reads and checks the manifest and loads the module once; generate() runs it
+ * An exported ControlNet or SparseCtrl: the folder scripts/export_controlnet.py writes (controlnet.yaml, kind
+ * controlnet | sparsectrl, + TorchScript model.pt). loadControlNet() reads and checks the manifest and loads the module once; generate() runs it
  * on every step and context window, and several can be passed at once (diffusers' MultiControlNet).
  */
 import { readFile, stat } from 'node:fs/promises';
@@ -17,7 +17,8 @@ export interface ControlNetManifest {
   dir: string;
   name: string;
   family: string;
-  kind: 'controlnet';
+  /** 'sparsectrl': AnimateDiff SparseCtrl (keyframes + mask, motion modules), else a per-frame ControlNet. */
+  kind: 'controlnet' | 'sparsectrl';
   dtype: string;
   /** model.pt, absolute. */
   file: string;
@@ -28,6 +29,10 @@ export interface ControlNetManifest {
   residualChannels: number[];
   /** diffusers' global_pool_conditions (shuffle ControlNets): guess mode always on. */
   globalPoolConditions: boolean;
+  /** SparseCtrl: what its condition is, VAE latents of the keyframes (RGB) or their pixels (scribble). */
+  condition?: 'latents' | 'pixels';
+  /** SparseCtrl: its motion modules' positional-table length (the most frames one forward may see). */
+  maxFrames?: number;
   files: Record<string, { sha256: string; bytes: number }>;
 }
 
@@ -48,7 +53,10 @@ export function validateControlNetManifest(raw: unknown, file: string): ControlN
   };
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail('(top level)', 'expected a YAML mapping');
   const r = raw as Record<string, unknown>;
-  if (r.kind !== 'controlnet') fail('kind', `expected 'controlnet', got ${JSON.stringify(r.kind)}`);
+  if (r.kind !== 'controlnet' && r.kind !== 'sparsectrl') fail('kind', `expected 'controlnet' or 'sparsectrl', got ${JSON.stringify(r.kind)}`);
+  const sparse = r.kind === 'sparsectrl';
+  if (sparse && r.condition !== 'latents' && r.condition !== 'pixels') fail('condition', `expected 'latents' or 'pixels', got ${JSON.stringify(r.condition)}`);
+  if (sparse && r.concat_conditioning_mask !== true) fail('concat_conditioning_mask', 'only SparseCtrls taking the mask (true) are supported');
   if (r.format !== undefined && r.format !== 'torchscript') fail('format', `unsupported format ${JSON.stringify(r.format)} (only 'torchscript')`);
   const int = (k: string): number => (Number.isInteger(r[k]) && (r[k] as number) > 0 ? (r[k] as number) : fail(k, `expected a positive integer, got ${JSON.stringify(r[k])}`));
   const str = (k: string): string => (typeof r[k] === 'string' && r[k] !== '' ? (r[k] as string) : fail(k, `expected a string, got ${JSON.stringify(r[k])}`));
@@ -60,7 +68,7 @@ export function validateControlNetManifest(raw: unknown, file: string): ControlN
     dir,
     name: str('name'),
     family: str('family'),
-    kind: 'controlnet',
+    kind: sparse ? 'sparsectrl' : 'controlnet',
     dtype: str('dtype'),
     file: path.resolve(dir, str('file')),
     inChannels: int('in_channels'),
@@ -68,6 +76,7 @@ export function validateControlNetManifest(raw: unknown, file: string): ControlN
     crossAttentionDim: int('cross_attention_dim'),
     residualChannels: channels as number[],
     globalPoolConditions: r.global_pool_conditions === true,
+    ...(sparse && { condition: r.condition as 'latents' | 'pixels', maxFrames: int('max_frames') }),
     files: (r.files ?? {}) as ControlNetManifest['files'],
   };
 }

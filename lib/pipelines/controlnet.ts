@@ -11,6 +11,13 @@
  *   diffusers' guess-mode scales logspace(-1, 0) inside the module;
  * - the residuals of several ControlNets are summed and added to the UNet's down-block skips and mid block.
  * With context windows the conditioning frames are sliced per window; each ControlNet is loaded once per call.
+ *
+ * SparseCtrl (diffusers' AnimateDiffSparseControlNetPipeline): `images` on `frameIndices` instead of `frames`,
+ * turned into a condition and mask by sparse-control.ts (per video: an RGB one samples the VAE posterior); it sees
+ * the same batch as a ControlNet (its condition shared by both CFG halves, as diffusers broadcasts it), and the
+ * condition and mask are sliced per context window. diffusers runs one SparseCtrl alone; several nets, SparseCtrl
+ * or not, are summed as MultiControlNet sums ControlNets. guidanceStart/End apply as for a ControlNet (diffusers'
+ * SparseCtrl pipeline has no such option: the defaults 0 and 1 are its behaviour).
  */
 import { InvalidParameterError } from '../errors';
 import type { ModelManifest } from '../model-manifest';
@@ -18,16 +25,24 @@ import { assertKnownKeys } from '../suggest';
 import { type Device, type DType, Tensor, tidy } from '../tensor';
 import { cat, zerosLike } from '../tensor-factories';
 import { assertNumber, isPlainObject } from '../validate';
+import { parseSeed, type Seed } from '../generator';
 import { gatherWindow } from './context-windows';
 import { ControlNet, loadControlNet } from './controlnet-model';
 import { type VideoInput, videoShape } from './video-to-video';
-import { pixelsToFloat } from './pixels';
+import { framesToSize, pixelsToFloat } from './pixels';
+import { checkKeyframes, type EncodeMoments, SparseKeyframes } from './sparse-control';
 
 export interface ControlNetOptions {
   /** An exported ControlNet folder (loaded for this call) or a ControlNet from loadControlNet() (stays loaded). */
   model: string | ControlNet;
-  /** One conditioning image per frame, [numFrames, H, W, 3] (uint8 0..255 or float 0..1); resized (nearest) to the render's size. */
-  frames: VideoInput;
+  /** ControlNet: one conditioning image per frame, [numFrames, H, W, 3] (uint8 0..255 or float 0..1); resized (nearest) to the render's size. */
+  frames?: VideoInput;
+  /** SparseCtrl: keyframe images [K, H, W, 3] (RGB pictures or scribbles, as the SparseCtrl takes); resized likewise. */
+  images?: VideoInput;
+  /** SparseCtrl: the frame of each image (controlnet_frame_indices). Default [0] for one image. */
+  frameIndices?: number[];
+  /** RGB SparseCtrl: seed of the keyframes' VAE posterior sample (diffusers draws it from torch's global RNG). Default: the video's seed. */
+  keyframeSeed?: Seed;
   /** controlnet_conditioning_scale. Default 1. */
   scale?: number;
   /** control_guidance_start: the fraction of the steps before which this ControlNet is off. Default 0. */
@@ -38,11 +53,16 @@ export interface ControlNetOptions {
   guessMode?: boolean;
 }
 
-export const CONTROLNET_OPTION_KEYS = ['model', 'frames', 'scale', 'guidanceStart', 'guidanceEnd', 'guessMode'] as const satisfies readonly (keyof ControlNetOptions)[];
+export const CONTROLNET_OPTION_KEYS = ['model', 'frames', 'images', 'frameIndices', 'keyframeSeed', 'scale', 'guidanceStart', 'guidanceEnd', 'guessMode'] as const satisfies readonly (keyof ControlNetOptions)[];
 
 export interface ResolvedControlNet {
   model: string | ControlNet;
-  frames: VideoInput;
+  /** What the options ask for: frames (a ControlNet) or images + frameIndices (a SparseCtrl). */
+  kind: 'controlnet' | 'sparsectrl';
+  frames?: VideoInput;
+  images?: VideoInput;
+  frameIndices?: number[];
+  keyframeSeed?: Seed;
   scale: number;
   guidanceStart: number;
   guidanceEnd: number;
@@ -63,22 +83,24 @@ export function checkControlNets(p: ControlContext, value: unknown, r: { numFram
     throw new InvalidParameterError('controlnet', `a model whose UNet takes ControlNet residuals (re-export '${p.manifest.name}' with this animatorch)`, 'a ControlNet');
   return list.map((o: unknown, i) => {
     const name = list.length > 1 || Array.isArray(value) ? `controlnet[${i}]` : 'controlnet';
-    if (!isPlainObject(o)) throw new InvalidParameterError(name, '{ model, frames, scale?, guidanceStart?, guidanceEnd?, guessMode? }', o);
+    if (!isPlainObject(o)) throw new InvalidParameterError(name, '{ model, frames | images + frameIndices, scale?, guidanceStart?, guidanceEnd?, guessMode? }', o);
     assertKnownKeys(name, o, CONTROLNET_OPTION_KEYS);
     const c = o as unknown as ControlNetOptions;
+    const kind = c.images !== undefined || c.frameIndices !== undefined ? 'sparsectrl' : 'controlnet';
     if (typeof c.model === 'string') {
       if (c.model === '') throw new InvalidParameterError(`${name}.model`, 'a ControlNet folder or a loaded ControlNet', c.model);
     } else if (!(c.model instanceof ControlNet) || c.model.disposed)
       throw new InvalidParameterError(`${name}.model`, 'a ControlNet folder or a loaded ControlNet', c.model);
-    else checkModel(p, c.model, name);
-    if (c.frames === undefined) throw new InvalidParameterError(`${name}.frames`, `conditioning frames [${r.numFrames}, ${r.height}, ${r.width}, 3]`, undefined);
-    let shape: [number, number, number];
-    try {
-      shape = videoShape(c.frames);
-    } catch (err) {
-      throw new InvalidParameterError(`${name}.frames`, 'frames [F, H, W, 3] (uint8 0..255 or float 0..1) as { frames, shape } or a Tensor', (err as InvalidParameterError).actual ?? c.frames);
+    else checkModel(p, c.model, name, kind);
+    let frameIndices: number[] | undefined;
+    if (kind === 'sparsectrl') {
+      if (c.frames !== undefined) throw new InvalidParameterError(`${name}.frames`, 'to be left out with images + frameIndices (SparseCtrl)', '(given)');
+      frameIndices = checkKeyframes(name, c.images, c.frameIndices, r);
+      if (c.keyframeSeed !== undefined) parseSeed(c.keyframeSeed, `${name}.keyframeSeed`);
+    } else {
+      if (c.keyframeSeed !== undefined) throw new InvalidParameterError(`${name}.keyframeSeed`, 'to be given with images + frameIndices (SparseCtrl)', c.keyframeSeed);
+      checkFrames(name, c.frames, r);
     }
-    if (shape[0] !== r.numFrames) throw new InvalidParameterError(`${name}.frames`, `${r.numFrames} frames (numFrames)`, `${shape[0]} frames`);
     const scale = c.scale ?? 1;
     assertNumber(`${name}.scale`, scale);
     if (!Number.isFinite(scale)) throw new InvalidParameterError(`${name}.scale`, 'a finite number', scale);
@@ -89,29 +111,57 @@ export function checkControlNets(p: ControlContext, value: unknown, r: { numFram
     if (guidanceStart >= guidanceEnd) throw new InvalidParameterError(`${name}.guidanceStart`, `less than guidanceEnd (${guidanceEnd})`, guidanceStart);
     const guessMode = c.guessMode ?? false;
     if (typeof guessMode !== 'boolean') throw new InvalidParameterError(`${name}.guessMode`, 'a boolean', guessMode);
-    return { model: c.model, frames: c.frames, scale, guidanceStart, guidanceEnd, guessMode };
+    return { model: c.model, kind, frames: c.frames, images: c.images, frameIndices, keyframeSeed: c.keyframeSeed, scale, guidanceStart, guidanceEnd, guessMode };
   });
 }
 
-function checkModel(p: ControlContext, net: ControlNet, name: string): void {
+function checkFrames(name: string, frames: unknown, r: { numFrames: number; height: number; width: number }): void {
+  if (frames === undefined) throw new InvalidParameterError(`${name}.frames`, `conditioning frames [${r.numFrames}, ${r.height}, ${r.width}, 3] (or images + frameIndices for a SparseCtrl)`, undefined);
+  let shape: [number, number, number];
+  try {
+    shape = videoShape(frames);
+  } catch (err) {
+    throw new InvalidParameterError(`${name}.frames`, 'frames [F, H, W, 3] (uint8 0..255 or float 0..1) as { frames, shape } or a Tensor', (err as InvalidParameterError).actual ?? frames);
+  }
+  if (shape[0] !== r.numFrames) throw new InvalidParameterError(`${name}.frames`, `${r.numFrames} frames (numFrames)`, `${shape[0]} frames`);
+}
+
+function checkModel(p: ControlContext, net: ControlNet, name: string, kind: 'controlnet' | 'sparsectrl'): void {
   const m = net.manifest;
+  if (m.kind !== kind)
+    throw new InvalidParameterError(
+      `${name}.model`,
+      kind === 'sparsectrl' ? 'a SparseCtrl for images + frameIndices' : 'a ControlNet for per-frame frames (a SparseCtrl takes images + frameIndices)',
+      `${m.kind === 'sparsectrl' ? 'SparseCtrl' : 'ControlNet'} '${m.name}'`,
+    );
   if (m.crossAttentionDim !== p.manifest.crossAttentionDim)
     throw new InvalidParameterError(`${name}.model`, `a ControlNet for cross_attention_dim ${p.manifest.crossAttentionDim} (the model's)`, `'${m.name}' with ${m.crossAttentionDim}`);
   if (m.inChannels !== p.manifest.inChannels)
     throw new InvalidParameterError(`${name}.model`, `a ControlNet for ${p.manifest.inChannels} latent channels`, `'${m.name}' with ${m.inChannels}`);
-  if (m.conditioningChannels !== 3)
+  if (m.kind === 'sparsectrl') {
+    if (m.condition === 'latents' && !p.manifest.vae.encoderFile)
+      throw new InvalidParameterError(`${name}.model`, `a scribble SparseCtrl ('${p.manifest.name}' has no VAE encoder to encode RGB keyframes; re-export it with this animatorch)`, `RGB SparseCtrl '${m.name}'`);
+    if (m.conditioningChannels !== (m.condition === 'latents' ? p.manifest.inChannels : 3))
+      throw new InvalidParameterError(`${name}.model`, `a SparseCtrl taking ${m.condition === 'latents' ? `${p.manifest.inChannels}-channel latents` : 'RGB images'}`, `'${m.name}' with ${m.conditioningChannels} channels`);
+  } else if (m.conditioningChannels !== 3)
     throw new InvalidParameterError(`${name}.model`, 'a ControlNet taking RGB images (3 conditioning channels)', `'${m.name}' with ${m.conditioningChannels}`);
 }
 
 interface PreparedNet {
   net: ControlNet;
-  /** [1, 3, F, H, W] float32 in 0..1 on the pipeline's device. */
-  frames: Tensor;
+  /** ControlNet: its frames [1, 3, F, H, W] float32 0..1 on the pipeline's device; SparseCtrl: the video's condition. */
+  frames?: Tensor;
+  /** SparseCtrl: its keyframes, and the video's mask [1, 1, F, ...] (set by startVideo). */
+  keyframes?: SparseKeyframes;
+  mask?: Tensor;
   scale: number;
   guidanceStart: number;
   guidanceEnd: number;
   guessMode: boolean;
 }
+
+/** What preparing needs of the pipeline: its device, and the VAE encoder for RGB SparseCtrl keyframes. */
+type PrepareContext = ControlContext & { readonly device: Device; readonly dtype: DType; readonly encodeMoments?: EncodeMoments };
 
 /** The call's ControlNets, loaded, with their conditioning frames on the device. dispose() frees what the call loaded. */
 export class ControlState {
@@ -120,12 +170,7 @@ export class ControlState {
     private readonly owned: ControlNet[],
   ) {}
 
-  static async prepare(
-    p: ControlContext & { readonly device: Device; readonly dtype: DType },
-    resolved: ResolvedControlNet[],
-    size: { height: number; width: number },
-    signal?: AbortSignal,
-  ): Promise<ControlState> {
+  static async prepare(p: PrepareContext, resolved: ResolvedControlNet[], size: { height: number; width: number }, signal?: AbortSignal): Promise<ControlState> {
     const state = new ControlState([], []);
     try {
       for (const [i, r] of resolved.entries()) {
@@ -133,10 +178,13 @@ export class ControlState {
         if (typeof r.model === 'string') {
           net = await loadControlNet(r.model, { device: p.device, dtype: p.dtype, signal });
           state.owned.push(net);
-          checkModel(p, net, resolved.length > 1 ? `controlnet[${i}]` : 'controlnet');
+          checkModel(p, net, resolved.length > 1 ? `controlnet[${i}]` : 'controlnet', r.kind);
         } else net = r.model;
-        const frames = await preprocessControlFrames(r.frames, p.device, size);
-        state.nets.push({ net, frames, scale: r.scale, guidanceStart: r.guidanceStart, guidanceEnd: r.guidanceEnd, guessMode: r.guessMode || net.manifest.globalPoolConditions });
+        const settings = { scale: r.scale, guidanceStart: r.guidanceStart, guidanceEnd: r.guidanceEnd, guessMode: r.guessMode || net.manifest.globalPoolConditions };
+        if (r.kind === 'sparsectrl') {
+          const keyframes = await SparseKeyframes.prepare(r.images!, r.frameIndices!, net.manifest.condition === 'latents', p.encodeMoments, p.device, size, r.keyframeSeed);
+          state.nets.push({ net, keyframes, ...settings });
+        } else state.nets.push({ net, frames: await preprocessControlFrames(r.frames!, p.device, size), ...settings });
       }
       return state;
     } catch (err) {
@@ -145,8 +193,19 @@ export class ControlState {
     }
   }
 
+  /** Builds each SparseCtrl's condition and mask for the next video (its seed: the default keyframeSeed). */
+  async startVideo(numFrames: number, seed: bigint | undefined, scalingFactor: number, device: Device): Promise<void> {
+    for (const n of this.nets) {
+      if (!n.keyframes) continue;
+      n.frames?.dispose();
+      n.mask?.dispose();
+      n.frames = n.mask = undefined;
+      [n.frames, n.mask] = await n.keyframes.condition(numFrames, scalingFactor, seed, device);
+    }
+  }
+
   dispose(): void {
-    for (const n of this.nets) n.frames.dispose();
+    for (const n of this.nets) for (const t of [n.frames, n.mask, n.keyframes]) t?.dispose();
     for (const net of this.owned) net.dispose();
     this.nets.length = 0;
     this.owned.length = 0;
@@ -155,12 +214,7 @@ export class ControlState {
 
 /** control_video_processor.preprocess_video (no normalisation) at `size`: [1, 3, F, H, W] float32 0..1. */
 export async function preprocessControlFrames(video: VideoInput, device: Device, size?: { height: number; width: number }): Promise<Tensor> {
-  return pixelsToFloat(video instanceof Tensor ? video : { data: video.frames, shape: video.shape }, device, (x) => {
-    const [, h, w] = x.shape;
-    if (!size || (h === size.height && w === size.width)) return x.permute([3, 0, 1, 2]).unsqueeze(0).contiguous();
-    // [F, 3, H, W] through F.interpolate's default (nearest), as VaeImageProcessor.resize does for arrays
-    return x.permute([0, 3, 1, 2]).interpolate({ size: [size.height, size.width] }).permute([1, 0, 2, 3]).unsqueeze(0).contiguous();
-  });
+  return pixelsToFloat(video instanceof Tensor ? video : { data: video.frames, shape: video.shape }, device, (x) => framesToSize(x, size).permute([1, 0, 2, 3]).unsqueeze(0).contiguous());
 }
 
 /** diffusers' controlnet_keep[i]: 0 outside [guidanceStart, guidanceEnd] of the steps, else 1. */
@@ -213,14 +267,21 @@ export async function controlResiduals(state: ControlState, s: ControlStepInput)
 async function runNet(n: PreparedNet, s: ControlStepInput, scale: number): Promise<Tensor[]> {
   const temp: Tensor[] = [];
   try {
-    const frames = s.window.length === n.frames.shape[2] ? n.frames : gatherWindow(n.frames, s.window);
-    if (frames !== n.frames) temp.push(frames);
+    const slice = (t: Tensor) => {
+      if (s.window.length === t.shape[2]) return t;
+      const w = gatherWindow(t, s.window);
+      temp.push(w);
+      return w;
+    };
+    const frames = slice(n.frames!);
     const positiveOnly = n.guessMode && s.doCfg;
     let cond = frames;
-    if (s.doCfg && !positiveOnly) temp.push((cond = cat([frames, frames], 0)));
+    // a SparseCtrl's condition (batch 1) is broadcast over the CFG batch inside the module, as diffusers does
+    const extra = n.mask ? [slice(n.mask)] : [];
+    if (s.doCfg && !positiveOnly && !n.mask) temp.push((cond = cat([frames, frames], 0)));
     const out = positiveOnly
-      ? await n.net.module.forward(s.x, s.ts1, s.positive, cond, scale, n.guessMode)
-      : await n.net.module.forward(s.input, s.ts, s.context, cond, scale, n.guessMode);
+      ? await n.net.module.forward(s.x, s.ts1, s.positive, cond, ...extra, scale, n.guessMode)
+      : await n.net.module.forward(s.input, s.ts, s.context, cond, ...extra, scale, n.guessMode);
     if (!Array.isArray(out) || !out.every((t) => t instanceof Tensor)) throw new Error(`controlnet '${n.net.manifest.name}': expected forward to return a list of Tensors`);
     const outs = out as Tensor[];
     if (!positiveOnly) return outs;

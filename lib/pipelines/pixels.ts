@@ -25,3 +25,13 @@ export async function pixelsToFloat(
     if (host !== pixels) host.dispose();
   }
 }
+
+/**
+ * Frames [F, H, W, 3] -> [F, 3, height, width]: resized as diffusers' VaeImageProcessor.resize resizes arrays and
+ * tensors (F.interpolate's default, nearest) when their size is not the render's.
+ */
+export function framesToSize(x: Tensor, size?: { height: number; width: number }): Tensor {
+  const [, h, w] = x.shape;
+  const chw = x.permute([0, 3, 1, 2]);
+  return !size || (h === size.height && w === size.width) ? chw : chw.interpolate({ size: [size.height, size.width] });
+}
