@@ -70,16 +70,17 @@ export function buildExportArgs(args: ExportArgs): string[] {
   return out;
 }
 
-/** `--controlnet PATH --out DIR`: the model-only flags do not apply. */
+/** `--controlnet PATH --out DIR`: the model-only flags do not apply (--numerics does, to a SparseCtrl's motion modules). */
 function buildControlNetArgs(args: ExportArgs): string[] {
   if (typeof args.controlnet !== 'string' || args.controlnet === '') throw new Error('export: --controlnet expects a ControlNet folder or .safetensors/.pth file');
   if (typeof args.out !== 'string' || args.out === '') throw new Error('export: --out is required (the ControlNet folder to write)');
-  const modelOnly = (['base', 'motionModule', 'motionVersion', 'motionLora', 'lora', 'adapterLora', 'numerics', 'attentionBackend'] as const).filter((k) => {
+  const modelOnly = (['base', 'motionModule', 'motionVersion', 'motionLora', 'lora', 'adapterLora', 'attentionBackend'] as const).filter((k) => {
     const v = args[k] as unknown;
     return v !== undefined && !(Array.isArray(v) && v.length === 0);
   });
   if (modelOnly.length) throw new Error(`export: --controlnet exports a ControlNet alone; leave out ${modelOnly.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')}`);
   const out = ['--controlnet', args.controlnet, '--out', args.out];
+  if (args.numerics) out.push('--numerics', args.numerics);
   if (args.dtype) out.push('--dtype', args.dtype);
   if (args.device) out.push('--device', args.device);
   return out;

@@ -91,7 +91,7 @@ describe('render farm: the options of render --config', () => {
       init_video: ['  init_video: clip.gif', '  strength: 0.6'],
       init_image: ['  init_image: still.png'],
       strength: ['  strength: 0.6'],
-      controlnet: ['  controlnet: ["path=cn,input=edges"]'],
+      controlnet: ['  controlnet: ["path=cn,input=edges", "path=sc,input=a.png;b.png,frames=0,8"]'],
     };
     const queue = createRenderQueue({ connection: redis.url, name: 'refused' });
     await queue.ready();
@@ -109,6 +109,9 @@ describe('render farm: the options of render --config', () => {
       const base = { prompt: 'x', negativePrompt: '', seed: 1n, scheduler: { className: 'DDIMScheduler', config: {} }, steps: 1, guidanceScale: 7.5, width: 64, height: 64, frames: 4, fps: 8, model: manifest };
       const recipe = createRecipe({ ...base, extra: { initVideo: { path: '/tmp/clip.gif', sha256: '0'.repeat(64) }, strength: 0.6 } });
       await expect(queue.submit(recipe)).rejects.toThrow(/recipe: extra\.initVideo: the render farm does not take init media/);
+      // a SparseCtrl's keyframes are local files too
+      const sparse = createRecipe({ ...base, extra: { controlnet: [{ path: '/tmp/sc', input: '/tmp/a.png;/tmp/b.png', frames: [0, 3], sha256: '0'.repeat(64) }] } });
+      await expect(queue.submit(sparse)).rejects.toThrow(/recipe: extra\.controlnet: the render farm does not take init media or ControlNet inputs/);
       expect(await queue.queue.getJobCounts('waiting', 'active', 'completed', 'failed')).toEqual({ waiting: 0, active: 0, completed: 0, failed: 0 });
     } finally {
       await queue.close();

@@ -183,7 +183,7 @@ describe('prompt configs', () => {
       'prompts.yaml: this is an AnimateDiff inference config (unet_additional_kwargs, noise_scheduler_kwargs), not a prompt config. Pass a prompt config (configs/prompts/*.yaml) to --config',
     );
     expect(bad('A:\n  prompt: [a]\n  stepz: 3\n')).toThrow(/entry "A": stepz: unknown key \(known: prompt, n_prompt/);
-    expect(bad('A:\n  prompt: [a]\n  controlnet_path: x.ckpt\n')).toThrow('entry "A": controlnet_path: SparseCtrl');
+    expect(bad('A:\n  prompt: [a]\n  controlnet_path: x.ckpt\n')).toThrow('entry "A": controlnet_path: AnimateDiff\'s SparseCtrl keys (controlnet_*) are not read: export the SparseCtrl');
     expect(bad('A:\n  prompt: [a]\n  motion_module_lora_configs:\n    - alpha: 1\n')).toThrow('entry "A": motion_module_lora_configs[0].path: missing');
     expect(bad('A:\n  prompt: [a]\n  context_length: 8\n  context_overlap: 8\n')).toThrow('entry "A": context_overlap: expected less than context_length (8), got 8');
     expect(bad('- prompt: [a]\n- prompt: [b]\n  fps: 0\n')).toThrow('prompts.yaml: entry "#2": fps: expected a number > 0, got 0');

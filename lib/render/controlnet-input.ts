@@ -3,6 +3,10 @@
  * the spec, and its conditioning frames read from a folder of images (sorted by name, the first
  * numFrames), a video (decoded by ffmpeg) or one image (used for every frame), resized to the render's
  * size and optionally turned into Canny edges or a threshold map. Each input is recorded by sha256.
+ *
+ * A SparseCtrl (its controlnet.yaml says kind: sparsectrl) takes keyframes instead: `frames=0,8` (default 0)
+ * and one image per keyframe, `input=a.png;b.png` or a folder (the first images by name); `seed=` is its
+ * keyframeSeed.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -11,6 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, InvalidParameterError } from '../errors';
 import type { ControlNetOptions } from '../pipelines/controlnet';
+import { readControlNetManifest } from '../pipelines/controlnet-model';
 import { cannyFrames, thresholdFrames } from '../video/control-preprocess';
 import { isPlainObject } from '../validate';
 import { FFMPEG_MISSING_MESSAGE } from '../video/writers';
@@ -31,6 +36,9 @@ export interface ControlNetSpec {
   /** Gray threshold (default 128) and invert (dark strokes on) for preprocess=threshold. */
   threshold?: number;
   invert?: boolean;
+  /** SparseCtrl: the keyframes' frame numbers (frameIndices) and keyframeSeed. */
+  frames?: number[];
+  seed?: number;
 }
 
 /** A spec as a recipe records it: with the sha256 of the input files actually read. */
@@ -41,7 +49,7 @@ const NUMBER_KEYS = ['scale', 'start', 'end', 'low', 'high', 'threshold'] as con
 
 /** Parses `key=value,...`; a token without `=` continues the previous value (so `frames=0,8` keeps its comma). */
 export function parseControlNetSpec(text: string, flag = '--controlnet'): ControlNetSpec {
-  if (typeof text !== 'string' || text === '') throw new InvalidParameterError(flag, 'path=CONTROLNET_DIR,input=FRAMES[,scale=S][,start=A][,end=B][,guess][,preprocess=canny|threshold]', text);
+  if (typeof text !== 'string' || text === '') throw new InvalidParameterError(flag, 'path=CONTROLNET_DIR,input=FRAMES[,scale=S][,start=A][,end=B][,guess][,preprocess=canny|threshold][,frames=0,8 (SparseCtrl)]', text);
   const raw: Record<string, string> = {};
   let last: string | undefined;
   for (const token of text.split(',')) {
@@ -51,9 +59,8 @@ export function parseControlNetSpec(text: string, flag = '--controlnet'): Contro
     else if (eq < 0) throw new InvalidParameterError(flag, 'key=value pairs separated by commas', token);
     else raw[(last = token.slice(0, eq).trim())] = token.slice(eq + 1).trim();
   }
-  const known = ['path', 'input', 'scale', 'start', 'end', 'guess', 'preprocess', 'low', 'high', 'threshold', 'invert', 'frames'];
+  const known = ['path', 'input', 'scale', 'start', 'end', 'guess', 'preprocess', 'low', 'high', 'threshold', 'invert', 'frames', 'seed'];
   for (const k of Object.keys(raw)) if (!known.includes(k)) throw new InvalidParameterError(`${flag} ${k}`, `one of the keys ${known.join(', ')}`, k);
-  if (raw.frames !== undefined) throw new InvalidParameterError(`${flag} frames`, 'to be left out: keyframe indices are for SparseCtrl, which animatorch does not run yet (give input= one image per frame)', raw.frames);
   for (const k of ['path', 'input'] as const) if (!raw[k]) throw new InvalidParameterError(`${flag} ${k}`, k === 'path' ? 'an exported ControlNet folder (path=DIR)' : 'a folder of images, a video or an image (input=...)', raw[k]);
   const spec: ControlNetSpec = { path: raw.path!, input: raw.input! };
   for (const k of NUMBER_KEYS)
@@ -67,6 +74,15 @@ export function parseControlNetSpec(text: string, flag = '--controlnet'): Contro
       if (!['true', 'false'].includes(raw[k]!)) throw new InvalidParameterError(`${flag} ${k}`, 'true or false', raw[k]);
       spec[k] = raw[k] === 'true';
     }
+  if (raw.frames !== undefined) {
+    const list = raw.frames.split(',').map((t) => t.trim());
+    if (list.some((t) => !/^\d+$/.test(t))) throw new InvalidParameterError(`${flag} frames`, 'keyframe numbers separated by commas (frames=0,8)', raw.frames);
+    spec.frames = list.map(Number);
+  }
+  if (raw.seed !== undefined) {
+    if (!/^\d+$/.test(raw.seed)) throw new InvalidParameterError(`${flag} seed`, 'a non-negative integer', raw.seed);
+    spec.seed = Number(raw.seed);
+  }
   if (raw.preprocess !== undefined) {
     if (!['none', 'canny', 'threshold'].includes(raw.preprocess)) throw new InvalidParameterError(`${flag} preprocess`, "'none', 'canny' or 'threshold'", raw.preprocess);
     spec.preprocess = raw.preprocess as ControlNetSpec['preprocess'];
@@ -120,31 +136,63 @@ export async function loadControlInput(spec: ControlNetSpec, r: { numFrames: num
     } else frames.set(await readVideo(spec.input, r, name));
   }
   const shape: [number, number, number, 3] = [r.numFrames, r.height, r.width, 3];
-  const out =
-    spec.preprocess === 'canny'
-      ? cannyFrames(frames, shape, { low: spec.low, high: spec.high })
-      : spec.preprocess === 'threshold'
-        ? thresholdFrames(frames, shape, { threshold: spec.threshold, invert: spec.invert })
-        : frames;
-  return { frames: out, shape, sha256: hash.digest('hex') };
+  return { frames: preprocess(spec, frames, shape), shape, sha256: hash.digest('hex') };
 }
 
-/** generate()'s `controlnet` for the specs, and what the recipe records of them. */
+/** A SparseCtrl's keyframe images [K, height, width, 3] (K = frames.length) and the sha256 of what was read. */
+export async function loadKeyframeInput(spec: ControlNetSpec, count: number, r: { width: number; height: number }, name: string): Promise<{ frames: Uint8Array; shape: [number, number, number, 3]; sha256: string }> {
+  const parts = spec.input.split(';');
+  let files = parts;
+  if (parts.length === 1) {
+    const st = await stat(spec.input).catch(() => undefined);
+    if (!st) throw new InvalidParameterError(name, 'keyframe images (a;b or a folder)', `${spec.input} (no such file or folder)`);
+    if (st.isDirectory()) files = (await readdir(spec.input)).filter((f) => IMAGE.test(f)).sort().slice(0, count).map((f) => path.join(spec.input, f));
+  }
+  if (files.length !== count) throw new InvalidParameterError(name, `one image per keyframe (${count}: frames=${(spec.frames ?? [0]).join(',')})`, `${files.length} images (${spec.input})`);
+  const frameBytes = r.width * r.height * 3;
+  const frames = new Uint8Array(count * frameBytes);
+  const hash = createHash('sha256');
+  for (const [k, file] of files.entries()) {
+    if (!IMAGE.test(file)) throw new InvalidParameterError(name, 'image files (png, jpg, webp, bmp, tiff)', file);
+    const data = await readFile(file).catch(() => {
+      throw new InvalidParameterError(name, 'keyframe images that exist', file);
+    });
+    hash.update(path.basename(file)).update('\0').update(data);
+    frames.set(await readImage(file, r.width, r.height), k * frameBytes);
+  }
+  const shape: [number, number, number, 3] = [count, r.height, r.width, 3];
+  return { frames: preprocess(spec, frames, shape), shape, sha256: hash.digest('hex') };
+}
+
+function preprocess(spec: ControlNetSpec, frames: Uint8Array, shape: [number, number, number, 3]): Uint8Array {
+  return spec.preprocess === 'canny'
+    ? cannyFrames(frames, shape, { low: spec.low, high: spec.high })
+    : spec.preprocess === 'threshold'
+      ? thresholdFrames(frames, shape, { threshold: spec.threshold, invert: spec.invert })
+      : frames;
+}
+
+/** generate()'s `controlnet` for the specs (each model's controlnet.yaml says ControlNet or SparseCtrl), and what the recipe records of them. */
 export async function controlNetOptions(specs: ControlNetSpec[], r: { numFrames: number; width: number; height: number }, flag = '--controlnet'): Promise<{ options: ControlNetOptions[]; recorded: RecordedControlNet[] }> {
   const options: ControlNetOptions[] = [];
   const recorded: RecordedControlNet[] = [];
   for (const [i, s] of specs.entries()) {
     const name = specs.length > 1 ? `${flag}[${i}].input` : `${flag}.input`;
-    const input = await loadControlInput(s, r, name);
+    const sparse = (await readControlNetManifest(s.path)).kind === 'sparsectrl';
+    if (!sparse && (s.frames !== undefined || s.seed !== undefined))
+      throw new InvalidParameterError(`${name.replace(/\.input$/, '')}.${s.frames !== undefined ? 'frames' : 'seed'}`, `to be left out: ${s.path} is a ControlNet (keyframes are for a SparseCtrl)`, s.frames ?? s.seed);
+    const frameIndices = s.frames ?? [0];
+    const input = sparse ? await loadKeyframeInput(s, frameIndices.length, r, name) : await loadControlInput(s, r, name);
+    const pixels = { frames: input.frames, shape: input.shape };
     options.push({
       model: s.path,
-      frames: { frames: input.frames, shape: input.shape },
+      ...(sparse ? { images: pixels, frameIndices, ...(s.seed !== undefined && { keyframeSeed: s.seed }) } : { frames: pixels }),
       ...(s.scale !== undefined && { scale: s.scale }),
       ...(s.start !== undefined && { guidanceStart: s.start }),
       ...(s.end !== undefined && { guidanceEnd: s.end }),
       ...(s.guess !== undefined && { guessMode: s.guess }),
     });
-    recorded.push({ ...s, path: path.resolve(s.path), input: path.resolve(s.input), sha256: input.sha256 });
+    recorded.push({ ...s, path: path.resolve(s.path), input: s.input.split(';').map((f) => path.resolve(f)).join(';'), sha256: input.sha256 });
   }
   return { options, recorded };
 }
@@ -154,11 +202,13 @@ export function controlNetsFromConfig(v: unknown, fail: (key: string | undefined
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v)) return fail('controlnet', `expected a list of "path=..,input=.." specs or {path, input, scale, ...}, got ${describe(v)}`);
   return v.map((item, i) => {
-    const text = typeof item === 'string' ? item : isPlainObject(item) ? Object.entries(item).map(([k, x]) => (x === true ? k : `${k}=${String(x)}`)).join(',') : undefined;
+    // a list of inputs is a SparseCtrl's keyframes (a;b), a list of frames its keyframe numbers (0,8)
+    const value = (k: string, x: unknown) => (Array.isArray(x) ? x.map(String).join(k === 'input' ? ';' : ',') : String(x));
+    const text = typeof item === 'string' ? item : isPlainObject(item) ? Object.entries(item).map(([k, x]) => (x === true ? k : `${k}=${value(k, x)}`)).join(',') : undefined;
     if (text === undefined) return fail(`controlnet[${i}]`, `expected a spec string or a mapping, got ${describe(item)}`);
     try {
       const spec = parseControlNetSpec(text, `controlnet[${i}]`);
-      return { ...spec, path: pathOf(`controlnet[${i}].path`, spec.path), input: pathOf(`controlnet[${i}].input`, spec.input) };
+      return { ...spec, path: pathOf(`controlnet[${i}].path`, spec.path), input: spec.input.split(';').map((f) => pathOf(`controlnet[${i}].input`, f)).join(';') };
     } catch (err) {
       if (err instanceof InvalidParameterError) return fail(err.parameter, `expected ${err.expected}, got ${describe(err.actual)}`);
       throw err;

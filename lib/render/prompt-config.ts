@@ -128,12 +128,14 @@ const KNOWN_KEYS = [
   'controlnet',
 ] as const;
 
+const SPARSECTRL_KEYS = `AnimateDiff's SparseCtrl keys (controlnet_*) are not read: export the SparseCtrl (animatorch export --controlnet v3_sd15_sparsectrl_rgb.ckpt --out DIR) and give controlnet: ["path=DIR,input=a.png;b.png,frames=0,8"]`;
+
 /** Keys of AnimateDiff features animatorch does not implement: an entry using them is an error, not silently different. */
 const UNSUPPORTED_KEYS: Record<string, string> = {
-  controlnet_path: 'SparseCtrl (controlnet_*) is not supported by animatorch',
-  controlnet_config: 'SparseCtrl (controlnet_*) is not supported by animatorch',
-  controlnet_images: 'SparseCtrl (controlnet_*) is not supported by animatorch',
-  controlnet_image_indexs: 'SparseCtrl (controlnet_*) is not supported by animatorch',
+  controlnet_path: SPARSECTRL_KEYS,
+  controlnet_config: SPARSECTRL_KEYS,
+  controlnet_images: SPARSECTRL_KEYS,
+  controlnet_image_indexs: SPARSECTRL_KEYS,
 };
 
 const U64 = 1n << 64n;

@@ -9,7 +9,7 @@ export const ExportCommand: CommandModule<object, ExportArgs> = {
     yargs
       .option('base', { type: 'string', describe: 'diffusers pipeline folder or single-file .safetensors/.ckpt (AnimateDiff; required unless --svd or --controlnet)' })
       .option('svd', { type: 'string', describe: 'diffusers Stable Video Diffusion (SVD / SVD-XT) folder, instead of --base' })
-      .option('controlnet', { type: 'string', describe: 'export this SD1.5 ControlNet instead (diffusers folder or original .safetensors/.pth) to --out' })
+      .option('controlnet', { type: 'string', describe: 'export this SD1.5 ControlNet (diffusers folder or original .safetensors/.pth) or AnimateDiff SparseCtrl (v3_sd15_sparsectrl_*.ckpt or diffusers folder) instead, to --out' })
       .check((a) => {
         const given = (['base', 'svd', 'controlnet'] as const).filter((k) => a[k] !== undefined);
         if (given.length === 0) throw new Error('export needs --base (AnimateDiff), --svd (Stable Video Diffusion) or --controlnet');

@@ -30,7 +30,7 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
         type: 'string',
         array: true,
         describe:
-          'path=CONTROLNET_DIR,input=FRAMES_DIR|VIDEO|IMAGE[,scale=1][,start=0][,end=1][,guess][,preprocess=canny|threshold][,low=100,high=200|threshold=128,invert]: steer each frame (repeatable: several are summed); inputs are resized to the render size',
+          'path=CONTROLNET_DIR,input=FRAMES_DIR|VIDEO|IMAGE[,scale=1][,start=0][,end=1][,guess][,preprocess=canny|threshold][,low=100,high=200|threshold=128,invert]: steer each frame (repeatable: several are summed); inputs are resized to the render size. A SparseCtrl (export --controlnet v3_sd15_sparsectrl_*.ckpt) takes keyframes: input=A.png;B.png|DIR,frames=0,8 (default 0) and seed=N for an RGB one\'s VAE sample (default: the video seed)',
       })
       .option('recipe', { type: 'string', describe: 'the .json recipe of an earlier render (one per video: out-0-42.gif.json): renders it again, warning about every difference (model files, versions, device)' })
       .option('init-video', { type: 'string', describe: 'video-to-video: a .gif, .webp, .png, a video file (.mp4, .webm, .mov...; read with ffmpeg) or a folder of frames; resized to cover --width x --height, centre-cropped, sampled evenly to --frames' })
@@ -44,6 +44,7 @@ export const RenderCommand: CommandModule<object, RenderArgs> = {
       .example('$0 render -p "a blue circle moving right" --init-video red.gif --strength 0.7 --out blue.gif', 'video-to-video: restyle an existing clip')
       .example('$0 render --init-image sq.png --anchor-first-frame --strength 0.6 -p "a green square"', 'image-to-video: animate a still')
       .example('$0 render -m models/my-model -p "a dancer" --controlnet path=models/canny,input=clip.mp4,preprocess=canny --out dancer.mp4', "a ControlNet on a video's Canny edges")
+      .example('$0 render -m models/my-model -p "a fox" --controlnet "path=models/sparsectrl-rgb,input=first.png;last.png,frames=0,15" --frames 16', 'SparseCtrl RGB: keyframes on frames 0 and 15')
       .example('$0 render --model models/svd --image in.png --frames 14 --fps 7 --motion-bucket-id 127 --out out.mp4', 'image-to-video with Stable Video Diffusion (animatorch export --svd)')
       .example('$0 render --recipe cat-0-1.mp4.json --out again.mp4', 'one of them again, from its recipe') as unknown as Argv<RenderArgs>,
   handler: async (args) => {
