@@ -60,4 +60,32 @@ describe('inspect: ControlNets', () => {
     // a plain UNet is still a UNet
     expect(classifyTensors({ 'conv_in.weight': t([320, 4, 3, 3]), 'down_blocks.0.resnets.0.conv1.weight': t([320, 320, 3, 3]) }).components[0]!.type).toBe('unet');
   });
+
+  it('recognises a real-layout SparseCtrl .ckpt, a diffusers SparseControlNetModel file and an exported SparseCtrl folder', async () => {
+    const scripts = path.join(repoRoot, 'scripts');
+    const ckpt = path.join(tmp, 'v3_sd15_sparsectrl_rgb_tiny.ckpt');
+    const diff = path.join(tmp, 'sparse-diffusers.safetensors');
+    const exported = path.join(tmp, 'sparse-exported');
+    await python(`import sys, torch; sys.path.insert(0, ${JSON.stringify(scripts)})
+from export_controlnet import random_tiny_sparsectrl
+from animatorch_export.controlnet_export import export_controlnet
+from animatorch_export.convert_diffusers import motion_ours_to_diffusers, split_unet_motion
+from animatorch_export import safetensors_io as st
+net = random_tiny_sparsectrl('scribble', 2)
+torch.save({'state_dict': dict(net.state_dict())}, ${JSON.stringify(ckpt)})
+spatial, motion = split_unet_motion(net.state_dict())
+st.save_file({**spatial, **motion_ours_to_diffusers(motion)}, ${JSON.stringify(diff)})
+export_controlnet(random_tiny_sparsectrl('rgb', 2), ${JSON.stringify(exported)})`);
+    const a = await inspectPath(ckpt);
+    expect(a.components.map((c) => [c.type, c.keyLayout])).toEqual([['sparsectrl', 'animatediff']]);
+    expect(a.components[0]!.description).toMatch(/scribble.*4 conditioning channels/);
+    expect(a.notes.join(' ')).toMatch(/export --controlnet PATH/);
+    expect(a.problem).toBeUndefined();
+    const b = await inspectPath(diff);
+    expect(b.components.map((c) => [c.type, c.keyLayout])).toEqual([['sparsectrl', 'diffusers']]);
+    const folder = await inspectPath(exported);
+    expect(folder.components.map((c) => c.type)).toEqual(['sparsectrl']);
+    expect(folder.components[0]!.description).toMatch(/SparseCtrl .*RGB/);
+    expect(folder.metadata).toMatchObject({ condition: 'latents', maxFrames: 32 });
+  });
 });

@@ -1,7 +1,13 @@
 // SparseCtrl: generate({ controlnet: [{ model, images, frameIndices }] }) against diffusers'
 // AnimateDiffSparseControlNetPipeline on the tiny random model and random tiny SparseCtrls (RGB and scribble):
 // test/fixtures/animatediff-sparsectrl.json, written by scripts/reference/animatediff_sparsectrl.py.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportModel } from '../lib/model-export';
+import { repoRoot } from '../scripts/testing/exported-model';
+import { python } from './utils/fixtures';
 import { type DiffusersCase, generateAsReference, loadFixturePipeline, readDiffusersFixture, worstDifference } from './utils/diffusers-fixture';
 import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
 import type { ControlNetOptions } from '../lib/pipelines/controlnet';
@@ -100,6 +106,28 @@ describe("SparseCtrl against diffusers' AnimateDiffSparseControlNetPipeline", ()
     const frames = { frames: new Uint8Array(ref.num_frames * ref.height * ref.width * 3).fill(128), shape: [ref.num_frames, ref.height, ref.width, 3] };
     const both = await latentsOf(await generateAsReference(pipe, ref, c, { controlnet: [control(c), { model: cn, frames }] }));
     expect(maxDiff(both, Float32Array.from(c.latents))).toBeGreaterThan(1e-3);
+  });
+
+  it('animatorch export --controlnet reads the original AnimateDiff v3 .ckpt layout (--numerics diffusers) and renders the same', async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'animatorch-sc-'));
+    try {
+      const ckpt = path.join(tmp, 'v3_sd15_sparsectrl_rgb.ckpt');
+      await python(`import sys, torch; sys.path.insert(0, ${JSON.stringify(path.join(repoRoot, 'scripts'))})
+from export_controlnet import random_tiny_sparsectrl
+from animatorch_export.motion_module import sinusoidal_table
+sd = dict(random_tiny_sparsectrl('rgb', ${ref.sparsectrl_seed}, 'diffusers').state_dict())
+for k in [k for k in sd if k.endswith('temporal_transformer.norm.weight')]:
+    sd[k[:-len('norm.weight')] + 'transformer_blocks.0.attention_blocks.0.pos_encoder.pe'] = sinusoidal_table(32, sd[k].shape[0])
+torch.save({'state_dict': sd}, ${JSON.stringify(ckpt)})`);
+      let log = '';
+      const code = await exportModel({ controlnet: ckpt, out: path.join(tmp, 'sc'), numerics: 'diffusers' }, { onOutput: (t) => void (log += t) });
+      expect(code, log).toBe(0);
+      const c = ref.cases['rgb_frames_0']!;
+      const r = await generateAsReference(pipe, ref, c, { controlnet: control(c, { model: path.join(tmp, 'sc') }) });
+      expect(await worstDifference(r, c, 'exported from .ckpt')).toBeLessThan(1e-4);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('reads controlnet.yaml (kind sparsectrl)', async () => {

@@ -21,7 +21,7 @@ export function classifyControlNet(tensors: Record<string, TensorInfo>): { compo
     // SparseCtrl RGB uses a single conv on VAE latents + mask (use_simplified_condition_embedding); scribble the full embedding on pixels + mask
     const simple = find(/^controlnet_cond_embedding\.weight$/);
     const channels = tensors[simple ?? find(/^controlnet_cond_embedding\.conv_in\.weight$/) ?? '']?.shape[1];
-    notes.push('SparseCtrl export is not supported yet; animatorch exports SD1.5 ControlNets (export --controlnet PATH --out DIR).');
+    notes.push('Export with: animatorch export --controlnet PATH --out DIR, then render with --controlnet "path=DIR,input=A.png;B.png,frames=0,15" (keyframes).');
     return {
       component: {
         type: 'sparsectrl',

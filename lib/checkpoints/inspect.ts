@@ -147,6 +147,14 @@ async function inspectFolder(dir: string, options: InspectOptions): Promise<Insp
     const m = await readControlNetManifest(dir);
     const result: InspectResult = { path: dir, kind: 'folder', format: 'animatorch-controlnet', components: [], notes: [], warnings: [] };
     result.metadata = { name: m.name, family: m.family, dtype: m.dtype, conditioningChannels: m.conditioningChannels, crossAttentionDim: m.crossAttentionDim, files: m.files };
+    if (m.kind === 'sparsectrl') {
+      result.metadata.condition = m.condition;
+      result.metadata.maxFrames = m.maxFrames;
+      const what = m.condition === 'latents' ? 'RGB, keyframes VAE-encoded' : 'scribble, keyframe pixels';
+      result.components.push({ type: 'sparsectrl', description: `animatorch SparseCtrl '${m.name}' (${what}; ${m.dtype}, TorchScript)` });
+      result.notes.push('Render with: animatorch render --model MODEL --controlnet "path=FOLDER,input=A.png;B.png,frames=0,15" --prompt "..." (or generate({ controlnet: [{ model: FOLDER, images, frameIndices }] }))');
+      return result;
+    }
     result.components.push({ type: 'controlnet', description: `animatorch ControlNet '${m.name}' (${m.dtype}, ${m.conditioningChannels} conditioning channels, TorchScript)` });
     result.notes.push('Render with: animatorch render --model MODEL --controlnet path=FOLDER,input=FRAMES --prompt "..." (or generate({ controlnet: [{ model: FOLDER, frames }] }))');
     return result;
