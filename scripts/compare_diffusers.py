@@ -93,6 +93,20 @@ def diffusers_unet(cfg: UNet3DConfig, UNet2DConditionModel, MotionAdapter, UNetM
     return UNetMotionModel.from_unet2d(unet2d, adapter)
 
 
+def diffusers_vae(ours_vae, v, AutoencoderKL):
+    """diffusers' AutoencoderKL of VAEConfig ``v`` holding our VAE's weights (diffusers names already)."""
+    n = len(v.block_out_channels)
+    vae = AutoencoderKL(in_channels=v.in_channels, out_channels=v.out_channels, latent_channels=v.latent_channels,
+                        block_out_channels=tuple(v.block_out_channels), layers_per_block=v.layers_per_block,
+                        norm_num_groups=v.norm_num_groups, sample_size=v.sample_size, scaling_factor=v.scaling_factor,
+                        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n)
+    ours_sd = {k: t for k, t in ours_vae.state_dict().items() if not k.split(".")[-2:-1] == ["core"]}
+    missing, unexpected = vae.load_state_dict(ours_sd, strict=False)
+    if missing or unexpected:
+        raise SystemExit(f"error: VAE weights do not map onto diffusers' AutoencoderKL: missing {missing[:5]}; unexpected {unexpected[:5]}")
+    return vae.eval()
+
+
 def per_frame_context(Motion, ctx: torch.Tensor, frames: int) -> torch.Tensor:
     """The encoder_hidden_states UNetMotionModel.forward wants: diffusers up to ~0.3x repeated
     them per frame inside forward; later versions leave that to the pipeline

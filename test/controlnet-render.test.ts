@@ -25,6 +25,15 @@ function frame(k: number): Buffer {
   return px;
 }
 
+/** A prompt config (in tmp/dir) rendering "a square" at 64x64, 4 frames, with one `controlnet` entry. */
+function squareConfig(dir: string, controlnetEntry: string): string {
+  mkdirSync(path.join(tmp, dir), { recursive: true });
+  const config = path.join(tmp, dir, 'prompts.yaml');
+  const lines = ['Square:', `  model: ${JSON.stringify(model)}`, '  prompt: ["a square"]', '  seed: 3', '  steps: 2', '  L: 4', '  W: 64', '  H: 64', '  controlnet:', `    - ${controlnetEntry}`, ''];
+  writeFileSync(config, lines.join('\n'));
+  return config;
+}
+
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'animatorch-cn-render-'));
   mkdirSync(path.join(tmp, 'frames'));
@@ -93,22 +102,7 @@ describe('--controlnet', () => {
   });
 
   it('prompt configs take `controlnet` (spec strings or mappings; paths resolved as its other paths), and name a bad key', async () => {
-    const dir = path.join(tmp, 'cfg');
-    mkdirSync(dir, { recursive: true });
-    const config = path.join(dir, 'prompts.yaml');
-    writeFileSync(config, [
-      'Square:',
-      `  model: ${JSON.stringify(model)}`,
-      '  prompt: ["a square"]',
-      '  seed: 3',
-      '  steps: 2',
-      '  L: 4',
-      '  W: 64',
-      '  H: 64',
-      '  controlnet:',
-      `    - {path: ${JSON.stringify(controlnet)}, input: ${JSON.stringify(path.join(tmp, 'frames'))}, scale: 0.5, guess: true}`,
-      '',
-    ].join('\n'));
+    const config = squareConfig('cfg', `{path: ${JSON.stringify(controlnet)}, input: ${JSON.stringify(path.join(tmp, 'frames'))}, scale: 0.5, guess: true}`);
     const [done] = await render({ config, out: path.join(tmp, 'cfg-out') }, quiet);
     const extra = JSON.parse(readFileSync(`${done!.file}.json`, 'utf8')).extra as { controlnet: { path: string; input: string; scale: number; guess: boolean }[] };
     expect(extra.controlnet[0]).toMatchObject({ path: controlnet, input: path.join(tmp, 'frames'), scale: 0.5, guess: true });
@@ -152,22 +146,8 @@ describe('--controlnet', () => {
   });
 
   it('prompt configs take a SparseCtrl as a mapping with lists (input: [a, b], frames: [0, 3])', async () => {
-    const dir = path.join(tmp, 'cfg-sc');
-    mkdirSync(dir, { recursive: true });
-    const config = path.join(dir, 'prompts.yaml');
-    writeFileSync(config, [
-      'Square:',
-      `  model: ${JSON.stringify(model)}`,
-      '  prompt: ["a square"]',
-      '  seed: 3',
-      '  steps: 2',
-      '  L: 4',
-      '  W: 64',
-      '  H: 64',
-      '  controlnet:',
-      `    - {path: ${JSON.stringify(sparsectrl)}, input: [${JSON.stringify(path.join(tmp, 'frames', 'f1.png'))}, ${JSON.stringify(path.join(tmp, 'frames', 'f3.png'))}], frames: [0, 3]}`,
-      '',
-    ].join('\n'));
+    const keyframes = [1, 3].map((k) => JSON.stringify(path.join(tmp, 'frames', `f${k}.png`)));
+    const config = squareConfig('cfg-sc', `{path: ${JSON.stringify(sparsectrl)}, input: [${keyframes.join(', ')}], frames: [0, 3]}`);
     const [done] = await render({ config, out: path.join(tmp, 'cfg-sc-out') }, quiet);
     const extra = JSON.parse(readFileSync(`${done!.file}.json`, 'utf8')).extra as { controlnet: { input: string; frames: number[] }[] };
     expect(extra.controlnet[0]).toMatchObject({ input: `${path.join(tmp, 'frames', 'f1.png')};${path.join(tmp, 'frames', 'f3.png')}`, frames: [0, 3] });

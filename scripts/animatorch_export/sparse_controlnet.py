@@ -16,7 +16,7 @@ replaced by zeros: only its shape, the timestep, the text and the condition matt
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import torch
 import torch.nn as nn
@@ -60,17 +60,7 @@ class SparseControlNetConfig(ControlNetConfig):
     def embedding_in_channels(self) -> int:
         return self.conditioning_channels + (1 if self.concat_conditioning_mask else 0)
 
-    @classmethod
-    def tiny(cls, **overrides: Any) -> "SparseControlNetConfig":
-        """Fits UNet3DConfig.tiny(); RGB unless ``use_simplified_condition_embedding=False, conditioning_channels=3``."""
-        cfg = cls(
-            block_out_channels=(32, 64),
-            down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
-            layers_per_block=1,
-            cross_attention_dim=32,
-            conditioning_embedding_out_channels=(8, 16, 16, 32),
-        )
-        return dataclasses.replace(cfg, **overrides).validate()
+    # tiny(): ControlNetConfig.tiny() builds this class: RGB unless use_simplified_condition_embedding=False, conditioning_channels=3
 
 
 class SparseControlNetModel(ControlNetBase):

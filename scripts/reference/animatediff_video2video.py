@@ -59,17 +59,7 @@ def main() -> int:
     unet = compare_diffusers.diffusers_unet(preset.unet, UNet2D, Adapter, Motion)
     compare_diffusers.load_same_weights(ours_unet, unet)
     unet.eval()
-    v = preset.vae
-    n = len(v.block_out_channels)
-    vae = AutoencoderKL(in_channels=v.in_channels, out_channels=v.out_channels, latent_channels=v.latent_channels,
-                        block_out_channels=tuple(v.block_out_channels), layers_per_block=v.layers_per_block,
-                        norm_num_groups=v.norm_num_groups, sample_size=v.sample_size, scaling_factor=v.scaling_factor,
-                        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n)
-    ours_sd = {k: t for k, t in ours_vae.state_dict().items() if not k.split(".")[-2:-1] == ["core"]}
-    missing, unexpected = vae.load_state_dict(ours_sd, strict=False)
-    if missing or unexpected:
-        raise SystemExit(f"error: VAE weights do not map onto diffusers' AutoencoderKL: missing {missing[:5]}; unexpected {unexpected[:5]}")
-    vae.eval()
+    vae = compare_diffusers.diffusers_vae(ours_vae, preset.vae, AutoencoderKL)
 
     embeds_shape = (1, 77, preset.unet.cross_attention_dim)
     prompt_embeds = torch.randn(embeds_shape, generator=torch.Generator().manual_seed(EMBEDS_SEED))

@@ -3,7 +3,6 @@ from diffusers' SparseControlNetModel folders, the export (scripted = eager), an
 torch 2.x leg) agreement with diffusers' SparseControlNetModel fed through diffusers' own single-file conversion."""
 
 import dataclasses
-import importlib.util
 import json
 import os
 import sys
@@ -22,13 +21,7 @@ from animatorch_export.sparse_controlnet import SparseControlNetConfig, SparseCo
 from animatorch_export.sparse_controlnet_load import load_any_controlnet  # noqa: E402
 from animatorch_export.weights import WeightsError  # noqa: E402
 from export_controlnet import random_tiny_sparsectrl  # noqa: E402
-
-
-def importable(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
+from tests.test_controlnet import importable  # noqa: E402
 
 
 def inputs(net: SparseControlNetModel, b=2, f=3, h=8, w=8, keyframes=(0, 2)):
