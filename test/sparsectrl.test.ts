@@ -151,6 +151,8 @@ torch.save({'state_dict': sd}, ${JSON.stringify(ckpt)})`);
         [{ model: dirs.get('rgb')!, frames: { frames: new Uint8Array(8 * 64 * 64 * 3), shape: [8, 64, 64, 3] } }, /controlnet\.model: expected a ControlNet/],
       ];
       for (const [o, re] of bad) await expect(generateAsReference(pipe, ref, c, { controlnet: o as ControlNetOptions })).rejects.toThrow(re);
+      // diffusers' SparseCtrl pipeline has no FreeNoise (the SparseCtrl's motion modules would see every frame)
+      await expect(generateAsReference(pipe, ref, c, { controlnet: control(c), freeNoise: { contextLength: 4, contextStride: 2 } })).rejects.toThrow(/^freeNoise: expected to be left out with a SparseCtrl \(controlnet\)/);
     } finally {
       cn.dispose();
     }

@@ -18,7 +18,7 @@ import type { OutputType } from './pipeline-output';
 import type { ProgressCallback } from './progress';
 import { isPromptMap, parsePromptMap, type PromptMap } from './prompt-travel';
 import { type FreeInitOptions, type ResolvedFreeInit, resolveFreeInit } from './free-init';
-import { checkControlNets, type ControlNetOptions, type ResolvedControlNet } from './controlnet';
+import { checkControlNets, checkControlWindows, type ControlNetOptions, type ResolvedControlNet } from './controlnet';
 import { checkFreeNoise, type FreeNoiseOptions, type ResolvedFreeNoise } from './free-noise';
 import { checkMotionScale } from './motion-scale';
 import { checkVideoToVideo, type VideoInput, videoShape } from './video-to-video';
@@ -245,6 +245,7 @@ export function checkInputs(p: InputContext, o: GenerateOptions): CheckedInputs 
   const maxFrames = m.motionModule.maxFrames;
   if (maxFrames !== undefined && ctx.contextLength > maxFrames && numFrames > maxFrames && !freeNoise)
     throw new InvalidParameterError('contextLength', `at most ${maxFrames} (the motion module's maximum frames)`, ctx.contextLength);
+  checkControlWindows(controlnet, Math.min(numFrames, ctx.contextLength), !!freeNoise);
   const fuseMethod = o.contextFuseMethod ?? 'pyramid';
   assertOneOf('contextFuseMethod', fuseMethod, FUSE_METHODS);
   const clipSkip = o.clipSkip ?? 0;

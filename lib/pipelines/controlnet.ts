@@ -63,6 +63,8 @@ export interface ResolvedControlNet {
   images?: VideoInput;
   frameIndices?: number[];
   keyframeSeed?: Seed;
+  /** The most frames one forward sees (numFrames, or the context length); set by checkControlWindows. */
+  window?: number;
   scale: number;
   guidanceStart: number;
   guidanceEnd: number;
@@ -113,6 +115,26 @@ export function checkControlNets(p: ControlContext, value: unknown, r: { numFram
     if (typeof guessMode !== 'boolean') throw new InvalidParameterError(`${name}.guessMode`, 'a boolean', guessMode);
     return { model: c.model, kind, frames: c.frames, images: c.images, frameIndices, keyframeSeed: c.keyframeSeed, scale, guidanceStart, guidanceEnd, guessMode };
   });
+}
+
+/**
+ * A SparseCtrl's motion modules see a context window (or the whole video): at most its max_frames, and
+ * not under FreeNoise (diffusers' SparseCtrl pipeline has none; its motion modules would see every frame).
+ */
+export function checkControlWindows(resolved: ResolvedControlNet[] | undefined, window: number, freeNoise: boolean): void {
+  for (const [i, r] of (resolved ?? []).entries()) {
+    if (r.kind !== 'sparsectrl') continue;
+    const name = resolved!.length > 1 ? `controlnet[${i}]` : 'controlnet';
+    if (freeNoise) throw new InvalidParameterError('freeNoise', `to be left out with a SparseCtrl (${name})`, '(given)');
+    r.window = window;
+    if (typeof r.model !== 'string') checkWindow(r.model, window, name);
+  }
+}
+
+function checkWindow(net: ControlNet, window: number, name: string): void {
+  const max = net.manifest.maxFrames;
+  if (max !== undefined && window > max)
+    throw new InvalidParameterError(`${name}.model`, `a SparseCtrl for ${window} frames at once (set contextLength to at most ${max}, its motion modules' length)`, `'${net.manifest.name}' (max_frames ${max})`);
 }
 
 function checkFrames(name: string, frames: unknown, r: { numFrames: number; height: number; width: number }): void {
@@ -179,6 +201,7 @@ export class ControlState {
           net = await loadControlNet(r.model, { device: p.device, dtype: p.dtype, signal });
           state.owned.push(net);
           checkModel(p, net, resolved.length > 1 ? `controlnet[${i}]` : 'controlnet', r.kind);
+          if (r.window !== undefined) checkWindow(net, r.window, resolved.length > 1 ? `controlnet[${i}]` : 'controlnet');
         } else net = r.model;
         const settings = { scale: r.scale, guidanceStart: r.guidanceStart, guidanceEnd: r.guidanceEnd, guessMode: r.guessMode || net.manifest.globalPoolConditions };
         if (r.kind === 'sparsectrl') {
