@@ -138,6 +138,12 @@ class SparseCtrlVsDiffusers(unittest.TestCase):
             cfg = {k: v for k, v in diffusers_config(net.config).items() if k != "_class_name"}
             theirs = Theirs(**cfg).eval()
             converted = convert_animatediff_checkpoint_to_diffusers(original_layout(net))
+            # our diffusers <-> AnimateDiff motion-module renaming (the folder loader's) is the inverse of theirs
+            spatial, motion = split_unet_motion(net.state_dict())
+            ours_as_diffusers = {**spatial, **motion_ours_to_diffusers(motion)}
+            self.assertEqual(set(converted), set(ours_as_diffusers))
+            for k, v in converted.items():
+                self.assertTrue(torch.equal(v, ours_as_diffusers[k]), k)
             missing, unexpected = theirs.load_state_dict(converted, strict=False)
             self.assertEqual(unexpected, [])
             self.assertTrue(all(k.endswith("pos_embed.pe") for k in missing), missing)
