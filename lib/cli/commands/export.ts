@@ -21,7 +21,7 @@ export const ExportCommand: CommandModule<object, ExportArgs> = {
       .option('motion-lora', { type: 'string', array: true, describe: 'MotionLoRA PATH[:alpha] (repeatable; alpha default 1.0)' })
       .option('lora', { type: 'string', array: true, describe: 'kohya image LoRA PATH[:alpha] (repeatable; alpha default 0.8)' })
       .option('adapter-lora', { type: 'string', describe: 'v3 domain adapter LoRA PATH[:alpha] (alpha default 1.0)' })
-      .option('numerics', { choices: ['animatediff', 'diffusers'] as const, describe: "whose numerics to match (default: the exporter's)" })
+      .option('numerics', { choices: ['animatediff', 'diffusers'] as const, describe: "whose numerics to match, the original AnimateDiff or diffusers (default: the exporter's, animatediff); also for a SparseCtrl's motion modules" })
       .option('dtype', { choices: ['float32', 'float16', 'bfloat16'] as const, describe: 'dtype of the exported weights (default float32; float16 for CUDA)' })
       .option('device', { type: 'string', describe: 'cpu or cuda[:N] (where the export runs)' })
       .option('attention-backend', { choices: ['auto', 'math', 'sdpa'] as const, describe: "attention in the TorchScript files: 'sdpa' (torch 2.x fused), 'math' (runs on libtorch 1.13); 'auto' picks by the exporting torch" })
@@ -33,7 +33,8 @@ export const ExportCommand: CommandModule<object, ExportArgs> = {
       .example('$0 export --base sd15/ --motion-module mm_sd_v15_v2.ckpt --out models/my-model', 'SD1.5 (diffusers folder) + an AnimateDiff v2 motion module')
       .example('$0 export --base toonyou.safetensors --motion-module mm.ckpt --motion-lora zoom.ckpt:0.8 --out models/toon', 'a single-file base with a MotionLoRA merged at 0.8')
       .example('$0 export --svd stable-video-diffusion-img2vid-xt/ --out models/svd-xt', 'Stable Video Diffusion (image-to-video)')
-      .example('$0 export --controlnet control_v11p_sd15_canny.pth --out models/canny', 'a ControlNet for generate({ controlnet }) and render --controlnet') as unknown as Argv<ExportArgs>,
+      .example('$0 export --controlnet control_v11p_sd15_canny.pth --out models/canny', 'a ControlNet for generate({ controlnet }) and render --controlnet')
+      .example('$0 export --controlnet v3_sd15_sparsectrl_rgb.ckpt --out models/sparsectrl-rgb', 'an AnimateDiff v3 SparseCtrl (keyframes: render --controlnet "path=...,input=a.png;b.png,frames=0,15")') as unknown as Argv<ExportArgs>,
   handler: async (args) => {
     process.exitCode = await exportModel(args);
   },
