@@ -100,6 +100,19 @@ describe("SparseCtrl against diffusers' AnimateDiffSparseControlNetPipeline", ()
     for (const t of [latents, tail, got, windowed.latents, short.latents]) t.dispose();
   });
 
+  it('resizes keyframe images of another size to the render size (nearest, as diffusers resizes arrays)', async () => {
+    const c = ref.cases['scribble_frames_0_7']!;
+    const small = keyframeImages(2, ref.height / 2, ref.width / 2);
+    const big = new Uint8Array(2 * ref.height * ref.width * 3);
+    for (let k = 0; k < 2; k++)
+      for (let y = 0; y < ref.height; y++)
+        for (let x = 0; x < ref.width; x++)
+          for (let ch = 0; ch < 3; ch++) big[((k * ref.height + y) * ref.width + x) * 3 + ch] = small.frames[((k * (ref.height / 2) + (y >> 1)) * (ref.width / 2) + (x >> 1)) * 3 + ch]!;
+    const a = await latentsOf(await generateAsReference(pipe, ref, c, { controlnet: control(c, { images: small }) }));
+    const b = await latentsOf(await generateAsReference(pipe, ref, c, { controlnet: control(c, { images: { frames: big, shape: [2, ref.height, ref.width, 3] } }) }));
+    expect(a).toEqual(b);
+  });
+
   it('mixes with a ControlNet (residuals summed, as MultiControlNet): differs from the SparseCtrl alone', async () => {
     const c = ref.cases['rgb_frames_0']!;
     const cn = await exportedControlNet(3);
