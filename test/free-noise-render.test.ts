@@ -1,5 +1,5 @@
 // FreeNoise in the front ends: render flags, prompt-config keys and recipes (re-rendering the same frames),
-// and a clear refusal from exports made before the UNet took FreeNoise's inputs (the bundled demo model).
+// and a clear refusal from exports made before the UNet took FreeNoise's inputs (the bundled demo model as it was).
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parsePromptConfig } from '../lib/render/prompt-config';
 import { render, type RenderArgs } from '../lib/render/render';
 import { exportedModel, repoRoot } from './utils/fixtures';
+import { modelWithoutUnetInputs } from './utils/legacy-model';
 
 let model: string;
 const out = mkdtempSync(path.join(os.tmpdir(), 'animatorch-free-noise-'));
@@ -50,7 +51,7 @@ describe('FreeNoise in render, prompt configs and recipes', () => {
   it('names the flag of a bad option, and refuses models exported before FreeNoise', async () => {
     await expect(render({ ...small, model, freeNoiseContextLength: 16, out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/--frames: expected at least freeNoise\.contextLength \(16\)/);
     await expect(render({ ...small, model, freeNoiseContextStride: 0, out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(/^--free-noise-context-stride: expected an integer >= 1/);
-    const demo = path.join(repoRoot, 'models', 'demo');
+    const demo = modelWithoutUnetInputs(path.join(repoRoot, 'models', 'demo'));
     await expect(render({ ...small, model: demo, freeNoise: true, freeNoiseContextLength: 8, out: path.join(out, 'x.gif') }, quiet)).rejects.toThrow(
       /--free-noise: expected a model exported with FreeNoise inputs \(model '.*' predates them; export it again\)/,
     );

@@ -1,11 +1,13 @@
 /**
- * Where the one object of a demo clip is (test/utils/clip-analyzer.ts reads its color and motion): the mean
- * over frames of the centroid of its core, the pixels at least half as far from the background (the median
- * border color) as the farthest one, so blurred edges do not pull it. And a still to start from.
+ * Where the one object of a demo clip is (test/utils/clip-analyzer.ts reads its color and motion): the
+ * centroid of its core on each frame, the pixels at least half as far from the background (the median
+ * border color) as the farthest one, so blurred edges do not pull it; the mean of those over frames. And a
+ * still to start from.
  */
-export function objectCentre(frames: Uint8Array, numFrames: number, height: number, width: number): { x: number; y: number } | null {
-  let sx = 0;
-  let sy = 0;
+
+/** Per-frame centroid of the object's core (pixel k at k; null on a frame with fewer than 4 core pixels). */
+export function objectCentres(frames: Uint8Array, numFrames: number, height: number, width: number): ({ x: number; y: number } | null)[] {
+  const out: ({ x: number; y: number } | null)[] = [];
   for (let f = 0; f < numFrames; f++) {
     const px = (y: number, x: number, c: number) => frames[((f * height + y) * width + x) * 3 + c]!;
     const bg = [0, 1, 2].map((c) => {
@@ -27,11 +29,16 @@ export function objectCentre(frames: Uint8Array, numFrames: number, height: numb
           fx += x;
           fy += y;
         }
-    if (n < 4) return null;
-    sx += fx / n;
-    sy += fy / n;
+    out.push(n < 4 ? null : { x: fx / n, y: fy / n });
   }
-  return { x: sx / numFrames, y: sy / numFrames };
+  return out;
+}
+
+/** The mean over frames of objectCentres(); null if any frame has no object. */
+export function objectCentre(frames: Uint8Array, numFrames: number, height: number, width: number): { x: number; y: number } | null {
+  const each = objectCentres(frames, numFrames, height, width);
+  if (each.some((c) => c === null)) return null;
+  return { x: each.reduce((s, c) => s + c!.x, 0) / numFrames, y: each.reduce((s, c) => s + c!.y, 0) / numFrames };
 }
 
 /** A still of a flat square of side `side` centred at (cx, cy): uint8 RGB [size, size, 3]. */
