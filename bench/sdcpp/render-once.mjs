@@ -2,6 +2,8 @@
 // (loadPipeline with keepModules 'stage', generate, write): prints one RESULT line of JSON with
 // per-step times and the memory timeline (Linux: the peak resident set is reset between stages).
 // argv: modelDir outFile width height frames steps threads prompt [keepModules]
+// ANIMATORCH_DENOISE_ONLY=1: print the RESULT after the last step and exit (no decode): the scaling
+// table needs per-step times only, and the decode of 32 frames at 256 px would cost more than the steps.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +48,10 @@ pipe.vae.forward = async (...inputs) => {
 const denoise = [];
 const tGen0 = performance.now();
 let tDecode0;
-const out = await pipe.generate({
+let tGen1;
+let tWrite;
+let out; // unset when the run stops after denoising
+out = await pipe.generate({
   prompt, negativePrompt: '', width: Number(W), height: Number(H), numFrames: Number(F),
   numInferenceSteps: Number(S), guidanceScale: 7.5, seed: '42', scheduler: 'EulerDiscreteScheduler',
   onProgress: (e) => {
@@ -56,22 +61,28 @@ const out = await pipe.generate({
       // encoding + UNet load + every step: the denoise peak; the decode gets a window of its own
       memory.peak_denoise_mib = mib(kib('VmHWM'));
       tDecode0 = performance.now();
+      if (process.env.ANIMATORCH_DENOISE_ONLY === '1') {
+        printResult();
+        process.exit(0);
+      }
     }
   },
 });
-const tGen1 = performance.now();
+tGen1 = performance.now();
 memory.peak_decode_mib = mib(kib('VmHWM'));
 await at.writeVideo(out.frames, out.shape, out.fps, outFile);
-const tWrite = performance.now();
+tWrite = performance.now();
+printResult();
 pipe.dispose();
-const s = (ms) => Math.round(ms) / 1000;
-const d0 = denoise[0].t - denoise[0].elapsedMs;
-process.stdout.write(
-  'RESULT ' +
-    JSON.stringify({
-      import_s: s(tImport - tStart), load_s: s(tLoad - tImport), encode_prepare_s: s(d0 - tGen0),
-      denoise_s: s(denoise[denoise.length - 1].t - d0), step_s: denoise.map((d, i) => s(d.t - (i ? denoise[i - 1].t : d0))),
-      decode_s: s(tGen1 - tDecode0), write_s: s(tWrite - tGen1), threads: at.getNumThreads(), keep_modules: keep, graph_optimization: process.env.ANIMATORCH_GRAPH_OPTIMIZATION === '1', out_shape: out.shape, memory,
-    }) +
-    '\n',
-);
+
+function printResult() {
+  const s = (ms) => (ms === undefined ? undefined : Math.round(ms) / 1000);
+  const d0 = denoise[0].t - denoise[0].elapsedMs;
+  const result = {
+    import_s: s(tImport - tStart), load_s: s(tLoad - tImport), encode_prepare_s: s(d0 - tGen0),
+    denoise_s: s(denoise[denoise.length - 1].t - d0), step_s: denoise.map((d, i) => s(d.t - (i ? denoise[i - 1].t : d0))),
+    decode_s: tGen1 === undefined ? undefined : s(tGen1 - tDecode0), write_s: tWrite === undefined ? undefined : s(tWrite - tGen1),
+    threads: at.getNumThreads(), keep_modules: keep, graph_optimization: process.env.ANIMATORCH_GRAPH_OPTIMIZATION === '1', out_shape: out?.shape, memory,
+  };
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+}
