@@ -48,6 +48,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::GetNumThreads>("getNumThreads"),
                              InstanceMethod<&Addon::MissingKernels>("missingKernels"),
                              InstanceMethod<&Addon::ReleaseHostMemory>("releaseHostMemory"),
+                             InstanceMethod<&Addon::SetHostMmapThreshold>("setHostMmapThreshold"),
                              InstanceValue("versions", Versions(env), napi_enumerable),
                          });
   }
@@ -159,6 +160,18 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value ReleaseHostMemory(const Napi::CallbackInfo& info) {
 #ifdef __GLIBC__
     return Napi::Boolean::New(info.Env(), malloc_trim(0) == 1);
+#else
+    return Napi::Boolean::New(info.Env(), false);
+#endif
+  }
+
+  // setHostMmapThreshold(bytes) -> boolean: glibc's mallopt(M_MMAP_THRESHOLD): host allocations of at
+  // least `bytes` get their own mapping, unmapped when freed (and glibc's dynamic threshold stops
+  // rising); false where there is no such call.
+  Napi::Value SetHostMmapThreshold(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "setHostMmapThreshold: expected a number of bytes");
+#ifdef __GLIBC__
+    return Napi::Boolean::New(info.Env(), mallopt(M_MMAP_THRESHOLD, info[0].As<Napi::Number>().Int32Value()) == 1);
 #else
     return Napi::Boolean::New(info.Env(), false);
 #endif

@@ -1,7 +1,7 @@
 // loadPipeline's keepModules: 'stage' holds only the current stage's model and renders what 'all' renders.
 import { describe, expect, it } from 'vitest';
 import { exportedModel } from './utils/fixtures';
-import { releaseHostMemory } from '../lib/device';
+import { releaseHostMemory, setHostMmapThreshold } from '../lib/device';
 import { InvalidParameterError } from '../lib/errors';
 import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
 import { loadPipeline } from '../lib/pipelines/load-pipeline';
@@ -84,5 +84,12 @@ describe("loadPipeline({ keepModules: 'stage' })", () => {
 
   it('releaseHostMemory() reports a boolean (glibc: malloc_trim)', () => {
     expect(typeof releaseHostMemory()).toBe('boolean');
+  });
+
+  it('setHostMmapThreshold() sets glibc M_MMAP_THRESHOLD (true on glibc) and checks its bytes by name', () => {
+    const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime !== undefined;
+    expect(setHostMmapThreshold(64 * 1024)).toBe(glibc);
+    expect(() => setHostMmapThreshold(-1)).toThrow(/^bytes: expected an integer in \[0, 33554432\]/);
+    expect(() => setHostMmapThreshold(2 ** 26)).toThrow(/bytes/);
   });
 });
