@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { cuda, setHostMmapThreshold, setNumThreads, versions } from '../device';
+import { cuda, setNumThreads, versions } from '../device';
 import { AbortError, InvalidParameterError } from '../errors';
 import { parseSeed, randomSeed } from '../generator';
 import { readModelManifest, type ModelManifest } from '../model-manifest';
@@ -31,9 +31,6 @@ import { exportModel } from '../model-export';
 import { parseControlNetSpec, type RecordedControlNet } from './controlnet-input';
 import { isSvdRender, renderSvd } from './render-svd';
 import { jobsFromRecipe } from './recipe-jobs';
-
-/** One-shot renders: host allocations from 64 KiB up are mapped (glibc's M_MMAP_THRESHOLD). */
-const ONE_SHOT_MMAP_THRESHOLD = 64 * 1024;
 
 export const DEMO_MODEL_DIR = path.join(packageRoot, 'models', 'demo');
 
@@ -339,9 +336,6 @@ export async function render(args: RenderArgs, io: RenderIO = {}): Promise<Rende
         // One video of this model: hold only the running stage's model (the peak is then the UNet's
         // weights and activations); several: keep them all, not to load each one per video.
         const keepModules = checked.filter((c) => c.job.model === job.model).length === 1 ? 'stage' : 'all';
-        // and tensors get mappings of their own, so freed ones leave the resident set (~450 MiB lower
-        // peak, bench/sdcpp.mjs); the user's own MALLOC_MMAP_THRESHOLD_ wins
-        if (keepModules === 'stage' && process.env.MALLOC_MMAP_THRESHOLD_ === undefined) setHostMmapThreshold(ONE_SHOT_MMAP_THRESHOLD);
         pipeline = await loadPipeline(job.model, { device, dtype: args.dtype, signal: io.signal, verify: args.verify === true, keepModules });
         pipelines.set(job.model, pipeline);
       }
