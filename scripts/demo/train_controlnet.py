@@ -188,9 +188,8 @@ def evaluate(unet, cn, te, vae_decoder, scaling: float, seed: int, n: int = 6, s
 # ---------------------------------------------------------------------------------------------
 
 
-def train_controlnet(args):
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed + 1)
+def load_frozen():
+    """The demo's frozen parts: UNet (no gradients), text encoder, VAE encoder and decoder, VAE scaling factor."""
     unet = load_demo_unet()
     for p in unet.parameters():
         p.requires_grad_(False)
@@ -198,15 +197,21 @@ def train_controlnet(args):
     enc = torch.jit.load(os.path.join(DEMO, "vae", "encoder.pt")).eval()
     dec = torch.jit.load(os.path.join(DEMO, "vae", "decoder.pt")).eval()
     scaling = float(json.load(open(os.path.join(DEMO, "vae", "config.json")))["scaling_factor"])
-    t0 = time.time()
-    lat, masks, specs = make_dataset(args.num_clips, args.seed + 2, enc, scaling, args.captioned)
-    print(f"[data] {tuple(lat.shape)} latents, std {lat.std().item():.3f}, in {time.time() - t0:.0f}s", flush=True)
-    cn = controlnet_from_unet(unet)
-    ema = ControlNetModel(controlnet_config())
-    ema.load_state_dict(cn.state_dict())
+    return unet, te, enc, dec, scaling
+
+
+def fit(args, net: nn.Module, ema: nn.Module, unet, te, data, *, tag: str, config: dict, warmup: int, residuals, on_eval) -> None:
+    """The training loop the demo ControlNet and SparseCtrl share, on the time budget: captions (dropped, path
+    or the demo's own), the UNet's epsilon loss with `residuals(idx, xt, t, ctx, rng)` added (weighted by
+    1 / alpha_bar with --v-loss), AdamW with `warmup` steps and a cosine to 15%, EMA into `ema`, checkpoints
+    <workdir>/<tag>_ema.pt ({tag}: EMA weights, {tag}_raw: the trained ones) and `on_eval(step)` every
+    --eval-minutes."""
+    rng = random.Random(args.seed + 1)
+    lat, _, specs = data
+    ema.load_state_dict(net.state_dict())
     for p in ema.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.AdamW(cn.parameters(), lr=args.lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0)
     tok = get_tokenizer()
     empty = tok.encode("")
     n = lat.shape[0]
@@ -214,18 +219,17 @@ def train_controlnet(args):
     budget = args.minutes * 60
     step, log_loss, history = 0, 0.0, []
 
-    def save(tag: str):
-        ck = {"controlnet": ema.state_dict(), "controlnet_raw": cn.state_dict(), "step": step,
-              "seconds": time.time() - t0, "args": vars(args), "history": history,
-              "config": controlnet_config().to_dict()}
-        out = os.path.join(args.workdir, "controlnet_ema.pt")
+    def save(why: str):
+        ck = {tag: ema.state_dict(), f"{tag}_raw": net.state_dict(), "step": step,
+              "seconds": time.time() - t0, "args": vars(args), "history": history, "config": config}
+        out = os.path.join(args.workdir, f"{tag}_ema.pt")
         torch.save(ck, out + ".tmp")
         os.replace(out + ".tmp", out)
-        print(f"[controlnet] checkpoint ({tag}) step {step} -> {out}", flush=True)
+        print(f"[{tag}] checkpoint ({why}) step {step} -> {out}", flush=True)
 
     while time.time() - t0 < budget and not (args.steps and step >= args.steps):
         frac = (time.time() - t0) / budget
-        lr = args.lr * min(1.0, (step + 1) / 100) * (0.15 + 0.85 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+        lr = args.lr * min(1.0, (step + 1) / warmup) * (0.15 + 0.85 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
         for gp in opt.param_groups:
             gp["lr"] = lr
         idx = [rng.randrange(n) for _ in range(args.batch)]
@@ -241,28 +245,27 @@ def train_controlnet(args):
         with torch.no_grad():
             ctx = te(torch.tensor(caps, dtype=torch.int64))
         x0 = lat[idx]
-        cond = cond_frames(masks[idx])
         t = torch.randint(0, train.T_STEPS, (args.batch,))
         noise = torch.randn_like(x0)
         a = train.ALPHAS_CUMPROD[t].view(-1, 1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        res = cn(xt, t, ctx, cond, 1.0, False)
+        res = residuals(idx, xt, t, ctx, rng)
         eps = unet(xt, t, ctx, res[:-1], res[-1])
         w = 1.0 / train.ALPHAS_CUMPROD[t] if args.v_loss else torch.ones(args.batch)
         loss = (w * ((eps - noise) ** 2).mean(dim=(1, 2, 3, 4))).mean()
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(cn.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         step += 1
         decay = min(args.ema, (1 + step) / (10 + step))
         with torch.no_grad():
-            for pe, p in zip(ema.parameters(), cn.parameters()):
+            for pe, p in zip(ema.parameters(), net.parameters()):
                 pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
         log_loss += loss.item()
         if step % 25 == 0:
             el = time.time() - t0
-            print(f"[controlnet] step {step} {el:.0f}s loss {log_loss / 25:.4f} lr {lr:.2e}", flush=True)
+            print(f"[{tag}] step {step} {el:.0f}s loss {log_loss / 25:.4f} lr {lr:.2e}", flush=True)
             history.append((step, round(el), log_loss / 25))
             log_loss = 0.0
         now = time.time()
@@ -270,37 +273,61 @@ def train_controlnet(args):
             save("periodic")
             last_ckpt = now
         if args.eval_minutes and now - last_eval > args.eval_minutes * 60:
-            for name, m in (("ema", ema), ("raw", cn)):
-                m.eval()
-                acc, rows = evaluate(unet, m, te, dec, scaling, args.eval_seed)
-                m.train()
-                print(f"[eval] step {step} {name} tracking {acc:.2f} "
-                      + " ".join(f"{r['path'][:4]}:{max(r['dist']):.0f}" for r in rows), flush=True)
+            on_eval(step)
             last_eval = time.time()
     save("final")
 
 
-def export(args):
+def train_controlnet(args):
+    torch.manual_seed(args.seed)
+    unet, te, enc, dec, scaling = load_frozen()
+    t0 = time.time()
+    data = make_dataset(args.num_clips, args.seed + 2, enc, scaling, args.captioned)
+    print(f"[data] {tuple(data[0].shape)} latents, std {data[0].std().item():.3f}, in {time.time() - t0:.0f}s", flush=True)
+    cn = controlnet_from_unet(unet)
+    ema = ControlNetModel(controlnet_config())
+    masks = data[1]
+
+    def on_eval(step: int):
+        for name, m in (("ema", ema), ("raw", cn)):
+            m.eval()
+            acc, rows = evaluate(unet, m, te, dec, scaling, args.eval_seed)
+            m.train()
+            print(f"[eval] step {step} {name} tracking {acc:.2f} "
+                  + " ".join(f"{r['path'][:4]}:{max(r['dist']):.0f}" for r in rows), flush=True)
+
+    fit(args, cn, ema, unet, te, data, tag="controlnet", config=controlnet_config().to_dict(), warmup=100,
+        residuals=lambda idx, xt, t, ctx, rng: cn(xt, t, ctx, cond_frames(masks[idx]), 1.0, False), on_eval=on_eval)
+
+
+def export_checkpoint(args, model: nn.Module, *, tag: str, name: str, description: str, script: str, flags: Sequence[str] = ()) -> None:
+    """Exports the weights of fit()'s checkpoint --export (EMA, or --raw) into --out with the ControlNet exporter,
+    recording the training command (with the checkpoint's own `flags` beside the common ones), seed and steps."""
     from animatorch_export.controlnet_export import export_controlnet
 
     ck = torch.load(args.export)
-    cn = ControlNetModel(controlnet_config())
-    cn.load_state_dict(ck["controlnet_raw" if args.raw else "controlnet"])
+    model.load_state_dict(ck[f"{tag}_raw" if args.raw else tag])
     a = ck["args"]
     source = {
-        "description": "demo ControlNet: the object follows a per-frame mask (white object on black); see models/demo/README.md",
+        "description": description,
         "base_model": "animatorch-demo",
-        "training_command": "/usr/bin/python3 scripts/demo/train_controlnet.py"
+        "training_command": f"/usr/bin/python3 scripts/demo/{script}"
         f" --workdir {a['workdir']} --seed {a['seed']} --minutes {a['minutes']:g} --num-clips {a['num_clips']}"
-        f" --batch {a['batch']} --lr {a['lr']:g}" + (" --v-loss" if a["v_loss"] else ""),
+        f" --batch {a['batch']} --lr {a['lr']:g}" + "".join(f" --{f} {a[f]}" for f in flags) + (" --v-loss" if a["v_loss"] else ""),
         "seed": int(a["seed"]),
         "steps": int(ck["step"]),
         "seconds": round(float(ck["seconds"])),
         "weights": "raw" if args.raw else "ema",
         "torch_version": str(torch.__version__),
     }
-    m = export_controlnet(cn.eval(), args.out, name="animatorch-demo-controlnet", source=source, log=print)
+    m = export_controlnet(model.eval(), args.out, name=name, source=source, log=print)
     print(f"exported {args.out}: {sum(e['bytes'] for e in m['files'].values()) / 1e6:.2f} MB")
+
+
+def export(args):
+    export_checkpoint(args, ControlNetModel(controlnet_config()), tag="controlnet", name="animatorch-demo-controlnet",
+                      description="demo ControlNet: the object follows a per-frame mask (white object on black); see models/demo/README.md",
+                      script="train_controlnet.py")
 
 
 def main(argv=None):
@@ -333,10 +360,7 @@ def main(argv=None):
         ck = torch.load(args.eval)
         cn = ControlNetModel(controlnet_config())
         cn.load_state_dict(ck["controlnet_raw" if args.raw else "controlnet"])
-        unet = load_demo_unet()
-        te = torch.jit.load(os.path.join(DEMO, "text_encoder", "model.pt")).eval()
-        dec = torch.jit.load(os.path.join(DEMO, "vae", "decoder.pt")).eval()
-        scaling = float(json.load(open(os.path.join(DEMO, "vae", "config.json")))["scaling_factor"])
+        unet, te, _, dec, scaling = load_frozen()
         for use in (True, False):
             acc, rows = evaluate(unet, cn.eval(), te, dec, scaling, args.eval_seed, n=args.eval_n, steps=20, use_cn=use)
             for r in rows:

@@ -40,8 +40,6 @@ import clips  # noqa: E402
 import paths  # noqa: E402
 import train  # noqa: E402
 import train_controlnet as tc  # noqa: E402
-from tokenizer import get_tokenizer  # noqa: E402
-from animatorch_export.controlnet import ControlNetModel  # noqa: E402
 from animatorch_export.sparse_controlnet import SparseControlNetConfig, SparseControlNetModel  # noqa: E402
 
 DEMO = tc.DEMO
@@ -153,113 +151,30 @@ def evaluate(unet, sc, te, dec, scaling: float, seed: int, n: int = 6, steps: in
 
 def train_sparse(args):
     torch.manual_seed(args.seed)
-    rng = random.Random(args.seed + 1)
-    unet = tc.load_demo_unet()
-    for p in unet.parameters():
-        p.requires_grad_(False)
-    te = torch.jit.load(os.path.join(DEMO, "text_encoder", "model.pt")).eval()
-    enc = torch.jit.load(os.path.join(DEMO, "vae", "encoder.pt")).eval()
-    dec = torch.jit.load(os.path.join(DEMO, "vae", "decoder.pt")).eval()
-    scaling = float(json.load(open(os.path.join(DEMO, "vae", "config.json")))["scaling_factor"])
+    unet, te, enc, dec, scaling = tc.load_frozen()
     t0 = time.time()
-    lat, masks, specs = tc.make_dataset(args.num_clips, args.seed + 2, enc, scaling, args.captioned)
-    print(f"[data] {tuple(lat.shape)} latents in {time.time() - t0:.0f}s", flush=True)
+    data = tc.make_dataset(args.num_clips, args.seed + 2, enc, scaling, args.captioned)
+    print(f"[data] {tuple(data[0].shape)} latents in {time.time() - t0:.0f}s", flush=True)
     sc = sparse_init(unet, args.init)
     ema = SparseControlNetModel(sparse_config())
-    ema.load_state_dict(sc.state_dict())
-    for p in ema.parameters():
-        p.requires_grad_(False)
-    opt = torch.optim.AdamW(sc.parameters(), lr=args.lr, weight_decay=0.0)
-    tok = get_tokenizer()
-    empty = tok.encode("")
-    n = lat.shape[0]
-    t0 = last_eval = last_ckpt = time.time()
-    budget = args.minutes * 60
-    step, log_loss, history = 0, 0.0, []
+    masks = data[1]
 
-    def save(tag: str):
-        ck = {"sparsectrl": ema.state_dict(), "sparsectrl_raw": sc.state_dict(), "step": step,
-              "seconds": time.time() - t0, "args": vars(args), "history": history, "config": sparse_config().to_dict()}
-        out = os.path.join(args.workdir, "sparsectrl_ema.pt")
-        torch.save(ck, out + ".tmp")
-        os.replace(out + ".tmp", out)
-        print(f"[sparsectrl] checkpoint ({tag}) step {step} -> {out}", flush=True)
-
-    while time.time() - t0 < budget and not (args.steps and step >= args.steps):
-        frac = (time.time() - t0) / budget
-        lr = args.lr * min(1.0, (step + 1) / 50) * (0.15 + 0.85 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-        for gp in opt.param_groups:
-            gp["lr"] = lr
-        idx = [rng.randrange(n) for _ in range(args.batch)]
-        caps = []
-        for i in idx:
-            s = specs[i]
-            if rng.random() < args.caption_dropout:
-                caps.append(empty)
-            elif s.motion in paths.FAMILIES:
-                caps.append(tok.encode(tc.path_caption(s, rng)))
-            else:
-                caps.append(tok.encode(clips.caption(s, rng)))
-        with torch.no_grad():
-            ctx = te(torch.tensor(caps, dtype=torch.int64))
-        x0 = lat[idx]
+    def residuals(idx, xt, t, ctx, rng):
         cond, cmask = keyframe_cond(masks[idx], [rng.choice(KEYFRAMES) for _ in idx])
-        t = torch.randint(0, train.T_STEPS, (args.batch,))
-        noise = torch.randn_like(x0)
-        a = train.ALPHAS_CUMPROD[t].view(-1, 1, 1, 1, 1)
-        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        res = sc(xt, t, ctx, cond, cmask, 1.0, False)
-        eps = unet(xt, t, ctx, res[:-1], res[-1])
-        w = 1.0 / train.ALPHAS_CUMPROD[t] if args.v_loss else torch.ones(args.batch)
-        loss = (w * ((eps - noise) ** 2).mean(dim=(1, 2, 3, 4))).mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(sc.parameters(), 1.0)
-        opt.step()
-        step += 1
-        decay = min(args.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), sc.parameters()):
-                pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
-        log_loss += loss.item()
-        if step % 25 == 0:
-            el = time.time() - t0
-            print(f"[sparsectrl] step {step} {el:.0f}s loss {log_loss / 25:.4f} lr {lr:.2e}", flush=True)
-            history.append((step, round(el), log_loss / 25))
-            log_loss = 0.0
-        now = time.time()
-        if now - last_ckpt > args.ckpt_minutes * 60:
-            save("periodic")
-            last_ckpt = now
-        if args.eval_minutes and now - last_eval > args.eval_minutes * 60:
-            ema.eval()
-            acc, rows = evaluate(unet, ema, te, dec, scaling, args.eval_seed)
-            print(f"[eval] step {step} ema keyframes {acc:.2f} " + " ".join(f"{r['keys']}:{max(r['dist']):.0f}/{r['progress']}" for r in rows), flush=True)
-            last_eval = time.time()
-    save("final")
+        return sc(xt, t, ctx, cond, cmask, 1.0, False)
+
+    def on_eval(step: int):
+        ema.eval()
+        acc, rows = evaluate(unet, ema, te, dec, scaling, args.eval_seed)
+        print(f"[eval] step {step} ema keyframes {acc:.2f} " + " ".join(f"{r['keys']}:{max(r['dist']):.0f}/{r['progress']}" for r in rows), flush=True)
+
+    tc.fit(args, sc, ema, unet, te, data, tag="sparsectrl", config=sparse_config().to_dict(), warmup=50, residuals=residuals, on_eval=on_eval)
 
 
 def export(args):
-    from animatorch_export.controlnet_export import export_controlnet
-
-    ck = torch.load(args.export)
-    sc = SparseControlNetModel(sparse_config())
-    sc.load_state_dict(ck["sparsectrl_raw" if args.raw else "sparsectrl"])
-    a = ck["args"]
-    source = {
-        "description": "demo SparseCtrl (scribble): the object is where one or two keyframe masks (white on black) put it; see models/demo/README.md",
-        "base_model": "animatorch-demo",
-        "training_command": "/usr/bin/python3 scripts/demo/train_sparsectrl.py"
-        f" --workdir {a['workdir']} --seed {a['seed']} --minutes {a['minutes']:g} --num-clips {a['num_clips']}"
-        f" --batch {a['batch']} --lr {a['lr']:g} --init {a['init']}" + (" --v-loss" if a["v_loss"] else ""),
-        "seed": int(a["seed"]),
-        "steps": int(ck["step"]),
-        "seconds": round(float(ck["seconds"])),
-        "weights": "raw" if args.raw else "ema",
-        "torch_version": str(torch.__version__),
-    }
-    m = export_controlnet(sc.eval(), args.out, name="animatorch-demo-sparsectrl", source=source, log=print)
-    print(f"exported {args.out}: {sum(e['bytes'] for e in m['files'].values()) / 1e6:.2f} MB")
+    tc.export_checkpoint(args, SparseControlNetModel(sparse_config()), tag="sparsectrl", name="animatorch-demo-sparsectrl",
+                         description="demo SparseCtrl (scribble): the object is where one or two keyframe masks (white on black) put it; see models/demo/README.md",
+                         script="train_sparsectrl.py", flags=("init",))
 
 
 def main(argv=None):
@@ -290,16 +205,13 @@ def main(argv=None):
     if args.export:
         return export(args)
     if args.eval:
-        unet = tc.load_demo_unet()
+        unet, te, _, dec, scaling = tc.load_frozen()
         if args.eval == "init":
             sc, step = sparse_init(unet, args.init), 0
         else:
             ck = torch.load(args.eval)
             sc, step = SparseControlNetModel(sparse_config()), ck["step"]
             sc.load_state_dict(ck["sparsectrl_raw" if args.raw else "sparsectrl"])
-        te = torch.jit.load(os.path.join(DEMO, "text_encoder", "model.pt")).eval()
-        dec = torch.jit.load(os.path.join(DEMO, "vae", "decoder.pt")).eval()
-        scaling = float(json.load(open(os.path.join(DEMO, "vae", "config.json")))["scaling_factor"])
         for use in (True, False):
             acc, rows = evaluate(unet, sc.eval(), te, dec, scaling, args.eval_seed, n=args.eval_n, steps=10, use=use)
             for r in rows:
