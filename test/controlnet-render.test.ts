@@ -52,7 +52,10 @@ describe('--controlnet', () => {
     expect(() => parseControlNetSpec('path=a')).toThrow(/--controlnet input/);
     expect(() => parseControlNetSpec('path=a,input=b,scael=1')).toThrow(/--controlnet scael: expected one of the keys/);
     // SparseCtrl keyframes: bare numbers after frames= continue its list
-    expect(parseControlNetSpec('path=a,input=b.png;c.png,frames=0,8,scale=0.7,seed=5')).toEqual({ path: 'a', input: 'b.png;c.png', frames: [0, 8], scale: 0.7, seed: 5 });
+    expect(parseControlNetSpec('path=a,input=b.png;c.png,frames=0,8,scale=0.7,seed=5')).toEqual({ path: 'a', input: 'b.png;c.png', frames: [0, 8], scale: 0.7, seed: '5' });
+    // 64-bit keyframe seeds are kept exact (never through a JS number)
+    expect(parseControlNetSpec('path=a,input=b.png,seed=18446744073709551615').seed).toBe('18446744073709551615');
+    expect(() => parseControlNetSpec('path=a,input=b,seed=18446744073709551616')).toThrow(/--controlnet seed/);
     expect(() => parseControlNetSpec('path=a,input=b,frames=0,x')).toThrow(/--controlnet frames: expected keyframe numbers/);
     expect(() => parseControlNetSpec('path=a,input=b,seed=-1')).toThrow(/--controlnet seed/);
     expect(() => parseControlNetSpec('path=a,input=b,scale=x')).toThrow(InvalidParameterError);

@@ -14,6 +14,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, InvalidParameterError } from '../errors';
+import { parseSeed } from '../generator';
 import type { ControlNetOptions } from '../pipelines/controlnet';
 import { readControlNetManifest } from '../pipelines/controlnet-model';
 import { cannyFrames, thresholdFrames } from '../video/control-preprocess';
@@ -36,9 +37,9 @@ export interface ControlNetSpec {
   /** Gray threshold (default 128) and invert (dark strokes on) for preprocess=threshold. */
   threshold?: number;
   invert?: boolean;
-  /** SparseCtrl: the keyframes' frame numbers (frameIndices) and keyframeSeed. */
+  /** SparseCtrl: the keyframes' frame numbers (frameIndices) and keyframeSeed (decimal, as given: 64-bit exact). */
   frames?: number[];
-  seed?: number;
+  seed?: string;
 }
 
 /** A spec as a recipe records it: with the sha256 of the input files actually read. */
@@ -81,7 +82,7 @@ export function parseControlNetSpec(text: string, flag = '--controlnet'): Contro
   }
   if (raw.seed !== undefined) {
     if (!/^\d+$/.test(raw.seed)) throw new InvalidParameterError(`${flag} seed`, 'a non-negative integer', raw.seed);
-    spec.seed = Number(raw.seed);
+    spec.seed = parseSeed(raw.seed, `${flag} seed`).toString(); // not through a JS number: seeds above 2^53 stay exact
   }
   if (raw.preprocess !== undefined) {
     if (!['none', 'canny', 'threshold'].includes(raw.preprocess)) throw new InvalidParameterError(`${flag} preprocess`, "'none', 'canny' or 'threshold'", raw.preprocess);
