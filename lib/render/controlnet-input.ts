@@ -19,6 +19,7 @@ import type { ControlNetOptions } from '../pipelines/controlnet';
 import { readControlNetManifest } from '../pipelines/controlnet-model';
 import { cannyFrames, thresholdFrames } from '../video/control-preprocess';
 import { isPlainObject } from '../validate';
+import { readImage } from '../video/read-image';
 import { FFMPEG_MISSING_MESSAGE } from '../video/writers';
 
 export interface ControlNetSpec {
@@ -91,14 +92,6 @@ export function parseControlNetSpec(text: string, flag = '--controlnet'): Contro
   return spec;
 }
 
-/** RGB uint8 [H, W, 3] of an image file at width × height (sharp, Lanczos). */
-async function readImage(file: string, width: number, height: number): Promise<Uint8Array> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const sharp = require('sharp') as typeof import('sharp');
-  const { data } = await sharp(file).removeAlpha().toColourspace('srgb').resize(width, height, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
-  return new Uint8Array(data.buffer, data.byteOffset, data.length);
-}
-
 async function readVideo(file: string, r: { numFrames: number; width: number; height: number }, name: string): Promise<Uint8Array> {
   const ffmpeg = process.env.ANIMATORCH_FFMPEG ?? 'ffmpeg';
   const args = ['-v', 'error', '-i', file, '-frames:v', String(r.numFrames), '-vf', `scale=${r.width}:${r.height}:flags=lanczos`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
@@ -127,12 +120,12 @@ export async function loadControlInput(spec: ControlNetSpec, r: { numFrames: num
     for (const [k, f] of files.slice(0, r.numFrames).entries()) {
       const file = path.join(spec.input, f);
       hash.update(f).update('\0').update(await readFile(file));
-      frames.set(await readImage(file, r.width, r.height), k * frameBytes);
+      frames.set((await readImage(file, { size: [r.height, r.width], name })).data, k * frameBytes);
     }
   } else {
     hash.update(await readFile(spec.input));
     if (IMAGE.test(spec.input)) {
-      const img = await readImage(spec.input, r.width, r.height);
+      const img = (await readImage(spec.input, { size: [r.height, r.width], name })).data;
       for (let k = 0; k < r.numFrames; k++) frames.set(img, k * frameBytes);
     } else frames.set(await readVideo(spec.input, r, name));
   }
@@ -159,7 +152,7 @@ export async function loadKeyframeInput(spec: ControlNetSpec, count: number, r: 
       throw new InvalidParameterError(name, 'keyframe images that exist', file);
     });
     hash.update(path.basename(file)).update('\0').update(data);
-    frames.set(await readImage(file, r.width, r.height), k * frameBytes);
+    frames.set((await readImage(file, { size: [r.height, r.width], name })).data, k * frameBytes);
   }
   const shape: [number, number, number, 3] = [count, r.height, r.width, 3];
   return { frames: preprocess(spec, frames, shape), shape, sha256: hash.digest('hex') };
