@@ -98,10 +98,9 @@ function runTimed(cmd, args, env = {}, stopWhen = undefined) {
 
 async function animatorch(name, dir, r = res, f = frames, s = steps, env = {}, root = path.dirname(here)) {
   // env ANIMATORCH_DENOISE_ONLY=1: it stops after the last step (no decode, no video); root: the checkout whose build runs
-  const run = await runTimed(process.execPath, [path.join(root, 'bench', 'sdcpp', 'render-once.mjs'), dir, path.join(work, `${name}.gif`), r, r, f, s, threads, prompt], {
-    OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '1',
-    ...env,
-  });
+  // as `animatorch render --threads N`: setNumThreads(N) sizes torch's team and OpenBLAS's pool alike
+  // (an OPENBLAS_NUM_THREADS in this environment is passed on and kept)
+  const run = await runTimed(process.execPath, [path.join(root, 'bench', 'sdcpp', 'render-once.mjs'), dir, path.join(work, `${name}.gif`), r, r, f, s, threads, prompt], env);
   const line = run.out.split('\n').find((l) => l.startsWith('RESULT '));
   if (run.code !== 0 || !line) throw new Error(`${name} failed (${run.code}):\n${run.out.slice(-3000)}`);
   const d = JSON.parse(line.slice(7));
@@ -145,7 +144,7 @@ const log = (r) => {
   console.error(`  ${r.name}: steps ${r.step_s.join(' ')} s, decode ${f1(r.decode_s)} s, wall ${f1(r.wall_s)} s, peak ${r.peak_rss_mib} MiB (load1 ${r.load1})`);
   runs.push(r);
 };
-console.log(`${res}x${res}, ${frames} frames, ${steps} Euler steps, CFG 7.5, ${threads} threads; ${os.cpus()[0]?.model}, ${os.cpus().length} CPUs`);
+console.log(`${res}x${res}, ${frames} frames, ${steps} Euler steps, CFG 7.5, ${threads} threads (OPENBLAS_NUM_THREADS=${process.env.OPENBLAS_NUM_THREADS ?? `unset: ${threads}`}); ${os.cpus()[0]?.model}, ${os.cpus().length} CPUs`);
 // --denoise-only: every run stops after its last step (per-step times only: no decode, end to end or decode peak)
 const denoiseOnly = argv.includes('--denoise-only');
 const stopEnv = denoiseOnly ? { ANIMATORCH_DENOISE_ONLY: '1' } : {};

@@ -23,6 +23,12 @@
 #include <malloc.h>
 #endif
 
+// OpenBLAS (the BLAS of Debian's libtorch) keeps a thread pool of its own beside torch's OpenMP team,
+// sized by OPENBLAS_NUM_THREADS or the CPU count. Weak: null where the process has no OpenBLAS (PyPI's
+// torch uses MKL, whose threads at::set_num_threads sets already).
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+extern "C" int openblas_get_num_threads(void) __attribute__((weak));
+
 namespace animatorch {
 
 class Addon : public Napi::Addon<Addon> {
@@ -46,6 +52,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Synchronize>("synchronize"),
                              InstanceMethod<&Addon::SetNumThreads>("setNumThreads"),
                              InstanceMethod<&Addon::GetNumThreads>("getNumThreads"),
+                             InstanceMethod<&Addon::SetBlasNumThreads>("setBlasNumThreads"),
+                             InstanceMethod<&Addon::GetBlasNumThreads>("getBlasNumThreads"),
                              InstanceMethod<&Addon::MissingKernels>("missingKernels"),
                              InstanceMethod<&Addon::ReleaseHostMemory>("releaseHostMemory"),
                              InstanceMethod<&Addon::SetHostMmapThreshold>("setHostMmapThreshold"),
@@ -175,6 +183,22 @@ class Addon : public Napi::Addon<Addon> {
 #else
     return Napi::Boolean::New(info.Env(), false);
 #endif
+  }
+
+  // setBlasNumThreads(n) -> boolean: OpenBLAS's own thread count (openblas_set_num_threads); false
+  // where the process has no OpenBLAS.
+  Napi::Value SetBlasNumThreads(const Napi::CallbackInfo& info) {
+    int64_t n = ArgInt(info, 0, "n");
+    if (n < 1) ThrowType(info.Env(), "n: expected an integer >= 1");
+    if (openblas_set_num_threads == nullptr) return Napi::Boolean::New(info.Env(), false);
+    openblas_set_num_threads(static_cast<int>(n));
+    return Napi::Boolean::New(info.Env(), true);
+  }
+
+  // getBlasNumThreads() -> number | null: OpenBLAS's thread count; null without OpenBLAS.
+  Napi::Value GetBlasNumThreads(const Napi::CallbackInfo& info) {
+    if (openblas_get_num_threads == nullptr) return info.Env().Null();
+    return Napi::Number::New(info.Env(), openblas_get_num_threads());
   }
 
   Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {

@@ -27,11 +27,20 @@ export function memoryStats(device = 0): MemoryStats {
   return binding().memoryStats(device);
 }
 
-/** Threads libtorch uses for intra-op parallelism (torch.set_num_threads). */
+/**
+ * CPU threads of every op: libtorch's intra-op threads (torch.set_num_threads) and, with Debian's
+ * libtorch, OpenBLAS's own pool, which runs the Linear and matmul GEMMs and otherwise takes as many
+ * threads as the machine has CPUs. An OPENBLAS_NUM_THREADS in the environment is kept: it is the
+ * user's choice for OpenBLAS alone.
+ */
 export function setNumThreads(n: number): void {
   assertInteger('n', n, 1);
   binding().setNumThreads(n);
+  if (process.env.OPENBLAS_NUM_THREADS === undefined) binding().setBlasNumThreads(n);
 }
+
+/** OpenBLAS's thread count (Debian's libtorch); null where libtorch uses another BLAS (PyPI's: MKL). */
+export const getBlasNumThreads = (): number | null => binding().getBlasNumThreads();
 
 export const getNumThreads = (): number => binding().getNumThreads();
 

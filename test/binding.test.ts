@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cuda, getNumThreads, setNumThreads, versions } from '../lib';
+import { cuda, getBlasNumThreads, getNumThreads, setNumThreads, versions } from '../lib';
 import { explainLoadFailure } from '../lib/native/binding';
 
 describe('addon loading and environment', () => {
@@ -26,6 +26,30 @@ describe('addon loading and environment', () => {
     setNumThreads(before);
     expect(getNumThreads()).toBe(before);
     expect(() => setNumThreads(0)).toThrow(/n: expected an integer >= 1/);
+  });
+
+  it("sets OpenBLAS's own thread count with torch's, unless OPENBLAS_NUM_THREADS is set", () => {
+    const blas = getBlasNumThreads();
+    // Debian's libtorch links OpenBLAS; PyPI's torch uses MKL (no OpenBLAS in the process: null)
+    if (versions().libtorchSource.startsWith('system libtorch')) expect(blas).toBeGreaterThanOrEqual(1);
+    if (blas === null) return;
+    const before = getNumThreads();
+    const env = process.env.OPENBLAS_NUM_THREADS;
+    try {
+      delete process.env.OPENBLAS_NUM_THREADS;
+      setNumThreads(1);
+      expect(getBlasNumThreads()).toBe(1);
+      setNumThreads(2);
+      expect(getBlasNumThreads()).toBe(2);
+      process.env.OPENBLAS_NUM_THREADS = '1';
+      setNumThreads(1);
+      setNumThreads(2);
+      expect(getBlasNumThreads()).toBe(2); // kept: the environment names OpenBLAS's count
+    } finally {
+      if (env === undefined) delete process.env.OPENBLAS_NUM_THREADS;
+      else process.env.OPENBLAS_NUM_THREADS = env;
+      setNumThreads(before);
+    }
   });
 
   it('explains load failures with causes and fixes', () => {

@@ -175,6 +175,10 @@ export interface NativeBinding {
   synchronize(): Promise<void>;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  /** openblas_set_num_threads(n): false where the process has no OpenBLAS. */
+  setBlasNumThreads(n: number): boolean;
+  /** openblas_get_num_threads(); null without OpenBLAS. */
+  getBlasNumThreads(): number | null;
   missingKernels(device: string, dtype: string): string[];
   /** glibc's malloc_trim(0): true when pages went back to the OS. */
   releaseHostMemory(): boolean;
