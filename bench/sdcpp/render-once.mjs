@@ -54,6 +54,9 @@ let out; // unset when the run stops after denoising
 out = await pipe.generate({
   prompt, negativePrompt: '', width: Number(W), height: Number(H), numFrames: Number(F),
   numInferenceSteps: Number(S), guidanceScale: 7.5, seed: '42', scheduler: 'EulerDiscreteScheduler',
+  // every frame in one window, as sd-cli renders them (the default window of 16 would denoise 32 frames
+  // as three overlapping windows: 48 frames of work)
+  contextLength: Number(F),
   onProgress: (e) => {
     if (e.stage !== 'denoise') return;
     denoise.push({ t: performance.now(), elapsedMs: e.elapsedMs });
