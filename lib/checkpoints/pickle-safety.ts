@@ -4,7 +4,7 @@
  * builtins. Any other global (posix.system, builtins.eval, a training framework's class) is
  * something torch.load would import and call; inspect reports it as unsafe, naming it.
  */
-import type { PickleGlobal } from './pickle';
+import type { PickleGlobal } from './pickle-values';
 
 const SAFE = new Set([
   'collections.OrderedDict',

@@ -3,35 +3,7 @@
  * (tuples, dicts, strings, numbers, "global" names) and never imports or calls
  * anything.
  */
-import type { TensorInfo } from './types';
-
-/** An inert stand-in for `module.name` (GLOBAL / STACK_GLOBAL); nothing is imported. */
-export class PickleGlobal {
-  constructor(readonly module: string, readonly name: string) {}
-  toString(): string {
-    return `${this.module}.${this.name}`;
-  }
-}
-/** An inert record of a call (REDUCE / NEWOBJ); nothing is called. */
-export class PickleCall {
-  state: unknown;
-  constructor(readonly fn: unknown, readonly args: unknown[]) {}
-}
-/** A persistent id (BINPERSID): for torch.save, ('storage', StorageType, key, location, numel). */
-export class PicklePersId {
-  constructor(readonly id: unknown) {}
-}
-/** A tensor as described by torch._utils._rebuild_tensor_v2 (no data). */
-export class PickleTensor {
-  constructor(readonly dtype: string, readonly shape: number[]) {}
-}
-/** An inert dict (insertion-ordered key/value pairs). */
-export class PickleDict {
-  readonly entries: Array<[unknown, unknown]> = [];
-  set(k: unknown, v: unknown): void {
-    this.entries.push([k, v]);
-  }
-}
+import { PickleCall, PickleDict, PickleGlobal, PicklePersId, PickleTensor } from './pickle-values';
 
 const STORAGE_DTYPES: Record<string, string> = {
   FloatStorage: 'float32',
@@ -427,32 +399,4 @@ export function scanPickle(data: Uint8Array, onGlobal?: (g: PickleGlobal) => voi
         throw new Error(`unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} at byte ${p - 1}`);
     }
   }
-}
-
-/** Tensors and other keys of a scanned torch checkpoint's top-level dict (unwrapping `state_dict`). */
-export function collectCheckpoint(root: unknown): { tensors: Record<string, TensorInfo>; otherKeys: string[]; unwrapped?: string } {
-  const dictOf = (v: unknown): PickleDict | undefined =>
-    v instanceof PickleDict ? v : v instanceof PickleCall ? (v as PickleCall & { dict?: PickleDict }).dict : undefined;
-  let d = dictOf(root);
-  if (!d) throw new Error('the checkpoint is not a dict at the top level');
-  let unwrapped: string | undefined;
-  const outerOther: string[] = [];
-  for (const key of ['state_dict', 'model', 'module']) {
-    const inner = d.entries.find(([k]) => k === key)?.[1];
-    const innerDict = dictOf(inner);
-    if (innerDict && innerDict.entries.some(([, v]) => v instanceof PickleTensor)) {
-      outerOther.push(...d.entries.filter(([k]) => k !== key).map(([k]) => String(k)));
-      d = innerDict;
-      unwrapped = key;
-      break;
-    }
-  }
-  const tensors: Record<string, TensorInfo> = {};
-  const otherKeys: string[] = [...outerOther];
-  for (const [k, v] of d.entries) {
-    if (typeof k !== 'string') continue;
-    if (v instanceof PickleTensor) tensors[k] = { dtype: v.dtype, shape: v.shape };
-    else otherKeys.push(k);
-  }
-  return { tensors, otherKeys, unwrapped };
 }
