@@ -47,6 +47,8 @@ export interface ModelManifest {
   /** Absent in folders exported with --no-text-encoder: pass promptEmbeds then. */
   textEncoder?: { file: string; format: string; hiddenSize?: number; numLayers?: number };
   scheduler: SchedulerConfig;
+  /** Score elements per slice of the exported math attention (model.yaml attention_slice_elements; 2^28 before it was written). */
+  attentionSliceElements: number;
   /** Relative path -> expected sha256 and size. */
   files: Record<string, { sha256: string; bytes: number }>;
   exportVersion: number;
@@ -266,6 +268,7 @@ export function validateModelManifest(raw: unknown, manifestPath: string): Model
       numLayers: num(teS, 'num_layers', 'text_encoder.', { int: true, min: 1, optional: true }),
     },
     scheduler: { ...(schedS as SchedulerConfig) },
+    attentionSliceElements: num(root, 'attention_slice_elements', '', { int: true, min: 1, optional: true }) ?? 2 ** 28,
     files,
     exportVersion,
     raw: root,

@@ -64,13 +64,28 @@ describe('memory estimate', () => {
     const big = estimate({ width: 1024, height: 1024, numFrames: 32 });
     expect(estimate({ width: 1024, height: 1024, numFrames: 32, vaeTiling: true }).vae).toBeLessThan(big.vae / 2);
     expect(estimate({ width: 512, height: 512, numFrames: 32, decodeChunkSize: 2 }).vae).toBeLessThan(base.vae / 4);
-    // below the attention slice cap (2^28 scores), the UNet part scales with the frames per call
-    const small = estimate({ width: 128, height: 128, numFrames: 32 });
-    expect(estimate({ width: 128, height: 128, numFrames: 32, contextLength: 8, contextOverlap: 2 }).unet / small.unet).toBeCloseTo(0.5, 6);
-    expect(estimate({ width: 128, height: 128, numFrames: 32, guidanceScale: 1 }).unet / small.unet).toBeCloseTo(0.5, 6);
-    const wide = estimate({ width: 256, height: 128, numFrames: 32 });
+    // below the attention slice (2^24 scores), the UNet part scales with the frames per call
+    const small = estimate({ width: 64, height: 64, numFrames: 32 });
+    expect(estimate({ width: 64, height: 64, numFrames: 32, contextLength: 8, contextOverlap: 2 }).unet / small.unet).toBeCloseTo(0.5, 6);
+    expect(estimate({ width: 64, height: 64, numFrames: 32, guidanceScale: 1 }).unet / small.unet).toBeCloseTo(0.5, 6);
+    const wide = estimate({ width: 128, height: 64, numFrames: 32 });
     expect(wide.unet).toBeGreaterThan(small.unet * 1.9);
     expect(wide.vae).toBeGreaterThan(small.vae * 1.9);
+  });
+
+  it("counts one attention slice as the export slices it (model.yaml's attention_slice_elements; 2^28 before it)", () => {
+    // a fresh export records the math path's slice: 2^24 score elements
+    expect(manifest.raw.attention_slice_elements).toBe(2 ** 24);
+    expect(manifest.attentionSliceElements).toBe(2 ** 24);
+    const at = (attentionSliceElements: number) => {
+      const m = { ...manifest, attentionSliceElements };
+      return estimateRenderMemory(m, arch, checkInputs({ manifest: m, device: 'cpu', vaeScaleFactor: 8, textEncoder: m.textEncoder }, { prompt: 'x', width: 512, height: 512, numFrames: 16 }), 'float32');
+    };
+    const [sliced, old] = [at(2 ** 24), at(2 ** 28)];
+    // the VAE's attention at 64x64 latents, 16 frames: 16 x 4096^2 scores (2^28) against one 2^24 slice, each
+    // element counted as its scores, float32 softmax and cast back (3 x 4 bytes)
+    expect(old.vae - sliced.vae).toBe((2 ** 28 - 2 ** 24) * 12);
+    expect(sliced.unet).toBeLessThan(old.unet);
   });
 
   it('counts ControlNets: their weights, conditioning frames and the residuals held through the UNet call', async () => {

@@ -17,9 +17,6 @@ import type { CheckedInputs } from './animatediff-inputs';
 import type { ResolvedControlNet } from './controlnet';
 import { readControlNetManifest } from './controlnet-model';
 
-/** Math attention slices its score matrix to about this many elements (scripts/animatorch_export/attention.py). */
-const ATTENTION_SLICE_ELEMENTS = 2 ** 28;
-
 export interface ModelArchitecture {
   unet: { blockOutChannels: number[]; crossAttnLevels: number[]; heads: number; layersPerBlock: number };
   vae: { blockOutChannels: number[] };
@@ -92,9 +89,12 @@ export async function readArchitecture(manifest: ModelManifest): Promise<ModelAr
 
 const DTYPE_BYTES: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2, float64: 8 };
 
-/** Scores, float32 softmax and its cast back, for one attention slice over `batch` matrices of tokens x tokens. */
-function attentionBytes(batch: number, tokens: number, bytes: number): number {
-  const elements = Math.max(tokens * tokens, Math.min(batch * tokens * tokens, ATTENTION_SLICE_ELEMENTS));
+/**
+ * Scores, float32 softmax and its cast back, for one attention slice over `batch` matrices of tokens x tokens
+ * (the math path slices batch*heads to about `sliceElements` score elements: model.yaml's attention_slice_elements).
+ */
+function attentionBytes(batch: number, tokens: number, bytes: number, sliceElements: number): number {
+  const elements = Math.max(tokens * tokens, Math.min(batch * tokens * tokens, sliceElements));
   return elements * (bytes + 4 + bytes);
 }
 
@@ -141,7 +141,7 @@ export function estimateRenderMemory(manifest: ModelManifest, arch: ModelArchite
     const tokens = Math.ceil(h / 2 ** i) * Math.ceil(w / 2 ** i);
     // each level keeps layers+1 skip connections for the up path, plus a few working maps
     conv += n * c * tokens * b * (2 * (u.layersPerBlock + 1) + 4);
-    if (u.crossAttnLevels.includes(i)) attn = Math.max(attn, attentionBytes(n * u.heads, tokens, b) + 4 * n * tokens * c * b);
+    if (u.crossAttnLevels.includes(i)) attn = Math.max(attn, attentionBytes(n * u.heads, tokens, b, manifest.attentionSliceElements) + 4 * n * tokens * c * b);
   });
   // the residuals live through the UNet call; summing several ControlNets' holds a second set
   const residuals = controlnets.reduce((sum, c) => sum + residualBytes(c, arch, n, h, w, b), 0);
@@ -158,7 +158,7 @@ export function estimateRenderMemory(manifest: ModelManifest, arch: ModelArchite
     const up = 2 ** (levels - 1 - i);
     vaeConv = Math.max(vaeConv, chunk * c * th * up * tw * up * b * 6);
   });
-  const vaeAttn = attentionBytes(chunk, th * tw, b);
+  const vaeAttn = attentionBytes(chunk, th * tw, b, manifest.attentionSliceElements);
   const tileOutput = tiled ? chunk * 3 * a.height * a.width * 4 * 2 : 0;
   const vae = vaeConv + vaeAttn + tileOutput;
 

@@ -8,6 +8,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 import torch
 
 from .atomic_io import atomic_write_text, sha256_file
+from .attention import MATH_SLICE_ELEMENTS
 from .dtypes import dtype_name, parse_dtype
 from .errors import ExportError
 
@@ -92,6 +93,8 @@ def build_manifest(
         # the UNet's optional run-time inputs (unet3d.py); exports without the key take only the three required ones
         "unet": {"file": unet_file, "format": "torchscript", "inputs": list(UNET_OPTIONAL_INPUTS)},
         "vae": vae,
+        # score elements per slice of the math attention path (attention.py), for lib's memory estimate
+        "attention_slice_elements": MATH_SLICE_ELEMENTS,
     }
     if text_encoder_file is not None:
         te: Dict[str, Any] = {"file": text_encoder_file, "format": "torchscript"}

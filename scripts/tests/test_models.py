@@ -536,6 +536,7 @@ class TestExport(unittest.TestCase):
         self.assertEqual(m["in_channels"], 4)
         self.assertEqual(m["cross_attention_dim"], 32)
         self.assertEqual(m["text_max_length"], 77)
+        self.assertEqual(m["attention_slice_elements"], 1 << 24)  # the math attention's slice, for lib's memory estimate
         self.assertEqual(m["vae"]["file"], "vae/decoder.pt")
         self.assertEqual(m["vae"]["encoder_file"], "vae/encoder.pt")
         self.assertAlmostEqual(m["vae"]["scaling_factor"], 0.18215)
