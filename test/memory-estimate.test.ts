@@ -10,7 +10,7 @@ import type { ResolvedControlNet } from '../lib/pipelines/controlnet';
 import { readControlNetManifest } from '../lib/pipelines/controlnet-model';
 import { estimateRenderMemory, MemoryLimitError, parseBytes, readArchitecture, readControlNetSizes, type ModelArchitecture } from '../lib/pipelines/memory-estimate';
 import { render } from '../lib/render/render';
-import { exportedControlNet } from './utils/controlnet-fixture';
+import { exportedControlNet, exportedSparseCtrl } from './utils/controlnet-fixture';
 import { exportedModel } from './utils/fixtures';
 
 let model: string;
@@ -91,13 +91,16 @@ describe('memory estimate', () => {
   it('counts ControlNets: their weights, conditioning frames and the residuals held through the UNet call', async () => {
     const dir = await exportedControlNet(3);
     const sizes = await readControlNetSizes([{ model: dir } as ResolvedControlNet]);
-    expect(sizes).toEqual([{ weightBytes: statSync((await readControlNetManifest(dir)).file).size, residualChannels: [32, 32, 32, 64, 64] }]);
+    expect(sizes).toEqual([{ weightBytes: statSync((await readControlNetManifest(dir)).file).size, residualChannels: [32, 32, 32, 64, 64], condition: 'frames', conditioningChannels: 3, keyframes: 0 }]);
     const inputs = checkInputs({ manifest, device: 'cpu', vaeScaleFactor: 8, textEncoder: manifest.textEncoder }, { prompt: 'x', width: 128, height: 128, numFrames: 8 });
     const plain = estimateRenderMemory(manifest, arch, inputs, 'float32');
     const one = estimateRenderMemory(manifest, arch, inputs, 'float32', sizes);
     expect(one.weights - plain.weights).toBe(sizes[0]!.weightBytes);
-    // frames [1, 3, 8, 128, 128] float32 and their CFG copy
-    expect(one.latents - plain.latents).toBe(2 * 8 * 3 * 128 * 128 * 4);
+    // frames [1, 3, 8, 128, 128] float32 and their CFG batch [2, 3, 8, 128, 128] (one window: no slice)
+    expect(one.latents - plain.latents).toBe((8 + 16) * 3 * 128 * 128 * 4);
+    // context windows of 4: + the window's slice [1, 3, 4, ...], and the CFG batch is of the window's 4 frames
+    const windowed = checkInputs({ manifest, device: 'cpu', vaeScaleFactor: 8, textEncoder: manifest.textEncoder }, { prompt: 'x', width: 128, height: 128, numFrames: 8, contextLength: 4, contextOverlap: 1 });
+    expect(estimateRenderMemory(manifest, arch, windowed, 'float32', sizes).latents - estimateRenderMemory(manifest, arch, windowed, 'float32').latents).toBe((8 + 4 + 8) * 3 * 128 * 128 * 4);
     // 16 rows (CFG x 8 frames) of float32: conv_in and one layer at 16x16, the downsampler (32 ch) and one layer
     // (64 ch) at 8x8, the mid block (64 ch) at 8x8
     const residuals = 16 * 4 * (2 * 32 * 256 + 32 * 64 + 64 * 64 + 64 * 64);
@@ -107,5 +110,32 @@ describe('memory estimate', () => {
     expect(two.weights - plain.weights).toBe(2 * sizes[0]!.weightBytes);
     expect(two.unet - plain.unet).toBe(4 * residuals);
     await expect(readControlNetSizes([{ model: path.join(out, 'missing') } as ResolvedControlNet])).rejects.toThrow(/controlnet\.model/);
+  });
+
+  it("counts a SparseCtrl's keyframes, condition and mask at the size its kind allocates (RGB: latents, scribble: pixels)", async () => {
+    const [rgb, scribble] = await readControlNetSizes([
+      { model: await exportedSparseCtrl('rgb', 0), kind: 'sparsectrl', frameIndices: [0, 5] } as ResolvedControlNet,
+      { model: await exportedSparseCtrl('scribble', 0), kind: 'sparsectrl', frameIndices: [0, 5] } as ResolvedControlNet,
+    ]);
+    expect(rgb).toMatchObject({ condition: 'latents', conditioningChannels: 4, keyframes: 2 });
+    expect(scribble).toMatchObject({ condition: 'pixels', conditioningChannels: 3, keyframes: 2 });
+    const context = { manifest, device: 'cpu' as const, vaeScaleFactor: 8, textEncoder: manifest.textEncoder };
+    const whole = checkInputs(context, { prompt: 'x', width: 128, height: 128, numFrames: 8 });
+    const windowed = checkInputs(context, { prompt: 'x', width: 128, height: 128, numFrames: 8, contextLength: 4, contextOverlap: 1 });
+    const extra = (net: typeof rgb, inputs: typeof whole, dtype: string) =>
+      estimateRenderMemory(manifest, arch, inputs, dtype, [net!]).latents - estimateRenderMemory(manifest, arch, inputs, dtype).latents;
+    // RGB at 128x128 -> 16x16 latents: the posterior's mean and logvar [2, 4, 16, 16] (pipeline dtype), the
+    // condition [1, 4, 8, 16, 16] and mask [1, 1, 8, 16, 16] float32; no CFG copy
+    expect(extra(rgb, whole, 'float32')).toBe(2 * 2 * 4 * 256 * 4 + 8 * (4 + 1) * 256 * 4);
+    expect(extra(rgb, whole, 'float16')).toBe(2 * 2 * 4 * 256 * 2 + 8 * (4 + 1) * 256 * 4);
+    // + the window's slice of condition and mask [1, 4 + 1, 4, 16, 16]
+    expect(extra(rgb, windowed, 'float32')).toBe(2 * 2 * 4 * 256 * 4 + (8 + 4) * (4 + 1) * 256 * 4);
+    // scribble, in pixels: the keyframes [1, 3, 2, 128, 128], the condition [1, 3, 8, 128, 128] and mask [1, 1, 8, 128, 128] float32
+    expect(extra(scribble, whole, 'float32')).toBe(2 * 3 * 128 * 128 * 4 + 8 * (3 + 1) * 128 * 128 * 4);
+    expect(extra(scribble, windowed, 'float32')).toBe(2 * 3 * 128 * 128 * 4 + (8 + 4) * (3 + 1) * 128 * 128 * 4);
+    // the residuals it hands the UNet are counted as a ControlNet's
+    const [cn] = await readControlNetSizes([{ model: await exportedControlNet(3) } as ResolvedControlNet]);
+    expect(rgb!.residualChannels).toEqual(cn!.residualChannels);
+    expect(estimateRenderMemory(manifest, arch, whole, 'float32', [rgb!]).unet).toBe(estimateRenderMemory(manifest, arch, whole, 'float32', [cn!]).unet);
   });
 });

@@ -77,6 +77,32 @@ describe("SparseCtrl against diffusers' AnimateDiffSparseControlNetPipeline", ()
     expect(maxDiff(other, Float32Array.from(c.latents))).toBeGreaterThan(1e-3);
   });
 
+  it("keyframeSeed with the caller's generator: its initial seed, read without drawing from it", async () => {
+    const c = ref.cases['rgb_frames_0_7']!;
+    // the generator seeded like the reference (latents and keyframes from 42): diffusers' latents, so the
+    // keyframes were sampled with 42 and the denoising noise is what that generator gives without them
+    const asRef = await generateAsReference(pipe, ref, c, { seed: undefined, generator: createGenerator(ref.latents_seed), controlnet: control(c) });
+    expect(await worstDifference(asRef, c, 'generator, no keyframeSeed')).toBeLessThan(1e-4);
+    // fixed starting latents (DDIM, eta 0: nothing else is drawn): the keyframe latents are all that differs
+    const latents = randn([1, 4, ref.num_frames, ref.height / 8, ref.width / 8], { generator: createGenerator(9) });
+    try {
+      const run = async (o: Partial<Parameters<typeof generateAsReference>[3]>, extra: Partial<ControlNetOptions> = {}) =>
+        latentsOf(await generateAsReference(pipe, ref, c, { seed: undefined, latents, controlnet: control(c, extra), ...o }));
+      const a = await run({ generator: createGenerator(11) });
+      expect(await run({ generator: createGenerator(11) })).toEqual(a);
+      expect(await run({}, { keyframeSeed: 11 })).toEqual(a);
+      const b = await run({ generator: createGenerator(12) });
+      expect(maxDiff(a, b)).toBeGreaterThan(1e-3);
+      expect(await run({}, { keyframeSeed: 12 })).toEqual(b);
+      // an explicit keyframeSeed still wins over the generator's; 0 (the old fallback) is another sample
+      const zero = await run({ generator: createGenerator(11) }, { keyframeSeed: 0 });
+      expect(maxDiff(a, zero)).toBeGreaterThan(1e-3);
+      expect(await run({}, { keyframeSeed: 0 })).toEqual(zero);
+    } finally {
+      latents.dispose();
+    }
+  });
+
   it('steers: without it, or at scale 0, the render differs / is the plain one', async () => {
     const c = ref.cases['rgb_frames_0_7']!;
     const plain = await latentsOf(await generateAsReference(pipe, ref, c));

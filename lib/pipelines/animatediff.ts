@@ -140,7 +140,8 @@ export class AnimateDiffPipeline {
       for (let v = 0; v < args.numVideos; v++) {
         throwIfAborted(options.signal);
         const generator = options.generator ?? (args.seeds[v] !== undefined ? this.makeGenerator(args.seeds[v]!, options.generatorDevice) : undefined);
-        await control?.startVideo(args.numFrames, args.seeds[v], this.manifest.vae.scalingFactor, this.device);
+        // a caller's generator: its initial seed is the keyframe seed (read, not drawn: the noise stays as it was)
+        await control?.startVideo(args.numFrames, args.seeds[v] ?? options.generator?.initialSeed, this.manifest.vae.scalingFactor, this.device);
         // 3. Prepare timesteps
         const scheduler = this.makeScheduler(options.scheduler);
         try {

@@ -41,7 +41,11 @@ export interface ControlNetOptions {
   images?: VideoInput;
   /** SparseCtrl: the frame of each image (controlnet_frame_indices). Default [0] for one image. */
   frameIndices?: number[];
-  /** RGB SparseCtrl: seed of the keyframes' VAE posterior sample (diffusers draws it from torch's global RNG). Default: the video's seed. */
+  /**
+   * RGB SparseCtrl: seed of the keyframes' VAE posterior sample (diffusers draws it from torch's global RNG).
+   * Default: the video's seed; with a caller's `generator`, its initialSeed (every video of the call); with
+   * neither (`latents` alone), 0.
+   */
   keyframeSeed?: Seed;
   /** controlnet_conditioning_scale. Default 1. */
   scale?: number;
@@ -216,7 +220,7 @@ export class ControlState {
     }
   }
 
-  /** Builds each SparseCtrl's condition and mask for the next video (its seed: the default keyframeSeed). */
+  /** Builds each SparseCtrl's condition and mask for the next video (seed: its seed or the caller's generator's initial seed, the default keyframeSeed). */
   async startVideo(numFrames: number, seed: bigint | undefined, scalingFactor: number, device: Device): Promise<void> {
     for (const n of this.nets) {
       if (!n.keyframes) continue;

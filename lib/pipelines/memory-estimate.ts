@@ -24,11 +24,20 @@ export interface ModelArchitecture {
   weightBytes: number;
 }
 
-/** What the estimate needs of a ControlNet: its weight file and the residuals it hands the UNet. */
+/** What the estimate needs of a ControlNet: its weight file, what it is fed, and the residuals it hands the UNet. */
 export interface ControlNetSize {
   weightBytes: number;
   /** Channels of the down residuals then the mid one (controlnet.yaml's residual_channels). */
   residualChannels: number[];
+  /**
+   * What it is fed per frame: 'frames', a ControlNet's RGB conditioning frames in pixels; a SparseCtrl's condition
+   * (plus its 1-channel mask): 'latents', VAE latents at latent size (RGB), or 'pixels', at pixel size (scribble).
+   */
+  condition: 'frames' | 'latents' | 'pixels';
+  /** Channels of that condition (conditioning_channels: 3 for frames and pixels, the latent channels for latents). */
+  conditioningChannels: number;
+  /** SparseCtrl: the keyframe images (frameIndices' length); 0 for a ControlNet. */
+  keyframes: number;
 }
 
 export interface MemoryEstimate {
@@ -98,14 +107,39 @@ function attentionBytes(batch: number, tokens: number, bytes: number, sliceEleme
   return elements * (bytes + 4 + bytes);
 }
 
-/** The weight bytes and residual channels of generate()'s ControlNets, from their manifests (nothing loads). */
+/** The weight bytes, conditioning and residual channels of generate()'s ControlNets, from their manifests (nothing loads). */
 export async function readControlNetSizes(nets: readonly ResolvedControlNet[] = []): Promise<ControlNetSize[]> {
   return Promise.all(
-    nets.map(async ({ model }) => {
+    nets.map(async ({ model, frameIndices }) => {
       const manifest = typeof model === 'string' ? await readControlNetManifest(model) : model.manifest;
-      return { weightBytes: await stat(manifest.file).then((s) => s.size, () => 0), residualChannels: manifest.residualChannels };
+      const sparse = manifest.kind === 'sparsectrl';
+      return {
+        weightBytes: await stat(manifest.file).then((s) => s.size, () => 0),
+        residualChannels: manifest.residualChannels,
+        condition: sparse ? (manifest.condition ?? 'pixels') : 'frames',
+        conditioningChannels: manifest.conditioningChannels,
+        keyframes: sparse ? (frameIndices?.length ?? 1) : 0,
+      };
     }),
   );
+}
+
+/**
+ * Bytes controlnet.ts holds for one ControlNet's input during a UNet call over `window` of the `f` frames.
+ * A ControlNet: its frames [1, 3, f, H, W] float32, the window's slice when windows are smaller than the video,
+ * and the CFG batch of that slice (cat: both halves). A SparseCtrl (sparse-control.ts): its keyframes (RGB: the
+ * VAE posterior's mean and logvar [K, C, h, w] in the pipeline dtype; scribble: the pixels [1, 3, K, H, W]
+ * float32), the video's condition [1, C, f, ...] and mask [1, 1, f, ...] float32 (latent size for RGB, pixel size
+ * for scribble), and their window slices; no CFG copy (the module broadcasts the condition over the batch).
+ */
+function conditioningBytes(net: ControlNetSize, a: CheckedInputs, f: number, window: number, latentSize: number, b: number): number {
+  const pixelSize = a.height * a.width;
+  const sliced = window < f ? window : 0;
+  if (net.condition === 'frames') return (f + sliced + (a.doCfg ? 2 * window : 0)) * 3 * pixelSize * 4;
+  const c = net.conditioningChannels;
+  const latents = net.condition === 'latents';
+  const keyframes = latents ? 2 * net.keyframes * c * latentSize * b : net.keyframes * c * pixelSize * 4;
+  return keyframes + (f + sliced) * (c + 1) * (latents ? latentSize : pixelSize) * 4;
 }
 
 /**
@@ -128,12 +162,12 @@ export function estimateRenderMemory(manifest: ModelManifest, arch: ModelArchite
   const [h, w, f] = [a.height / s, a.width / s, a.numFrames];
   const scaleWeights = b / (DTYPE_BYTES[manifest.dtype] ?? 4);
   const weights = (arch.weightBytes + controlnets.reduce((sum, c) => sum + c.weightBytes, 0)) * scaleWeights;
-  // latents, scaled input, noise prediction, fused windows, scheduler output, the CFG batch
-  // (+ each ControlNet's conditioning frames, float32, and their CFG copy)
-  const latents = f * manifest.inChannels * h * w * 4 * 6 + controlnets.length * 2 * f * 3 * a.height * a.width * 4;
-
   // FreeNoise runs every frame through one UNet call (its windows are inside the motion modules)
-  const n = (a.doCfg ? 2 : 1) * (a.freeNoise ? f : Math.min(f, a.contextLength));
+  const window = a.freeNoise ? f : Math.min(f, a.contextLength);
+  const n = (a.doCfg ? 2 : 1) * window;
+  // latents, scaled input, noise prediction, fused windows, scheduler output, the CFG batch
+  // (+ each ControlNet's conditioning: frames, or a SparseCtrl's keyframes, condition and mask)
+  const latents = f * manifest.inChannels * h * w * 4 * 6 + controlnets.reduce((sum, c) => sum + conditioningBytes(c, a, f, window, h * w, b), 0);
   const u = arch.unet;
   let conv = 0;
   let attn = 0;

@@ -6,7 +6,9 @@
  * - prepare_sparse_control_conditioning: a zero condition [1, C, F, ...] holding keyframe k at frameIndices[k],
  *   and a mask [1, 1, F, ...] that is 1 on those frames.
  * diffusers draws the posterior sample from torch's GLOBAL RNG; here it comes from a generator seeded with
- * keyframeSeed (default: the video's seed), which is what torch.manual_seed(keyframeSeed) before the call gives.
+ * keyframeSeed (default: the video's seed, or the initial seed of the caller's generator), which is what
+ * torch.manual_seed(keyframeSeed) before the call gives. Not drawn from the caller's generator itself: that
+ * would shift the denoising noise it draws next.
  */
 import { InvalidParameterError } from '../errors';
 import { createGenerator, parseSeed, type Seed } from '../generator';
@@ -72,15 +74,16 @@ export class SparseKeyframes {
   }
 
   /**
-   * The condition [1, C, numFrames, ...] and mask [1, 1, numFrames, ...] for one video (videoSeed: its seed,
-   * the default keyframeSeed). The caller owns both.
+   * The condition [1, C, numFrames, ...] and mask [1, 1, numFrames, ...] for one video (videoSeed: its seed or
+   * the caller's generator's initial seed, the default keyframeSeed). The caller owns both.
    */
   async condition(numFrames: number, scalingFactor: number, videoSeed: bigint | undefined, device: Device): Promise<[Tensor, Tensor]> {
     let keyframes: Tensor;
     if (this.pixels) keyframes = this.pixels;
     else {
       const [mean, logvar] = this.moments!;
-      // DiagonalGaussianDistribution.sample: mean + exp(0.5 · logvar) · randn, drawn on the CPU as torch does
+      // DiagonalGaussianDistribution.sample: mean + exp(0.5 · logvar) · randn, drawn on the CPU as torch does.
+      // No seed at all (the caller's latents, no seed, no generator): 0, fixed so that the render is reproducible.
       const eps = await drawNoise(mean.shape, createGenerator(this.keyframeSeed ?? videoSeed ?? 0n), device);
       try {
         keyframes = tidy(() => mean.astype('float32').add(logvar.astype('float32').mul(0.5).exp().mul(eps)).mul(scalingFactor).permute([1, 0, 2, 3]).unsqueeze(0));

@@ -20,9 +20,10 @@ from typing import Dict, Mapping, Tuple
 import torch
 
 from .controlnet import ControlNetConfig
-from .controlnet_export import diffusers_fields, ldm_weights, load_controlnet_weights
+from .controlnet_export import CONTROLNET_MANIFEST, diffusers_fields, ldm_weights, load_controlnet_weights
 from .convert_diffusers import load_component, motion_diffusers_to_ours, read_config, split_unet_motion
 from .convert_ldm import _shape
+from .manifest import MANIFEST_FILE as MODEL_MANIFEST
 from .sparse_controlnet import SparseControlNetConfig
 from .weights import WeightsError, format_keys, load_state_dict
 
@@ -131,11 +132,30 @@ def _from_original(raw: Mapping[str, torch.Tensor], numerics: str, path: str):
     return infer_sparse_config(sd, max_len, numerics, path), sd, "animatediff"
 
 
+def refuse_animatorch_export(path: str) -> None:
+    """An animatorch export (``controlnet.yaml`` / ``model.yaml``) is output, not input: say so before any loading,
+    instead of failing later on a missing diffusers weight file."""
+    if os.path.isfile(os.path.join(path, CONTROLNET_MANIFEST)):
+        with open(os.path.join(path, CONTROLNET_MANIFEST), encoding="utf-8") as f:
+            m = re.search(r"^kind:\s*(\w+)", f.read(), re.M)
+        what = "SparseCtrl" if m and m.group(1) == "sparsectrl" else "ControlNet"
+        raise WeightsError(
+            f"--controlnet {path}: this folder is already an animatorch {what} export (it has {CONTROLNET_MANIFEST}); "
+            f"use it directly: render --controlnet path={path},... (or generate({{ controlnet }})). "
+            "export --controlnet takes an original checkpoint (.safetensors/.pth/.ckpt) or a diffusers folder")
+    if os.path.isfile(os.path.join(path, MODEL_MANIFEST)):
+        raise WeightsError(
+            f"--controlnet {path}: this folder is an animatorch model export (it has {MODEL_MANIFEST}), not a ControlNet; "
+            f"render with it as render --model {path}, and give --controlnet path=DIR,... an exported ControlNet. "
+            "export --controlnet takes an original ControlNet/SparseCtrl checkpoint (.safetensors/.pth/.ckpt) or a diffusers folder")
+
+
 def load_any_controlnet(path: str, numerics: str = "animatediff") -> Tuple[ControlNetConfig, "OrderedDict[str, torch.Tensor]", str]:
     """A ControlNet or a SparseCtrl, told apart by ``_class_name`` (folders) or motion-module keys (files)."""
     if not os.path.exists(path):
         raise WeightsError(f"--controlnet {path}: no such file or directory")
     if os.path.isdir(path):
+        refuse_animatorch_export(path)
         sparse = read_config(path).get("_class_name") == "SparseControlNetModel"
         return load_sparse_weights(path, numerics) if sparse else load_controlnet_weights(path)
     sd = load_state_dict(path)

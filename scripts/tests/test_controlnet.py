@@ -2,7 +2,9 @@
 inputs, and (where diffusers imports: the torch 2.x leg) agreement with diffusers' ControlNetModel and its
 single-file conversion."""
 
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import sys
@@ -140,6 +142,38 @@ class ControlNetLoading(unittest.TestCase):
         with torch.no_grad():
             for a, b in zip(scripted(x, t, c, cond, 0.7, True), self.net(x, t, c, cond, 0.7, True)):
                 torch.testing.assert_close(a, b)
+
+
+class ExportRefusesAnExport(unittest.TestCase):
+    """``export --controlnet`` given a folder that is already an animatorch export (the demo ControlNet, SparseCtrl,
+    model) stops before loading anything, naming the flag and what to do instead; it writes no --out."""
+
+    DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "models", "demo")
+
+    def run_export(self, src):
+        from export_controlnet import main
+        with tempfile.TemporaryDirectory() as tmp:
+            out, err = os.path.join(tmp, "out"), io.StringIO()
+            with contextlib.redirect_stderr(err):
+                code = main(["--controlnet", src, "--out", out, "--quiet"])
+            self.assertFalse(os.path.exists(out))
+        self.assertEqual(code, 2)
+        return err.getvalue()
+
+    def test_controlnet_and_sparsectrl_exports(self):
+        for sub, kind in (("controlnet", "ControlNet"), ("sparsectrl", "SparseCtrl")):
+            src = os.path.join(self.DEMO, sub)
+            msg = self.run_export(src)
+            self.assertIn(f"error: --controlnet {src}: this folder is already an animatorch {kind} export (it has controlnet.yaml)", msg)
+            self.assertIn(f"render --controlnet path={src},...", msg)
+            self.assertIn("export --controlnet takes an original checkpoint (.safetensors/.pth/.ckpt) or a diffusers folder", msg)
+            self.assertNotIn("no weight file", msg)
+
+    def test_model_export(self):
+        msg = self.run_export(self.DEMO)
+        self.assertIn(f"error: --controlnet {self.DEMO}: this folder is an animatorch model export (it has model.yaml), not a ControlNet", msg)
+        self.assertIn(f"render --model {self.DEMO}", msg)
+        self.assertIn("or a diffusers folder", msg)
 
 
 @unittest.skipUnless(importable("diffusers"), "diffusers is not importable")
