@@ -60,6 +60,8 @@ export { StageModule, type KeepModules } from './pipelines/stage-module';
 export { VaeDecodeError } from './pipelines/pipeline-output';
 export { estimateRenderMemory, readArchitecture, availableMemory, MemoryLimitError } from './pipelines/memory-estimate';
 export type { MemoryEstimate, ModelArchitecture } from './pipelines/memory-estimate';
+export { estimateSvdRenderMemory, readSvdArchitecture } from './pipelines/svd-memory-estimate';
+export type { SvdArchitecture, SvdMemoryInputs } from './pipelines/svd-memory-estimate';
 export type { AnimateDiffPipelineOutput, AnimateDiffLatentsOutput, VideoFrames, OutputType } from './pipelines/pipeline-output';
 export type { ProgressEvent, DenoiseProgress, DecodeProgress, ProgressCallback, LatentPreview } from './pipelines/progress';
 export { contextWindows, contextWeights, ContextFuser, CONTEXT_SCHEDULES, FUSE_METHODS } from './pipelines/context-windows';

@@ -66,7 +66,8 @@ export class MemoryLimitError extends Error {
   }
 }
 
-async function readJson(file: string): Promise<Record<string, unknown>> {
+/** A config.json beside an exported module ({} when missing or unreadable: the defaults apply). */
+export async function readJson(file: string): Promise<Record<string, unknown>> {
   try {
     return JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
   } catch {
@@ -74,7 +75,7 @@ async function readJson(file: string): Promise<Record<string, unknown>> {
   }
 }
 
-const numbers = (v: unknown, fallback: number[]): number[] => (Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : fallback);
+export const numbers = (v: unknown, fallback: number[]): number[] => (Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : fallback);
 
 /** The sizes the estimate needs, from the exported configs beside the modules (SD1.5's where absent). */
 export async function readArchitecture(manifest: ModelManifest): Promise<ModelArchitecture> {
@@ -96,13 +97,13 @@ export async function readArchitecture(manifest: ModelManifest): Promise<ModelAr
   };
 }
 
-const DTYPE_BYTES: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2, float64: 8 };
+export const DTYPE_BYTES: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2, float64: 8 };
 
 /**
  * Scores, float32 softmax and its cast back, for one attention slice over `batch` matrices of tokens x tokens
  * (the math path slices batch*heads to about `sliceElements` score elements: model.yaml's attention_slice_elements).
  */
-function attentionBytes(batch: number, tokens: number, bytes: number, sliceElements: number): number {
+export function attentionBytes(batch: number, tokens: number, bytes: number, sliceElements: number): number {
   const elements = Math.max(tokens * tokens, Math.min(batch * tokens * tokens, sliceElements));
   return elements * (bytes + 4 + bytes);
 }
@@ -227,6 +228,29 @@ export async function availableMemory(device: string): Promise<{ bytes: number; 
   } catch {
     return undefined;
   }
+}
+
+/** The memory a render may use: --max-memory when given, else the device's free memory (undefined when unknown). */
+export async function memoryLimit(maxMemory: string | number | undefined, device: string): Promise<{ bytes: number; what: string } | undefined> {
+  return maxMemory !== undefined ? { bytes: parseBytes(maxMemory, '--max-memory'), what: 'that --max-memory allows' } : availableMemory(device);
+}
+
+/** The refusal of a render estimated above `limit`, with its parts and `suggestions` (CLI flags, biggest part first). */
+export function memoryLimitError(
+  label: string,
+  size: { width: number; height: number; numFrames: number },
+  e: MemoryEstimate,
+  limit: { bytes: number; what: string },
+  suggestions: string[],
+): MemoryLimitError {
+  return new MemoryLimitError(
+    `${label}: a ${size.width}x${size.height} render of ${size.numFrames} frames needs about ${formatBytes(e.total)} at its peak ` +
+      `(weights ${formatBytes(e.weights)}, one UNet call ${formatBytes(e.unet)}, one VAE decode ${formatBytes(e.vae)}), ` +
+      `more than the ${formatBytes(limit.bytes)} ${limit.what === 'that --max-memory allows' ? limit.what : `of free ${limit.what}`}. ` +
+      `Try ${suggestions.join(', or ')}; --max-memory SIZE overrides this check.`,
+    e,
+    limit.bytes,
+  );
 }
 
 /** What to change when the estimate is over the limit, biggest part first. Names are the CLI's flags. */

@@ -6,13 +6,11 @@ import { InvalidParameterError } from '../errors';
 import { type ModelManifest, readModelManifest } from '../model-manifest';
 import { checkInputs, type CheckedInputs, type GenerateOptions } from '../pipelines/animatediff-inputs';
 import {
-  availableMemory,
   estimateRenderMemory,
-  formatBytes,
-  MemoryLimitError,
+  memoryLimit,
+  memoryLimitError,
   memorySuggestions,
   type ModelArchitecture,
-  parseBytes,
   readArchitecture,
   readControlNetSizes,
 } from '../pipelines/memory-estimate';
@@ -132,8 +130,7 @@ export interface CheckedJob {
 export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): Promise<CheckedJob[]> {
   const manifests = new Map<string, ModelManifest>();
   const architectures = new Map<string, ModelArchitecture>();
-  const limit =
-    args.maxMemory !== undefined ? { bytes: parseBytes(args.maxMemory, '--max-memory'), what: 'that --max-memory allows' } : await availableMemory(device);
+  const limit = await memoryLimit(args.maxMemory, device);
   const checked: CheckedJob[] = [];
   for (const job of jobs) {
     let manifest = manifests.get(job.model);
@@ -197,15 +194,7 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
     let arch = architectures.get(job.model);
     if (!arch) architectures.set(job.model, (arch = await readArchitecture(manifest)));
     const e = estimateRenderMemory(manifest, arch, inputs, args.dtype ?? manifest.dtype, await readControlNetSizes(inputs.controlnet));
-    if (limit && e.total > limit.bytes)
-      throw new MemoryLimitError(
-        `${job.label}: a ${inputs.width}x${inputs.height} render of ${inputs.numFrames} frames needs about ${formatBytes(e.total)} at its peak ` +
-          `(weights ${formatBytes(e.weights)}, one UNet call ${formatBytes(e.unet)}, one VAE decode ${formatBytes(e.vae)}), ` +
-          `more than the ${formatBytes(limit.bytes)} ${limit.what === 'that --max-memory allows' ? limit.what : `of free ${limit.what}`}. ` +
-          `Try ${memorySuggestions(e, inputs, manifest.vae.scaleFactor).join(', or ')}; --max-memory SIZE overrides this check.`,
-        e,
-        limit.bytes,
-      );
+    if (limit && e.total > limit.bytes) throw memoryLimitError(job.label, inputs, e, limit, memorySuggestions(e, inputs, manifest.vae.scaleFactor));
   }
   return checked;
 }

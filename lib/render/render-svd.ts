@@ -11,9 +11,12 @@ import path from 'node:path';
 import { versions } from '../device';
 import { AbortError, InvalidParameterError } from '../errors';
 import { parseSeed, randomSeed } from '../generator';
-import { readModelManifest } from '../model-manifest';
+import { type ModelManifest, readModelManifest } from '../model-manifest';
 import { loadPipeline } from '../pipelines/load-pipeline';
+import { memoryLimit, memoryLimitError } from '../pipelines/memory-estimate';
 import { SVD_DEFAULTS } from '../pipelines/svd-inputs';
+import { estimateSvdRenderMemory, readSvdArchitecture, svdMemorySuggestions } from '../pipelines/svd-memory-estimate';
+import { readSvdSettings } from '../pipelines/svd-settings';
 import { animatorchVersion } from '../version';
 import { readImage } from '../video/read-image';
 import { checkOutputPath, videoFormatFor, writeVideo } from '../video/writers';
@@ -82,6 +85,21 @@ async function jobsFromArgs(args: RenderArgs, log: NodeJS.WritableStream): Promi
   return { jobs: seeds.map((seed, k) => ({ seed, out: outputFor(out, k, seeds.length, seed), image: args.image!, settings })), model: args.model };
 }
 
+/** Refuses, before anything loads, a video whose estimated peak memory is over --max-memory (default: the free memory). */
+async function checkSvdMemory(jobs: SvdJob[], manifest: ModelManifest, size: { width: number; height: number }, device: string, args: RenderArgs): Promise<void> {
+  const limit = await memoryLimit(args.maxMemory, device);
+  if (!limit) return;
+  const arch = await readSvdArchitecture(manifest);
+  const { numFrames: unetFrames } = readSvdSettings(manifest);
+  for (const j of jobs) {
+    // the defaults checkSvdInputs resolves: the UNet's frame count, all frames in one decode, guidance when max > 1
+    const numFrames = j.settings.frames ?? unetFrames;
+    const inputs = { ...size, numFrames, decodeChunkSize: j.settings.decodeChunkSize ?? numFrames, doCfg: j.settings.maxGuidanceScale > 1 };
+    const e = estimateSvdRenderMemory(manifest, arch, inputs, args.dtype ?? manifest.dtype);
+    if (e.total > limit.bytes) throw memoryLimitError(`seed ${j.seed}`, inputs, e, limit, svdMemorySuggestions(e, inputs));
+  }
+}
+
 /** Renders every seed of an SVD render; resolves to the files written. */
 export async function renderSvd(args: RenderArgs, io: RenderIO = {}): Promise<RenderedVideo[]> {
   const log = io.log ?? process.stderr;
@@ -102,7 +120,11 @@ export async function renderSvd(args: RenderArgs, io: RenderIO = {}): Promise<Re
   if ((s0.width === undefined) !== (s0.height === undefined))
     throw new InvalidParameterError(s0.width === undefined ? '--width' : '--height', 'given together with the other (the image is resized to width × height), or neither (its own size)', undefined);
   const size: [number, number] | undefined = s0.width !== undefined ? [s0.height!, s0.width] : undefined;
-  const image = await readImage(jobs[0]!.image, { size, name: '--image' });
+  // the image at its own size is cheap to read; resizing it to a size that cannot fit is not, so the memory check comes first
+  let image = size ? undefined : await readImage(jobs[0]!.image, { name: '--image' });
+  const [height, width] = size ?? image!.shape;
+  await checkSvdMemory(jobs, manifest, { width, height }, device, args);
+  image ??= await readImage(jobs[0]!.image, { size, name: '--image' });
   const imageSha256 = await sha256(jobs[0]!.image);
   const base = manifest.scheduler;
   const { _class_name, ...schedulerConfig } = base;

@@ -20,7 +20,7 @@ import torch
 
 from . import __version__ as PACKAGE_VERSION
 from .atomic_io import atomic_jit_save, atomic_write_json
-from .attention import resolve_backend
+from .attention import MATH_SLICE_ELEMENTS, resolve_backend
 from .clip_vision import CLIPVisionModelWithProjection
 from .dtypes import can_run, dtype_name, parse_dtype
 from .errors import ExportError
@@ -199,6 +199,8 @@ def export_svd_model(
                           "image_mean": [float(v) for v in (image_mean or CLIP_IMAGE_MEAN)],
                           "image_std": [float(v) for v in (image_std or CLIP_IMAGE_STD)]},
         "scheduler": scheduler,
+        # score elements per slice of the math attention path (attention.py), for lib's memory estimate
+        "attention_slice_elements": MATH_SLICE_ELEMENTS,
         "files": {rel: file_entry(out_dir, rel) for rel in sorted(written)},
         "animatorch_export_version": EXPORT_VERSION,
         "export": {"torch_version": str(torch.__version__), "package_version": PACKAGE_VERSION, "device": str(dev),
