@@ -5,13 +5,15 @@
 // from stable-diffusion.cpp's repository (CPU backend) and pass its path.
 //
 //   node bench/sdcpp.mjs --sd-cli PATH --base SD15.safetensors --motion-module MM.safetensors \
-//        --model EXPORTED_DIR [--int8-model DIR] [--f16conv-model DIR] [--res 128] [--frames 8] [--steps 4] [--threads 2]
+//        --model EXPORTED_DIR [--mapped-model DIR] [--int8-model DIR] [--f16conv-model DIR] [--res 128] [--frames 8] [--steps 4] [--threads 2]
 //        [--rounds 2] [--scaling [--scaling-points 64x8,128x8,256x8,128x16,128x32] [--scaling-steps 3]] [--warmup-ab] [--json OUT.json]
 //
 // --scaling prints the per-step time as resolution grows (at 8 frames) and as frames grow (at 128 px), as
 // markdown tables, both tools alternated, each run stopped after its last step; --rounds 0 runs only that.
 //
 // --model is --base + --motion-module exported with scripts/export_animatediff.py (float32);
+// --mapped-model the same with mapped weights (export --mapped-weights, or scripts/map_weights.py on a copy),
+// run in every round beside --model;
 // --int8-model the same quantized with scripts/quantize_exported.py (then also sd.cpp --type q8_0);
 // --f16conv-model the same with `--weights float16-conv` (sd.cpp's own float32 layout: conv kernels f16).
 // BENCH_TORCH2_DIR=CHECKOUT adds that checkout's build (against torch 2.x) as animatorch_fp32_torch2;
@@ -38,6 +40,9 @@ const base = arg('--base');
 const mm = arg('--motion-module');
 const model = arg('--model');
 const int8Model = arg('--int8-model');
+const mappedModel = arg('--mapped-model');
+for (const [flag, v] of [['--mapped-model', mappedModel], ['--int8-model', int8Model], ['--f16conv-model', arg('--f16conv-model')]])
+  if (v !== undefined && !existsSync(v)) throw new Error(`${flag}: ${v} does not exist`);
 const res = Number(arg('--res', 128));
 const frames = Number(arg('--frames', 8));
 const steps = Number(arg('--steps', 4));
@@ -152,6 +157,7 @@ const stopEnv = denoiseOnly ? { ANIMATORCH_DENOISE_ONLY: '1' } : {};
 const torch2Dir = process.env.BENCH_TORCH2_DIR;
 for (let k = 1; k <= rounds; k++) {
   log(await animatorch(`r${k}_animatorch_fp32`, model, res, frames, steps, stopEnv));
+  if (mappedModel) log(await animatorch(`r${k}_animatorch_mapped`, mappedModel, res, frames, steps, stopEnv));
   // --fa-only: sd.cpp only with --diffusion-fa (its fastest), not also without
   if (!argv.includes('--fa-only')) log(await sdcpp(`r${k}_sdcpp_fp32`, [], res, frames, steps, denoiseOnly));
   log(await sdcpp(`r${k}_sdcpp_fa`, ['--diffusion-fa'], res, frames, steps, denoiseOnly));
@@ -184,7 +190,7 @@ for (const s of summary.filter((x) => x.memory))
   console.log(`${s.variant} memory: after load ${s.memory.after_load_mib} MiB, peak in denoise ${s.memory.peak_denoise_mib} MiB, peak in decode ${s.memory.peak_decode_mib} MiB`);
 const get = (v) => summary.find((s) => s.variant === v);
 const ratios = [];
-for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
+for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_mapped', 'sdcpp_fp32'], ['animatorch_mapped', 'sdcpp_fa'], ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
   const x = get(a);
   const y = get(b);
   if (!x || !y) continue;

@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
+#include <algorithm>
 #include <mutex>
 
 namespace animatorch {
@@ -14,14 +15,56 @@ namespace {
 
 using Info = Napi::CallbackInfo;
 
-// Bytes of a module's parameters and buffers that live in host memory.
-int64_t HostBytes(const torch::jit::Module& m) {
-  int64_t bytes = 0;
+// Bytes of a module's parameters and buffers that live in host memory (mapped
+// weights are the page cache's, not the process's: not counted).
+int64_t HostBytes(const LoadedModule& loaded) {
+  const torch::jit::Module& m = loaded.module;
+  auto mapped = loaded.mapped.lock();
+  int64_t bytes = mapped ? -mapped->Bytes() : 0;
   for (const auto& p : m.parameters())
     if (p.device().is_cpu()) bytes += static_cast<int64_t>(p.nbytes());
   for (const auto& b : m.buffers())
     if (b.device().is_cpu()) bytes += static_cast<int64_t>(b.nbytes());
-  return bytes;
+  return std::max<int64_t>(bytes, 0);
+}
+
+// The `mapped` argument of loadModule: { file, names[], offsets[], bytes[], segments[] (offset, bytes pairs) }.
+struct MappedSpec {
+  std::string file;
+  std::vector<MappedTensor> tensors;
+  std::vector<MappedSegment> segments;
+};
+
+std::vector<int64_t> Int64s(Napi::Env env, const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) ThrowType(env, std::string("mapped.") + key + ": expected an array of numbers");
+  auto arr = v.As<Napi::Array>();
+  std::vector<int64_t> out;
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value x = arr.Get(k);
+    if (!x.IsNumber()) ThrowType(env, std::string("mapped.") + key + ": expected an array of numbers");
+    out.push_back(static_cast<int64_t>(x.As<Napi::Number>().DoubleValue()));
+  }
+  return out;
+}
+
+std::optional<MappedSpec> ParseMapped(Napi::Env env, const Napi::Value& v) {
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  if (!v.IsObject()) ThrowType(env, "mapped: expected an object");
+  auto o = v.As<Napi::Object>();
+  MappedSpec spec;
+  if (!o.Get("file").IsString() || !o.Get("names").IsArray()) ThrowType(env, "mapped: expected { file, names, offsets, bytes, segments }");
+  spec.file = o.Get("file").As<Napi::String>().Utf8Value();
+  auto names = o.Get("names").As<Napi::Array>();
+  auto offsets = Int64s(env, o, "offsets"), bytes = Int64s(env, o, "bytes"), segments = Int64s(env, o, "segments");
+  if (offsets.size() != names.Length() || bytes.size() != names.Length() || segments.size() % 2 != 0)
+    ThrowType(env, "mapped: names, offsets and bytes must have one entry per tensor, segments two per segment");
+  for (uint32_t k = 0; k < names.Length(); k++) {
+    if (!names.Get(k).IsString()) ThrowType(env, "mapped.names: expected strings");
+    spec.tensors.push_back({names.Get(k).As<Napi::String>().Utf8Value(), offsets[k], bytes[k]});
+  }
+  for (size_t k = 0; k < segments.size(); k += 2) spec.segments.push_back({segments[k], segments[k + 1]});
+  return spec;
 }
 
 // Moves every parameter and buffer (recursively) in place, casting only the
@@ -164,13 +207,20 @@ Napi::Value ModuleWrap::Load(const Info& info) {
   at::Device device = IsMissing(info, 1) ? at::Device(at::kCPU) : ParseDevice(env, ArgString(info, 1, "device"));
   std::optional<at::ScalarType> dtype;
   if (!IsMissing(info, 2)) dtype = ParseDtype(env, ArgString(info, 2, "dtype"));
+  std::optional<MappedSpec> mapped = ParseMapped(env, info.Length() > 3 ? info[3] : env.Undefined());
   auto loaded = std::make_shared<LoadedModule>();
   loaded->path = path;
   return TorchWorker::Start(
       env, "cannot load TorchScript module '" + path + "'",
-      [loaded, device, dtype] {
-        loaded->module = torch::jit::load(loaded->path, device);
-        if (dtype) MoveTo(loaded->module, std::nullopt, dtype);
+      [loaded, device, dtype, mapped] {
+        if (mapped) {  // its parameters are placeholders until mapped, on the CPU
+          loaded->module = torch::jit::load(loaded->path, at::Device(at::kCPU));
+          loaded->mapped = MappedWeights::Map(loaded->module, mapped->file, mapped->tensors, mapped->segments);
+          if (device != at::Device(at::kCPU) || dtype) MoveTo(loaded->module, device, dtype);
+        } else {
+          loaded->module = torch::jit::load(loaded->path, device);
+          if (dtype) MoveTo(loaded->module, std::nullopt, dtype);
+        }
         loaded->module.eval();
       },
       [loaded](Napi::Env env) -> Napi::Value {
@@ -192,7 +242,7 @@ ModuleWrap::~ModuleWrap() {
 }
 
 void ModuleWrap::ReportMemory(Napi::Env env) {
-  int64_t bytes = module_ ? HostBytes(module_->module) : 0;
+  int64_t bytes = module_ ? HostBytes(*module_) : 0;
   if (bytes != reportedBytes_) AdjustExternalMemory(env, bytes - reportedBytes_);
   reportedBytes_ = bytes;
 }
@@ -239,6 +289,8 @@ Napi::Value ModuleWrap::Call(const Info& info) {
         // torch's flag is per thread (the torch thread's here): set for this call only
         std::optional<torch::jit::GraphOptimizerEnabledGuard> guard;
         if (optimize >= 0) guard.emplace(optimize == 1);
+        auto mapped = loaded->mapped.lock();
+        ReleaseScope release(mapped.get());
         *output = loaded->module.get_method(method)(std::move(*inputs));
       },
       [output](Napi::Env env) { return FromIValue(env, *output); });

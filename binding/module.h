@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common.h"
+#include "mapped-weights.h"
 
 #include <torch/script.h>
 
@@ -19,12 +20,14 @@ struct LoadedModule {
   // TorchScript's graph optimisations for this module's calls (setGraphOptimize); unset: torch's
   // setting. Off, the profiling executor runs the graph as scripted, without its profiling runs.
   std::atomic<int> optimize{-1};
+  // Its parameters' mapped file, while any parameter still points into it (none after a to() that copies them).
+  std::weak_ptr<MappedWeights> mapped;
 };
 
 class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
-  // loadModule(path, device?, dtype?) -> Promise<NativeModule>
+  // loadModule(path, device?, dtype?, mapped?) -> Promise<NativeModule>
   static Napi::Value Load(const Napi::CallbackInfo& info);
 
   explicit ModuleWrap(const Napi::CallbackInfo& info);

@@ -29,6 +29,8 @@ export interface ExportArgs {
   name?: string;
   /** false = --no-verify. Default true. */
   verify?: boolean;
+  /** The UNet's weights in unet/model.weights.bin, memory-mapped and released block by block on CPU (mapped-weights.ts). */
+  mappedWeights?: boolean;
   quiet?: boolean;
   debug?: boolean;
 }
@@ -65,6 +67,7 @@ export function buildExportArgs(args: ExportArgs): string[] {
   out.push('--out', args.out);
   if (args.name) out.push('--name', args.name);
   if (args.verify === false) out.push('--no-verify');
+  if (args.mappedWeights) out.push('--mapped-weights');
   if (args.quiet) out.push('--quiet');
   if (args.debug) out.push('--debug');
   return out;
@@ -74,9 +77,9 @@ export function buildExportArgs(args: ExportArgs): string[] {
 function buildControlNetArgs(args: ExportArgs): string[] {
   if (typeof args.controlnet !== 'string' || args.controlnet === '') throw new Error('export: --controlnet expects a ControlNet folder or .safetensors/.pth file');
   if (typeof args.out !== 'string' || args.out === '') throw new Error('export: --out is required (the ControlNet folder to write)');
-  const modelOnly = (['base', 'motionModule', 'motionVersion', 'motionLora', 'lora', 'adapterLora', 'attentionBackend'] as const).filter((k) => {
+  const modelOnly = (['base', 'motionModule', 'motionVersion', 'motionLora', 'lora', 'adapterLora', 'attentionBackend', 'mappedWeights'] as const).filter((k) => {
     const v = args[k] as unknown;
-    return v !== undefined && !(Array.isArray(v) && v.length === 0);
+    return v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0);
   });
   if (modelOnly.length) throw new Error(`export: --controlnet exports a ControlNet alone; leave out ${modelOnly.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')}`);
   const out = ['--controlnet', args.controlnet, '--out', args.out];
@@ -92,11 +95,11 @@ function buildSvdExportArgs(args: ExportArgs): string[] {
   if (typeof args.out !== 'string' || args.out === '') throw new Error('export: --out is required (the model folder to write)');
   const animateDiffOnly: Array<[keyof ExportArgs, string]> = [
     ['base', '--base'], ['motionModule', '--motion-module'], ['motionVersion', '--motion-version'], ['motionLora', '--motion-lora'],
-    ['lora', '--lora'], ['adapterLora', '--adapter-lora'], ['numerics', '--numerics'],
+    ['lora', '--lora'], ['adapterLora', '--adapter-lora'], ['numerics', '--numerics'], ['mappedWeights', '--mapped-weights'],
   ];
   for (const [key, flag] of animateDiffOnly) {
     const v = args[key];
-    if (v !== undefined && !(Array.isArray(v) && v.length === 0)) throw new Error(`export: ${flag} is for AnimateDiff exports; it cannot be combined with --svd`);
+    if (v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)) throw new Error(`export: ${flag} is for AnimateDiff exports; it cannot be combined with --svd`);
   }
   const out = ['--svd', args.svd, '--out', args.out];
   if (args.dtype) out.push('--dtype', args.dtype);

@@ -7,6 +7,7 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { assertDeviceAvailable } from './device';
 import { DisposedError, InvalidParameterError, throwIfAborted } from './errors';
+import { nativeMappedSpec, readMappedWeights } from './mapped-weights';
 import { binding } from './native/binding';
 import { nativeError } from './native/native-error';
 import type { NativeModule } from './native/types';
@@ -132,7 +133,10 @@ export function unpackedPath(p: string): string {
   return process.versions.electron ? p.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2') : p;
 }
 
-/** Loads a TorchScript file (torch.jit.save output). Rejects with an Error naming the path if it is missing or corrupt. */
+/**
+ * Loads a TorchScript file (torch.jit.save output), mapping its weights file when it has one (mapped-weights.ts).
+ * Rejects with an Error naming the path if it is missing or corrupt.
+ */
 export async function loadModule(modulePath: string, options: LoadModuleOptions = {}): Promise<Module> {
   if (typeof modulePath !== 'string' || modulePath === '') throw new InvalidParameterError('path', 'a path to a TorchScript file', modulePath);
   if (options.device !== undefined) assertDevice('device', options.device);
@@ -145,9 +149,10 @@ export async function loadModule(modulePath: string, options: LoadModuleOptions 
   } catch {
     throw new Error(`cannot load TorchScript module '${resolved}': no such file`);
   }
+  const mapped = await readMappedWeights(resolved);
   const caller = new Error();
   const native = await binding()
-    .loadModule(resolved, options.device, options.dtype && torchDtype(options.dtype))
+    .loadModule(resolved, options.device, options.dtype && torchDtype(options.dtype), mapped && nativeMappedSpec(mapped))
     .catch((err: unknown) => Promise.reject(nativeError(err, caller)));
   if (options.signal?.aborted) {
     native.dispose();

@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-text-encoder", action="store_true", help="export without text_encoder/")
     ap.add_argument("--no-reference", action="store_true", help=f"skip {REFERENCE_FILE}")
     ap.add_argument("--freeze", action="store_true", help="torch.jit.freeze the modules (not movable across devices)")
+    ap.add_argument("--mapped-weights", action="store_true", help="UNet weights in unet/model.weights.bin (mapped_weights.py)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 
@@ -87,6 +88,7 @@ def main(argv=None) -> int:
         device=args.device,
         name=name,
         freeze=args.freeze,
+        mapped_weights=args.mapped_weights,
         extra_manifest={"random_init": {"preset": args.preset, "seed": args.seed}},
         log=log,
     )

@@ -28,6 +28,7 @@ import torch  # noqa: E402
 from animatorch_export.atomic_io import atomic_jit_save  # noqa: E402
 from animatorch_export.configs import UNet3DConfig  # noqa: E402
 from animatorch_export.int8_weights import float16_convs_, quantize_int8_  # noqa: E402
+from animatorch_export.mapped_weights import load_module, paths as mapped_paths  # noqa: E402
 from animatorch_export.manifest import MANIFEST_FILE, UNET_FILE, file_entry, read_manifest, write_manifest  # noqa: E402
 from animatorch_export.torchscript_export import _probe_inputs_unet, script  # noqa: E402
 from animatorch_export.unet3d import UNet3DConditionModel  # noqa: E402
@@ -49,7 +50,9 @@ def quantize_exported(model_dir: str, out_dir: str, verify: bool = True, log=pri
     unet_rel = manifest["unet"]["file"]
     with open(os.path.join(model_dir, "unet", "config.json"), encoding="utf-8") as f:
         cfg = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
-    scripted = torch.jit.load(os.path.join(model_dir, unet_rel), map_location="cpu")
+    scripted = load_module(os.path.join(model_dir, unet_rel))  # reads mapped weights back in
+    # the output UNet holds its weights in its own file: a mapped export's weights files are not copied
+    mapped = {os.path.relpath(p, model_dir) for p in mapped_paths(os.path.join(model_dir, unet_rel))}
     state = scripted.state_dict()
     dtype = next(iter(state.values())).dtype
     with no_weight_init():
@@ -81,13 +84,15 @@ def quantize_exported(model_dir: str, out_dir: str, verify: bool = True, log=pri
     if os.path.exists(os.path.join(out_dir, MANIFEST_FILE)):
         os.unlink(os.path.join(out_dir, MANIFEST_FILE))
     for rel in manifest["files"]:
-        if rel == unet_rel:
+        if rel == unet_rel or rel in mapped:
             continue
         os.makedirs(os.path.dirname(os.path.join(out_dir, rel)), exist_ok=True)
         shutil.copyfile(os.path.join(model_dir, rel), os.path.join(out_dir, rel))
     atomic_jit_save(s_unet, os.path.join(out_dir, unet_rel))
     out = dict(manifest)
-    out["files"] = {**manifest["files"], unet_rel: file_entry(out_dir, unet_rel)}
+    out["files"] = {**{k: v for k, v in manifest["files"].items() if k not in mapped}, unet_rel: file_entry(out_dir, unet_rel)}
+    if "export" in out:
+        out["export"] = {**out["export"], "mapped_weights": False}
     out["weights"] = weights
     write_manifest(out_dir, out)
     return {"counts": counts, "max_abs_diff": diff}

@@ -57,6 +57,12 @@ describe('exported models through the addon', () => {
     expect(out.text_encoder_clip_skip_0).not.toEqual(out.text_encoder_clip_skip_1);
   });
 
+  it('tiny v2 with mapped weights (--mapped-weights) matches Python, and the in-memory export exactly', async () => {
+    const [plain, mapped] = [await checkAgainstReference(await exportedModel('tiny-v2', 0)), await checkAgainstReference(await exportedModel('tiny-v2', 0, ['--mapped-weights']))];
+    expect(Object.keys(mapped)).toEqual(Object.keys(plain));
+    for (const name of Object.keys(plain)) expect(mapped[name], name).toEqual(plain[name]);
+  });
+
   it('tiny v2 with diffusers numerics matches Python, and differs from AnimateDiff numerics over several frames', async () => {
     const [a, d] = await Promise.all([
       exportedModel('tiny-v2', 0),

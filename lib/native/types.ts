@@ -3,6 +3,7 @@
  * every export and method, so lib/ calls them by name, never through a string. dtypes cross
  * under libtorch's names ('Float', 'Half', ...); lib/tensor-options.ts translates.
  */
+import type { NativeMappedSpec } from '../mapped-weights';
 
 export type NativeTypedArray =
   | Float32Array
@@ -166,7 +167,7 @@ export interface NativeBinding {
   randperm(n: number, options?: NativeTensorOptions, generator?: NativeGenerator): NativeTensor;
   cat(tensors: TensorLike[], dim?: number): NativeTensor;
   stack(tensors: TensorLike[], dim?: number): NativeTensor;
-  loadModule(path: string, device?: string, dtype?: string): Promise<NativeModule>;
+  loadModule(path: string, device?: string, dtype?: string, mapped?: NativeMappedSpec): Promise<NativeModule>;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   memoryStats(device?: number): NativeMemoryStats;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { InvalidParameterError } from '../errors';
+import { largestSegmentBytes, readMappedWeights } from '../mapped-weights';
 import type { ModelManifest } from '../model-manifest';
 import { DEFAULT_TILE_SIZE } from '../video/vae-tiling';
 import type { CheckedInputs } from './animatediff-inputs';
@@ -85,6 +86,9 @@ export async function readArchitecture(manifest: ModelManifest): Promise<ModelAr
   const down = Array.isArray(unet.down_block_types) ? (unet.down_block_types as unknown[]).map(String) : blockOut.map((_, i) => (i < 3 ? 'CrossAttnDownBlock3D' : 'DownBlock3D'));
   const files = [manifest.unet.file, manifest.vae.file, ...(manifest.textEncoder ? [manifest.textEncoder.file] : [])];
   const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
+  // mapped weights: a UNet call holds one segment (a block) of them at a time
+  const mapped = await readMappedWeights(manifest.unet.file);
+  if (mapped) sizes[0] += largestSegmentBytes(mapped);
   return {
     unet: {
       blockOutChannels: blockOut,

@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from .dtypes import can_run, dtype_name, parse_dtype
 from .errors import ExportError
+from .mapped_weights import load_module
 from .manifest import TEXT_ENCODER_FILE, TEXT_MAX_LENGTH, UNET_FILE, VAE_DECODER_FILE, VAE_ENCODER_FILE
 
 def randomize_weights_(module: nn.Module, seed: int, gain: float = 1.0) -> nn.Module:
@@ -177,7 +178,7 @@ def compute_reference(
     for case in cases:
         if use_files:
             if case["file"] not in loaded:
-                loaded[case["file"]] = torch.jit.load(os.path.join(out_dir, case["file"]), map_location=dev)
+                loaded[case["file"]] = load_module(os.path.join(out_dir, case["file"]), map_location=dev)
             module = loaded[case["file"]]
         else:
             if eager is None or case["component"] not in eager:

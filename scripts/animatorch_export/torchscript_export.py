@@ -58,6 +58,7 @@ from .manifest import (
     file_entry,
     write_manifest,
 )
+from .mapped_weights import paths as mapped_paths, register_release_op, unet_segments, write_mapped_weights
 from .unet3d import UNet3DConditionModel
 from .vae import AutoencoderKL, VAEDecoderModule, VAEEncoderModule
 
@@ -145,6 +146,7 @@ def export_model(
     device: Union[str, torch.device] = "cpu",
     name: Optional[str] = None,
     freeze: bool = False,
+    mapped_weights: bool = False,
     verify: bool = True,
     export_vae_encoder: bool = True,
     extra_manifest: Optional[Mapping[str, Any]] = None,
@@ -155,6 +157,7 @@ def export_model(
     The modules are converted IN PLACE to ``dtype`` on ``device`` (no second copy of a 5 GB UNet).
     float16 cannot run on CPU: exporting float16 with ``device='cpu'`` is allowed (the files hold
     CPU half tensors; load them onto CUDA), but then ``verify`` is skipped.
+    ``mapped_weights``: the UNet's parameters go to ``unet/model.weights.bin`` (mapped_weights.py).
     Returns the manifest dict.
     """
     say = log or (lambda msg: None)
@@ -171,14 +174,23 @@ def export_model(
     if verify and not do_verify:
         say(f"note: {dtype_name(dt)} cannot run on {dev}; skipping the scripted-vs-eager check")
 
+    if mapped_weights and freeze:
+        raise ExportError("mapped weights need the parameters as module attributes; a frozen module inlines them (leave out freeze)")
     written: List[str] = []
     ucfg = unet.config
 
     say("unet: scripting")
     _prepare(unet, dt, dev)
+    if mapped_weights:
+        register_release_op()
+        unet.release_weights = True
     s_unet = script(unet, freeze=freeze)
     if do_verify:
         verify_unet(unet, s_unet, dev, dt)
+    if mapped_weights:
+        say("unet: writing mapped weights")
+        write_mapped_weights(s_unet, os.path.join(out_dir, UNET_FILE), unet_segments(len(unet.down_blocks), len(unet.up_blocks)))
+        written += [os.path.relpath(p, out_dir) for p in mapped_paths(os.path.join(out_dir, UNET_FILE))]
     atomic_jit_save(s_unet, os.path.join(out_dir, UNET_FILE))
     atomic_write_json(os.path.join(out_dir, UNET_CONFIG_FILE), {"_class_name": "UNet3DConditionModel", **ucfg.to_dict()})
     written += [UNET_FILE, UNET_CONFIG_FILE]
@@ -224,6 +236,7 @@ def export_model(
             "package_version": PACKAGE_VERSION,
             "device": str(dev),
             "frozen": bool(freeze),
+            "mapped_weights": bool(mapped_weights),
             "attention_backend": resolve_backend(ucfg.attention_backend),
         }
     }

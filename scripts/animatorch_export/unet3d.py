@@ -304,6 +304,8 @@ class UNet3DConditionModel(nn.Module):
     max_frames: Final[int]
     in_channels: Final[int]
     cross_attention_dim: Final[int]
+    # mapped weights (mapped_weights.py): release each segment's pages after it runs; set before scripting
+    release_weights: Final[bool]
 
     def __init__(self, config: Optional[UNet3DConfig] = None, device=None, dtype=None):
         super().__init__()
@@ -315,6 +317,7 @@ class UNet3DConditionModel(nn.Module):
         self.in_channels = cfg.in_channels
         self.cross_attention_dim = cfg.cross_attention_dim
         self.max_frames = cfg.motion_max_seq_length if cfg.use_motion_module else 0
+        self.release_weights = False
 
         self.conv_in = InflatedConv3d(cfg.in_channels, boc[0], kernel_size=3, padding=1, **fk)
         self.time_proj = Timesteps(boc[0], cfg.flip_sin_to_cos, cfg.freq_shift)
@@ -384,9 +387,15 @@ class UNet3DConditionModel(nn.Module):
 
         margs: MotionArgs = (motion_scale, free_noise_windows, free_noise_weights)
         x = self.conv_in(fold_frames(sample.to(dtype)))
+        segment = 0  # mapped_weights.unet_segments order
+        if self.release_weights:
+            x = torch.ops.animatorch.release_weights(x, segment)
         skips: List[torch.Tensor] = [x]
         for block in self.down_blocks:
             x, res = block(x, emb, context, f, margs)
+            segment += 1
+            if self.release_weights:
+                x = torch.ops.animatorch.release_weights(x, segment)
             skips.extend(res)
 
         if down_block_additional_residuals is not None:  # ControlNet: added to every skip (diffusers)
@@ -395,6 +404,9 @@ class UNet3DConditionModel(nn.Module):
             skips = [s + r.to(dtype) for s, r in zip(skips, down_block_additional_residuals)]
 
         x = self.mid_block(x, emb, context, f, margs)
+        segment += 1
+        if self.release_weights:
+            x = torch.ops.animatorch.release_weights(x, segment)
         if mid_block_additional_residual is not None:
             x = x + mid_block_additional_residual.to(dtype)
 
@@ -408,9 +420,14 @@ class UNet3DConditionModel(nn.Module):
             if i < n_up - 1 and len(skips) > 0:
                 size = [skips[-1].shape[2], skips[-1].shape[3]]
             x = block(x, res, emb, context, f, size, margs)
+            segment += 1
+            if self.release_weights:
+                x = torch.ops.animatorch.release_weights(x, segment)
             i += 1
 
         x = self.conv_out(F.silu(self.conv_norm_out(x, f)))
+        if self.release_weights:
+            x = torch.ops.animatorch.release_weights(x, segment + 1)
         return unfold_frames(x, f).to(out_dtype).contiguous()
 
 
