@@ -29,7 +29,7 @@ export interface ExportArgs {
   name?: string;
   /** false = --no-verify. Default true. */
   verify?: boolean;
-  /** The UNet's weights in unet/model.weights.bin, memory-mapped and released block by block on CPU (mapped-weights.ts). */
+  /** The UNet's weights in unet/model.weights.bin, memory-mapped and released block by block on CPU (mapped-weights.ts). Default true. */
   mappedWeights?: boolean;
   quiet?: boolean;
   debug?: boolean;
@@ -67,7 +67,7 @@ export function buildExportArgs(args: ExportArgs): string[] {
   out.push('--out', args.out);
   if (args.name) out.push('--name', args.name);
   if (args.verify === false) out.push('--no-verify');
-  if (args.mappedWeights) out.push('--mapped-weights');
+  if (args.mappedWeights === false) out.push('--no-mapped-weights');
   if (args.quiet) out.push('--quiet');
   if (args.debug) out.push('--debug');
   return out;
@@ -79,7 +79,7 @@ function buildControlNetArgs(args: ExportArgs): string[] {
   if (typeof args.out !== 'string' || args.out === '') throw new Error('export: --out is required (the ControlNet folder to write)');
   const modelOnly = (['base', 'motionModule', 'motionVersion', 'motionLora', 'lora', 'adapterLora', 'attentionBackend', 'mappedWeights'] as const).filter((k) => {
     const v = args[k] as unknown;
-    return v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0);
+    return v !== undefined && !(Array.isArray(v) && v.length === 0);
   });
   if (modelOnly.length) throw new Error(`export: --controlnet exports a ControlNet alone; leave out ${modelOnly.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')}`);
   const out = ['--controlnet', args.controlnet, '--out', args.out];
@@ -99,7 +99,7 @@ function buildSvdExportArgs(args: ExportArgs): string[] {
   ];
   for (const [key, flag] of animateDiffOnly) {
     const v = args[key];
-    if (v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)) throw new Error(`export: ${flag} is for AnimateDiff exports; it cannot be combined with --svd`);
+    if (v !== undefined && !(Array.isArray(v) && v.length === 0)) throw new Error(`export: ${flag} is for AnimateDiff exports; it cannot be combined with --svd`);
   }
   const out = ['--svd', args.svd, '--out', args.out];
   if (args.dtype) out.push('--dtype', args.dtype);

@@ -256,9 +256,10 @@ def parse_args(argv=None):
     ap.add_argument("--out", required=True, help="output model folder")
     ap.add_argument("--name", default=None, help="model name in model.yaml (default: the folder name)")
     ap.add_argument("--no-verify", action="store_true", help="skip the scripted-vs-eager comparison")
-    ap.add_argument("--mapped-weights", action="store_true",
-                    help="UNet weights in unet/model.weights.bin, memory-mapped and released block by block on CPU "
-                    "(a one-shot render holds one UNet block's weights, not all of them)")
+    ap.add_argument("--mapped-weights", action=argparse.BooleanOptionalAction, default=True,
+                    help="UNet weights in unet/model.weights.bin, memory-mapped and released block by block on CPU: "
+                    "a render holds one UNet block's weights, not all of them (default; --no-mapped-weights keeps "
+                    "them in unet/model.pt)")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
     args = ap.parse_args(argv)

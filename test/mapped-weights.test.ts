@@ -100,10 +100,11 @@ describe('mapped weights', () => {
     expect(largestSegmentBytes(index)).toBeLessThan(index.bytes / 2);
   });
 
-  it('export --mapped-weights passes the flag to the exporter, and is refused with --svd or --controlnet', () => {
-    expect(buildExportArgs({ base: 'sd15', out: 'o', mappedWeights: true })).toContain('--mapped-weights');
-    expect(buildExportArgs({ base: 'sd15', out: 'o', mappedWeights: false })).not.toContain('--mapped-weights');
-    expect(() => buildExportArgs({ svd: 'svd', out: 'o', mappedWeights: true })).toThrow(/--mapped-weights is for AnimateDiff exports/);
+  it('animatorch export maps the weights unless --no-mapped-weights is given', () => {
+    expect(buildExportArgs({ base: 'sd15', out: 'o' })).not.toContain('--no-mapped-weights');
+    expect(buildExportArgs({ base: 'sd15', out: 'o', mappedWeights: true })).not.toContain('--no-mapped-weights');
+    expect(buildExportArgs({ base: 'sd15', out: 'o', mappedWeights: false })).toContain('--no-mapped-weights');
+    expect(() => buildExportArgs({ svd: 'svd', out: 'o', mappedWeights: false })).toThrow(/--mapped-weights is for AnimateDiff exports/);
     expect(() => buildExportArgs({ controlnet: 'c.pth', out: 'o', mappedWeights: true })).toThrow(/leave out --mapped-weights/);
   });
 

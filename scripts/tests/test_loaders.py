@@ -29,6 +29,7 @@ if SCRIPTS not in sys.path:
     sys.path.insert(0, SCRIPTS)
 
 from animatorch_export import safetensors_io as st  # noqa: E402
+from animatorch_export.mapped_weights import load_module  # noqa: E402
 from animatorch_export import weights as W  # noqa: E402
 from animatorch_export import convert_ldm as CL  # noqa: E402
 from animatorch_export import convert_diffusers as CD  # noqa: E402
@@ -1074,7 +1075,8 @@ class ExportCLITests(TmpDirCase):
         self.assertEqual([l["alpha"] for l in manifest["sources"]["loras"]], [0.8, 0.5])
         for rel in manifest["files"]:
             self.assertTrue(os.path.isfile(os.path.join(out, rel)), rel)
-        s_unet = torch.jit.load(os.path.join(out, manifest["unet"]["file"]))
+        self.assertIn("unet/model.weights.bin", manifest["files"])  # mapped weights: the exporter's default
+        s_unet = load_module(os.path.join(out, manifest["unet"]["file"]))
         s_dec = torch.jit.load(os.path.join(out, manifest["vae"]["file"]))
         s_text = torch.jit.load(os.path.join(out, manifest["text_encoder"]["file"]))
         torch.jit.load(os.path.join(out, manifest["vae"]["encoder_file"]))
@@ -1134,7 +1136,7 @@ class ExportCLITests(TmpDirCase):
         verify_files(self.p("out3"), m)
         self.assertEqual((m["motion_module"]["version"], m["numerics"]), ("v3", "diffusers"))
         self.assertEqual(m["sources"]["base"]["format"], "ldm-single-file")
-        s_unet = torch.jit.load(self.p("out3", "unet", "model.pt")).state_dict()
+        s_unet = load_module(self.p("out3", "unet", "model.pt")).state_dict()
         for k, v in eu.items():
             if k not in at:
                 self.assertTrue(torch.equal(s_unet[k], v), k)

@@ -28,7 +28,7 @@ export const ExportCommand: CommandModule<object, ExportArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'output model (or ControlNet) folder' })
       .option('name', { type: 'string', describe: 'model name in model.yaml (default: the folder name)' })
       .option('verify', { type: 'boolean', default: true, describe: 'compare scripted and eager outputs (--no-verify skips)' })
-      .option('mapped-weights', { type: 'boolean', describe: "the UNet's weights in unet/model.weights.bin, memory-mapped and released block by block on CPU: a render holds one block's weights, not all (AnimateDiff)" })
+      .option('mapped-weights', { type: 'boolean', describe: "AnimateDiff: the UNet's weights in unet/model.weights.bin, memory-mapped and released block by block on CPU, so a render holds one block's weights, not all (default; --no-mapped-weights keeps them in unet/model.pt)" })
       .option('quiet', { type: 'boolean', default: false, describe: 'print only errors' })
       .option('debug', { type: 'boolean', default: false, describe: 'show Python tracebacks' })
       .example('$0 export --base sd15/ --motion-module mm_sd_v15_v2.ckpt --out models/my-model', 'SD1.5 (diffusers folder) + an AnimateDiff v2 motion module')
