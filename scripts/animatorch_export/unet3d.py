@@ -347,6 +347,12 @@ class UNet3DConditionModel(nn.Module):
         self.conv_norm_out = FrameGroupNorm(cfg.norm_num_groups, boc[0], eps=cfg.norm_eps, joint=_resnet_joint_gn(cfg), **fk)
         self.conv_out = InflatedConv3d(boc[0], cfg.out_channels, kernel_size=3, padding=1, **fk)
 
+    def _release(self, x: torch.Tensor, segment: int) -> torch.Tensor:
+        """With mapped weights, the addon drops the pages of weights segment ``segment`` (it has run); x unchanged."""
+        if self.release_weights:  # a constant: without mapped weights the op is not even compiled in
+            return torch.ops.animatorch.release_weights(x, segment)
+        return x
+
     def forward(
         self,
         sample: torch.Tensor,
@@ -388,14 +394,12 @@ class UNet3DConditionModel(nn.Module):
         margs: MotionArgs = (motion_scale, free_noise_windows, free_noise_weights)
         x = self.conv_in(fold_frames(sample.to(dtype)))
         segment = 0  # mapped_weights.unet_segments order
-        if self.release_weights:
-            x = torch.ops.animatorch.release_weights(x, segment)
+        x = self._release(x, segment)
         skips: List[torch.Tensor] = [x]
         for block in self.down_blocks:
             x, res = block(x, emb, context, f, margs)
             segment += 1
-            if self.release_weights:
-                x = torch.ops.animatorch.release_weights(x, segment)
+            x = self._release(x, segment)
             skips.extend(res)
 
         if down_block_additional_residuals is not None:  # ControlNet: added to every skip (diffusers)
@@ -405,8 +409,7 @@ class UNet3DConditionModel(nn.Module):
 
         x = self.mid_block(x, emb, context, f, margs)
         segment += 1
-        if self.release_weights:
-            x = torch.ops.animatorch.release_weights(x, segment)
+        x = self._release(x, segment)
         if mid_block_additional_residual is not None:
             x = x + mid_block_additional_residual.to(dtype)
 
@@ -421,13 +424,11 @@ class UNet3DConditionModel(nn.Module):
                 size = [skips[-1].shape[2], skips[-1].shape[3]]
             x = block(x, res, emb, context, f, size, margs)
             segment += 1
-            if self.release_weights:
-                x = torch.ops.animatorch.release_weights(x, segment)
+            x = self._release(x, segment)
             i += 1
 
         x = self.conv_out(F.silu(self.conv_norm_out(x, f)))
-        if self.release_weights:
-            x = torch.ops.animatorch.release_weights(x, segment + 1)
+        x = self._release(x, segment + 1)
         return unfold_frames(x, f).to(out_dtype).contiguous()
 
 
