@@ -84,6 +84,13 @@ std::shared_ptr<MappedWeights> MappedWeights::Map(torch::jit::Module& module, co
     at::Tensor mapped = at::from_blob(self->base_ + t.offset, p.sizes(), [keep](void*) {}, p.options().requires_grad(false));
     p.set_data(mapped);
   }
+  // What the index left out is still a placeholder (one value broadcast to the shape): refuse it here
+  // rather than render NaN.
+  for (const auto& [name, p] : params) {
+    bool broadcast = p.numel() > 1;
+    for (int64_t d = 0; d < p.dim() && broadcast; d++) broadcast = p.size(d) == 1 || p.stride(d) == 0;
+    if (broadcast) Fail(file, "the index has no entry for parameter '" + name + "'");
+  }
   return self;
 }
 

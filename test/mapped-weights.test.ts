@@ -119,6 +119,8 @@ describe('mapped weights', () => {
     await expect(loadModule(path.join(dir, 'model.pt'))).rejects.toThrow(/model\.weights\.json.*not a version 1 'animatorch-mapped-weights' index/);
     writeFileSync(indexFile, JSON.stringify({ ...good, tensors: [{ ...good.tensors[0], name: 'no.such.weight' }, ...good.tensors.slice(1)] }));
     await expect(loadModule(path.join(dir, 'model.pt'))).rejects.toThrow(/model\.weights\.bin': the module has no parameter 'no\.such\.weight'/);
+    writeFileSync(indexFile, JSON.stringify({ ...good, tensors: good.tensors.slice(1) }));
+    await expect(loadModule(path.join(dir, 'model.pt'))).rejects.toThrow(new RegExp(`the index has no entry for parameter '${good.tensors[0].name.replace(/\./g, '\\.')}'`));
     writeFileSync(indexFile, JSON.stringify({ ...good, tensors: [{ ...good.tensors[0], bytes: good.tensors[0].bytes + 4 }, ...good.tensors.slice(1)] }));
     await expect(loadModule(path.join(dir, 'model.pt'))).rejects.toThrow(/has \d+ bytes, the module expects \d+/);
     writeFileSync(indexFile, JSON.stringify(good));

@@ -6,7 +6,7 @@ Parameter names are diffusers' ControlNetModel names::
     down_blocks.i.{resnets.j,attentions.j,downsamplers.0.conv}, mid_block.{resnets.{0,1},attentions.0}
     controlnet_down_blocks.k (1x1 convs, one per UNet skip), controlnet_mid_block
 
-The blocks are the UNet's own (unet3d.py) without motion modules: diffusers' AnimateDiffControlNetPipeline
+The blocks are the UNet's own (unet_blocks.py) without motion modules: diffusers' AnimateDiffControlNetPipeline
 runs the 2-D ControlNet on the frames folded into the batch, which is what our folded blocks do.
 
 ``forward(sample [B, 4, F, h, w], timestep [B] | [], encoder_hidden_states [B, T, C],
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from .configs import UNet3DConfig, _ConfigBase
 from .motion_module import MotionArgs
 from .resnet import fold_frames
-from .unet3d import CrossAttnDownBlock3D, DownBlock3D, TimestepEmbedding, Timesteps, UNetMidBlock3DCrossAttn
+from .unet_blocks import CrossAttnDownBlock3D, DownBlock3D, TimestepEmbedding, Timesteps, UNetMidBlock3DCrossAttn
 
 
 @dataclass

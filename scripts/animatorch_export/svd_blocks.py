@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .attention import Attention, BasicTransformerBlock, FeedForward
-from .unet3d import TimestepEmbedding, Timesteps
+from .unet_blocks import TimestepEmbedding, Timesteps
 
 
 class TemporalResnetBlock(nn.Module):

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .resnet import Downsample3D, Upsample3D
 from .svd_blocks import SpatioTemporalResBlock, TransformerSpatioTemporalModel
 from .svd_configs import SVDUNetConfig
-from .unet3d import TimestepEmbedding, Timesteps
+from .unet_blocks import TimestepEmbedding, Timesteps
 
 
 def _resnet(cin: int, cout: int, temb: int, eps: float, fk) -> SpatioTemporalResBlock:
