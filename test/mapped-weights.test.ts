@@ -86,7 +86,7 @@ describe('mapped weights', () => {
     expect((await frames(mapped, 'stage')).equals(want)).toBe(true);
   });
 
-  it("the memory estimate counts the largest segment of the UNet's weights, not all of them", async () => {
+  it("the memory estimate counts the largest segment of the UNet's weights on the CPU, all of them on a GPU", async () => {
     const [plain, mapped] = [await exportedModel(), await exportedModel('tiny-v2', 0, MAPPED)];
     const unetFile = path.join(mapped, 'unet', 'model.pt');
     const index = (await readMappedWeights(unetFile))!;
@@ -94,6 +94,8 @@ describe('mapped weights', () => {
     const others = statSync(manifest.vae.file).size + statSync(manifest.textEncoder!.file).size;
     const { weightBytes } = await readArchitecture(manifest);
     expect(weightBytes).toBe(others + statSync(unetFile).size + largestSegmentBytes(index));
+    // on a GPU the weights are copied there whole
+    expect((await readArchitecture(manifest, 'cuda')).weightBytes).toBe(others + statSync(unetFile).size + index.bytes);
     const plainManifest = await readModelManifest(plain);
     expect(weightBytes).toBeLessThan((await readArchitecture(plainManifest)).weightBytes);
     expect(largestSegmentBytes(index)).toBe(Math.max(...index.segments.map((s) => s.bytes)));

@@ -78,17 +78,17 @@ export async function readJson(file: string): Promise<Record<string, unknown>> {
 
 export const numbers = (v: unknown, fallback: number[]): number[] => (Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : fallback);
 
-/** The sizes the estimate needs, from the exported configs beside the modules (SD1.5's where absent). */
-export async function readArchitecture(manifest: ModelManifest): Promise<ModelArchitecture> {
+/** The sizes the estimate needs, from the exported configs beside the modules (SD1.5's where absent), for a render on `device`. */
+export async function readArchitecture(manifest: ModelManifest, device = 'cpu'): Promise<ModelArchitecture> {
   const unet = await readJson(path.join(path.dirname(manifest.unet.file), 'config.json'));
   const vae = await readJson(path.join(path.dirname(manifest.vae.file), 'config.json'));
   const blockOut = numbers(unet.block_out_channels, [320, 640, 1280, 1280]);
   const down = Array.isArray(unet.down_block_types) ? (unet.down_block_types as unknown[]).map(String) : blockOut.map((_, i) => (i < 3 ? 'CrossAttnDownBlock3D' : 'DownBlock3D'));
   const files = [manifest.unet.file, manifest.vae.file, ...(manifest.textEncoder ? [manifest.textEncoder.file] : [])];
   const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
-  // mapped weights: a UNet call holds one segment (a block) of them at a time
+  // mapped weights: on the CPU a UNet call holds one segment (a block) of them at a time; elsewhere they are copied whole
   const mapped = await readMappedWeights(manifest.unet.file);
-  if (mapped) sizes[0] += largestSegmentBytes(mapped);
+  if (mapped) sizes[0] += device === 'cpu' ? largestSegmentBytes(mapped) : mapped.bytes;
   return {
     unet: {
       blockOutChannels: blockOut,

@@ -192,7 +192,7 @@ export async function checkJobs(jobs: Job[], device: string, args: RenderArgs): 
     // The largest size is the one that fits in memory: refuse before loading, saying what to change.
     const { inputs } = checked[checked.length - 1]!;
     let arch = architectures.get(job.model);
-    if (!arch) architectures.set(job.model, (arch = await readArchitecture(manifest)));
+    if (!arch) architectures.set(job.model, (arch = await readArchitecture(manifest, device)));
     const e = estimateRenderMemory(manifest, arch, inputs, args.dtype ?? manifest.dtype, await readControlNetSizes(inputs.controlnet));
     if (limit && e.total > limit.bytes) throw memoryLimitError(job.label, inputs, e, limit, memorySuggestions(e, inputs, manifest.vae.scaleFactor));
   }
