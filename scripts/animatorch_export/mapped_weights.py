@@ -90,24 +90,30 @@ def write_mapped_weights(scripted: torch.jit.ScriptModule, module_file: str, seg
     seg_entries, tensors, offset = [], [], 0
     tmp = data_path + ".tmp"
     os.makedirs(os.path.dirname(os.path.abspath(data_path)), exist_ok=True)
-    with open(tmp, "wb") as f:
-        for seg, ((seg_name, _), params) in enumerate(zip(segments, grouped)):
-            offset = _align(offset, SEGMENT_ALIGN)
-            start = offset
-            for name, p in params:
-                offset = _align(offset, TENSOR_ALIGN)
-                raw = _raw_bytes(p)
-                f.seek(offset)
-                f.write(raw)
-                tensors.append({"name": name, "dtype": dtype_name(p.dtype), "shape": list(p.shape), "offset": offset, "bytes": len(raw), "segment": seg})
-                offset += len(raw)
-            seg_entries.append({"name": seg_name, "offset": start, "bytes": offset - start})
-        f.truncate(offset)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, data_path)
+    try:
+        with open(tmp, "wb") as f:
+            for seg, ((seg_name, _), params) in enumerate(zip(segments, grouped)):
+                offset = _align(offset, SEGMENT_ALIGN)
+                start = offset
+                for name, p in params:
+                    offset = _align(offset, TENSOR_ALIGN)
+                    raw = _raw_bytes(p)
+                    f.seek(offset)
+                    f.write(raw)
+                    tensors.append({"name": name, "dtype": dtype_name(p.dtype), "shape": list(p.shape), "offset": offset, "bytes": len(raw), "segment": seg})
+                    offset += len(raw)
+                seg_entries.append({"name": seg_name, "offset": start, "bytes": offset - start})
+            f.truncate(offset)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, data_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    mapped = {t["name"] for t in tensors}
     for name, p in scripted.named_parameters():
-        if any(t["name"] == name for t in tensors):
+        if name in mapped:
             p.data = torch.full((1,), float("nan"), dtype=p.dtype, device=p.device).expand(p.shape)
     index = {"format": FORMAT, "version": VERSION, "file": os.path.basename(data_path), "bytes": offset, "segments": seg_entries, "tensors": tensors}
     atomic_write_json(index_path, index)
