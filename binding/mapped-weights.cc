@@ -59,9 +59,15 @@ std::shared_ptr<MappedWeights> MappedWeights::Map(torch::jit::Module& module, co
 #else
   FILE* f = std::fopen(file.c_str(), "rb");
   if (!f) Fail(file, "cannot open it");
+#ifdef _WIN32  // long is 32 bits there; the weights file is larger than 2 GB
+  _fseeki64(f, 0, SEEK_END);
+  self->size_ = static_cast<size_t>(_ftelli64(f));
+  _fseeki64(f, 0, SEEK_SET);
+#else
   std::fseek(f, 0, SEEK_END);
   self->size_ = static_cast<size_t>(std::ftell(f));
   std::fseek(f, 0, SEEK_SET);
+#endif
   self->base_ = static_cast<char*>(c10::alloc_cpu(self->size_ ? self->size_ : 1));
   bool ok = std::fread(self->base_, 1, self->size_, f) == self->size_;
   std::fclose(f);
