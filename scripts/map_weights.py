@@ -12,7 +12,6 @@ probes, then writes ``unet/model.weights.bin`` + ``.json`` and the new ``unet/mo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -22,46 +21,22 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from animatorch_export.atomic_io import atomic_jit_save  # noqa: E402
-from animatorch_export.configs import UNet3DConfig  # noqa: E402
-from animatorch_export.manifest import MANIFEST_FILE, UNET_CONFIG_FILE, UNET_FILE, file_entry, write_manifest  # noqa: E402
+from animatorch_export.exported_unet import rebuild_unet  # noqa: E402
+from animatorch_export.manifest import MANIFEST_FILE, UNET_FILE, file_entry, write_manifest  # noqa: E402
 from animatorch_export.mapped_weights import paths, read_index, register_release_op, unet_segments, write_mapped_weights  # noqa: E402
-from animatorch_export.torchscript_export import script  # noqa: E402
-from animatorch_export.unet3d import UNet3DConditionModel  # noqa: E402
+from animatorch_export.torchscript_export import _probe_inputs_unet, script  # noqa: E402
 
 TOLERANCE = 1e-6
 
 
-def rebuild(model_dir: str):
-    """-> (old TorchScript UNet, our eager UNet3DConditionModel holding its weights, with release_weights set)."""
-    old = torch.jit.load(os.path.join(model_dir, UNET_FILE)).eval()
-    with open(os.path.join(model_dir, UNET_CONFIG_FILE)) as f:
-        raw = json.load(f)
-    raw.pop("_class_name", None)
-    unet = UNet3DConditionModel(UNet3DConfig.from_dict(raw).validate())
-    sd = old.state_dict()
-    dtype = next(iter(sd.values())).dtype
-    unet.to(dtype)
-    unet.load_state_dict({k: v for k, v in sd.items() if not k.endswith("pos_encoder.pe")}, strict=False)
-    missing = set(dict(unet.named_parameters())) - set(sd)
-    if missing:
-        raise SystemExit(f"{UNET_FILE} lacks parameters {sorted(missing)[:3]}...: not one of our UNet exports")
-    for p in unet.parameters():
-        p.requires_grad_(False)
-    unet.release_weights = True
-    return old, unet.eval()
-
-
-def compare(old, new, channels: int, context_dim: int) -> float:
-    """Max |old - new| over small probes (batch 1 and 2, 3 and 4 frames, t 999 and 1)."""
-    g = torch.Generator().manual_seed(2024)
+def compare(old, new, unet) -> float:
+    """Max |old - new| over the exporter's probe inputs (batch 1 and 2, 4 and 3 frames, 8x8 and 8x16)."""
+    dtype = next(unet.parameters()).dtype
     worst = 0.0
-    dtype = next(old.parameters()).dtype
     with torch.no_grad():
-        for b, f, h, w, ts in ((1, 4, 8, 8, [999]), (2, 3, 8, 16, [981, 1])):
-            x = torch.randn(b, channels, f, h, w, generator=g).to(dtype)
-            c = torch.randn(b, 77, context_dim, generator=g).to(dtype)
-            t = torch.tensor(ts, dtype=torch.int64)
-            worst = max(worst, float((old(x, t, c).float() - new(x, t, c).float()).abs().max()))
+        for b, f, h, w in ((1, 4, 8, 8), (2, 3, 8, 16)):
+            args = _probe_inputs_unet(unet, "cpu", dtype, b, f, h, w)
+            worst = max(worst, float((old(*args).float() - new(*args).float()).abs().max()))
     return worst
 
 
@@ -79,9 +54,14 @@ def main(argv=None) -> int:
         print(f"{unet_path} already has mapped weights; nothing to do")
         return 0
     register_release_op()
-    old, unet = rebuild(args.model)
+    try:
+        old, unet = rebuild_unet(unet_path)
+    except ValueError as e:
+        print(f"error: --model: {e}", file=sys.stderr)
+        return 2
+    unet.release_weights = True
     scripted = script(unet)
-    diff = compare(old, scripted, unet.in_channels, unet.cross_attention_dim)
+    diff = compare(old, scripted, unet)
     print(f"new vs old UNet: max |diff| {diff:.3g}")
     if not diff <= TOLERANCE:
         print(f"error: the rewritten UNet differs from the old one by {diff:.3g} (> {TOLERANCE})", file=sys.stderr)

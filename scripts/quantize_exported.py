@@ -26,13 +26,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 from animatorch_export.atomic_io import atomic_jit_save  # noqa: E402
-from animatorch_export.configs import UNet3DConfig  # noqa: E402
 from animatorch_export.int8_weights import float16_convs_, quantize_int8_  # noqa: E402
-from animatorch_export.mapped_weights import load_module, paths as mapped_paths  # noqa: E402
+from animatorch_export.exported_unet import rebuild_unet  # noqa: E402
+from animatorch_export.mapped_weights import paths as mapped_paths  # noqa: E402
 from animatorch_export.manifest import MANIFEST_FILE, UNET_FILE, file_entry, read_manifest, write_manifest  # noqa: E402
 from animatorch_export.torchscript_export import _probe_inputs_unet, script  # noqa: E402
-from animatorch_export.unet3d import UNet3DConditionModel  # noqa: E402
-from animatorch_export.weights import no_weight_init  # noqa: E402
 
 
 CONVERSIONS = {"int8": quantize_int8_, "float16-conv": float16_convs_}
@@ -48,27 +46,11 @@ def quantize_exported(model_dir: str, out_dir: str, verify: bool = True, log=pri
     if manifest.get("weights") is not None:
         raise ValueError(f"{model_dir}: its UNet weights are {manifest['weights']} already")
     unet_rel = manifest["unet"]["file"]
-    with open(os.path.join(model_dir, "unet", "config.json"), encoding="utf-8") as f:
-        cfg = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
-    scripted = load_module(os.path.join(model_dir, unet_rel))  # reads mapped weights back in
+    scripted, unet = rebuild_unet(os.path.join(model_dir, unet_rel))  # reads mapped weights back in
+    del scripted
+    dtype = next(unet.parameters()).dtype
     # the output UNet holds its weights in its own file: a mapped export's weights files are not copied
     mapped = {os.path.relpath(p, model_dir) for p in mapped_paths(os.path.join(model_dir, unet_rel))}
-    state = scripted.state_dict()
-    dtype = next(iter(state.values())).dtype
-    with no_weight_init():
-        unet = UNet3DConditionModel(UNet3DConfig.from_dict(cfg), device="cpu", dtype=dtype)
-    res = unet.load_state_dict(state, strict=False)
-    # non-persistent buffers (the motion modules' positional tables) are in a scripted state_dict too
-    buffers = dict(unet.named_buffers())
-    extra = [k for k in res.unexpected_keys if k not in buffers]
-    if res.missing_keys or extra:
-        raise ValueError(f"{model_dir}: the UNet's weights do not match unet/config.json (missing {res.missing_keys[:5]}, unexpected {extra[:5]})")
-    for k in res.unexpected_keys:
-        buffers[k].copy_(state[k])
-    del state, scripted
-    unet.eval()
-    for p in unet.parameters():
-        p.requires_grad_(False)
     probe = _probe_inputs_unet(unet, "cpu", dtype, 2, 2, 8, 8) if verify else None
     ref = unet(*probe) if verify else None
     counts = CONVERSIONS[weights](unet)
