@@ -38,7 +38,8 @@ class MappedWeights {
 
   // Drops the segment's pages from this process (they are read again on use).
   void Release(int64_t segment) const;
-  int64_t Bytes() const { return static_cast<int64_t>(size_); }
+  // Whether `p` points into the mapped file (a mapped parameter's data).
+  bool Contains(const void* p) const { return p >= base_ && p < base_ + size_; }
 
  private:
   MappedWeights() = default;

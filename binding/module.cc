@@ -6,7 +6,6 @@
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
-#include <algorithm>
 #include <mutex>
 
 namespace animatorch {
@@ -20,12 +19,12 @@ using Info = Napi::CallbackInfo;
 int64_t HostBytes(const LoadedModule& loaded) {
   const torch::jit::Module& m = loaded.module;
   auto mapped = loaded.mapped.lock();
-  int64_t bytes = mapped ? -mapped->Bytes() : 0;
+  int64_t bytes = 0;
   for (const auto& p : m.parameters())
-    if (p.device().is_cpu()) bytes += static_cast<int64_t>(p.nbytes());
+    if (p.device().is_cpu() && !(mapped && mapped->Contains(p.data_ptr()))) bytes += static_cast<int64_t>(p.nbytes());
   for (const auto& b : m.buffers())
     if (b.device().is_cpu()) bytes += static_cast<int64_t>(b.nbytes());
-  return std::max<int64_t>(bytes, 0);
+  return bytes;
 }
 
 // The `mapped` argument of loadModule: { file, names[], offsets[], bytes[], segments[] (offset, bytes pairs) }.

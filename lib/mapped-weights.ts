@@ -79,7 +79,7 @@ export function nativeMappedSpec(index: MappedWeightsIndex): NativeMappedSpec {
   };
 }
 
-/** The bytes a forward holds at once: the largest segment (plus the page it shares with the next). */
+/** The weight bytes a CPU forward holds at once: the largest segment (each is released before the next runs). */
 export function largestSegmentBytes(index: MappedWeightsIndex): number {
   return Math.max(0, ...index.segments.map((s) => s.bytes));
 }
