@@ -56,7 +56,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::GetBlasNumThreads>("getBlasNumThreads"),
                              InstanceMethod<&Addon::MissingKernels>("missingKernels"),
                              InstanceMethod<&Addon::ReleaseHostMemory>("releaseHostMemory"),
-                             InstanceMethod<&Addon::SetHostMmapThreshold>("setHostMmapThreshold"),
+                             InstanceMethod<&Addon::SetHostAllocator>("setHostAllocator"),
                              InstanceValue("versions", Versions(env), napi_enumerable),
                          });
   }
@@ -173,14 +173,23 @@ class Addon : public Napi::Addon<Addon> {
 #endif
   }
 
-  // setHostMmapThreshold(bytes) -> boolean: glibc's mallopt(M_MMAP_THRESHOLD): host allocations of at
-  // least `bytes` get their own mapping, unmapped when freed (and glibc's dynamic threshold stops
-  // rising); false where there is no such call.
-  Napi::Value SetHostMmapThreshold(const Napi::CallbackInfo& info) {
-    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "setHostMmapThreshold: expected a number of bytes");
+  // setHostAllocator(option, value) -> boolean: glibc's mallopt for the host allocator's options
+  // 'mmapThreshold' (M_MMAP_THRESHOLD), 'mmapMax' (M_MMAP_MAX), 'trimThreshold' (M_TRIM_THRESHOLD);
+  // true when set, false where there is no such call or glibc refuses the value.
+  Napi::Value SetHostAllocator(const Napi::CallbackInfo& info) {
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber())
+      throw Napi::TypeError::New(info.Env(), "setHostAllocator: expected an option name and a number");
+    std::string option = info[0].As<Napi::String>().Utf8Value();
+    int value = info[1].As<Napi::Number>().Int32Value();
 #ifdef __GLIBC__
-    return Napi::Boolean::New(info.Env(), mallopt(M_MMAP_THRESHOLD, info[0].As<Napi::Number>().Int32Value()) == 1);
+    int param = option == "mmapThreshold" ? M_MMAP_THRESHOLD
+                : option == "mmapMax"     ? M_MMAP_MAX
+                : option == "trimThreshold" ? M_TRIM_THRESHOLD
+                                            : 0;
+    if (param == 0) throw Napi::TypeError::New(info.Env(), "setHostAllocator: unknown option '" + option + "'");
+    return Napi::Boolean::New(info.Env(), mallopt(param, value) == 1);
 #else
+    (void)value;
     return Napi::Boolean::New(info.Env(), false);
 #endif
   }

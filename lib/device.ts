@@ -60,7 +60,39 @@ export const releaseHostMemory = (): boolean => binding().releaseHostMemory();
  */
 export function setHostMmapThreshold(bytes: number): boolean {
   assertInteger('bytes', bytes, 0, 2 ** 25); // glibc caps the threshold at 32 MiB on 64-bit
-  return binding().setHostMmapThreshold(bytes);
+  return binding().setHostAllocator('mmapThreshold', bytes);
+}
+
+// glibc's defaults (malloc.c: DEFAULT_MMAP_MAX, DEFAULT_TRIM_THRESHOLD)
+const GLIBC_MMAP_MAX = 65536;
+const GLIBC_TRIM_THRESHOLD = 128 * 1024;
+
+/**
+ * Keeps the host memory that tensors free in the C allocator, for the next tensors of the same
+ * sizes, instead of handing it back to the OS at once (glibc: no separate mappings, M_MMAP_MAX 0,
+ * and no trimming of the heap's top below 2 GiB, M_TRIM_THRESHOLD). A CPU denoising step allocates
+ * and frees the same few GB of activations and weight reorders every call; by default glibc maps
+ * every block over its threshold (at most 32 MiB) fresh and unmaps it when freed, so each step pays
+ * the kernel for ~1M page faults: ~25% of its CPU time at 128 px here. `render()` and the farm's
+ * workers turn it on for CPU renders; `releaseHostMemory()` (called between stages under
+ * `keepModules: 'stage'`) still hands the free pages back. `false` restores glibc's defaults, except
+ * that its threshold no longer adapts. Process-wide. False where there is no such call (not glibc).
+ */
+export function setHostMemoryReuse(reuse: boolean): boolean {
+  if (typeof reuse !== 'boolean') throw new InvalidParameterError('reuse', 'a boolean', reuse);
+  const max = binding().setHostAllocator('mmapMax', reuse ? 0 : GLIBC_MMAP_MAX);
+  return binding().setHostAllocator('trimThreshold', reuse ? 2 ** 31 - 1 : GLIBC_TRIM_THRESHOLD) && max;
+}
+
+/**
+ * For processes that render and nothing else (`render()`, the farm's workers), on the CPU:
+ * setHostMemoryReuse(true), unless the environment already sets glibc's malloc options
+ * (MALLOC_MMAP_THRESHOLD_ and the like, or GLIBC_TUNABLES), which then stay the user's choice.
+ */
+export function reuseHostMemoryForRenders(): boolean {
+  const env = process.env;
+  const tuned = Object.keys(env).some((k) => /^MALLOC_[A-Z_]+_$/.test(k)) || /glibc\.malloc\./.test(env.GLIBC_TUNABLES ?? '');
+  return !tuned && setHostMemoryReuse(true);
 }
 
 /** libtorch's version, where it was found at build time, and whether the addon is a CUDA build. */

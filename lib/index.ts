@@ -8,7 +8,7 @@ export { Generator, createGenerator, parseSeed, randomSeed } from './generator';
 export type { Seed } from './generator';
 export { Module, loadModule } from './torchscript-module';
 export type { LoadModuleOptions, ModuleInput, ModuleOutput, ParameterInfo } from './torchscript-module';
-export { cuda, memoryStats, setNumThreads, getNumThreads, getBlasNumThreads, versions, releaseHostMemory, setHostMmapThreshold } from './device';
+export { cuda, memoryStats, setNumThreads, getNumThreads, getBlasNumThreads, versions, releaseHostMemory, setHostMmapThreshold, setHostMemoryReuse } from './device';
 export type { MemoryStats } from './device';
 export { addonInfo } from './native/binding';
 export type { AddonChoice, PrebuildMeta } from './native/prebuilds';

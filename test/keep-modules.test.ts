@@ -1,11 +1,12 @@
 // loadPipeline's keepModules: 'stage' holds only the current stage's model and renders what 'all' renders.
 import { describe, expect, it } from 'vitest';
 import { exportedModel } from './utils/fixtures';
-import { releaseHostMemory, setHostMmapThreshold } from '../lib/device';
+import { releaseHostMemory, reuseHostMemoryForRenders, setHostMemoryReuse, setHostMmapThreshold } from '../lib/device';
 import { InvalidParameterError } from '../lib/errors';
 import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
 import { loadPipeline } from '../lib/pipelines/load-pipeline';
 import type { AnimateDiffPipelineOutput } from '../lib/pipelines/pipeline-output';
+import { zeros } from '../lib/tensor-factories';
 import type { ModuleInput } from '../lib/torchscript-module';
 
 const BASE = { prompt: 'a red fox running in the snow', width: 64, height: 64, numFrames: 4, numInferenceSteps: 2, seed: 42 };
@@ -86,10 +87,52 @@ describe("loadPipeline({ keepModules: 'stage' })", () => {
     expect(typeof releaseHostMemory()).toBe('boolean');
   });
 
+  const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime !== undefined;
+
   it('setHostMmapThreshold() sets glibc M_MMAP_THRESHOLD (true on glibc) and checks its bytes by name', () => {
-    const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime !== undefined;
     expect(setHostMmapThreshold(64 * 1024)).toBe(glibc);
     expect(() => setHostMmapThreshold(-1)).toThrow(/^bytes: expected an integer in \[0, 33554432\]/);
     expect(() => setHostMmapThreshold(2 ** 26)).toThrow(/bytes/);
+  });
+
+  it('setHostMemoryReuse(true) keeps the pages of a freed tensor for the next one of that size; false maps them afresh', () => {
+    expect(() => setHostMemoryReuse(1 as unknown as boolean)).toThrow(/^reuse: expected a boolean, got 1/);
+    if (!glibc) return expect(setHostMemoryReuse(true)).toBe(false);
+    // Both sizes are over glibc's largest mmap threshold (32 MiB), so by default each gets a mapping of its
+    // own. (The same size again would not show reuse: the aligned request is a few bytes larger than the
+    // block freed.)
+    const pageFaults = (mib: number): number => {
+      const before = process.resourceUsage().minorPageFault;
+      zeros([mib * 2 ** 18]).dispose(); // float32, zero-filled: every page touched
+      return process.resourceUsage().minorPageFault - before;
+    };
+    try {
+      expect(setHostMemoryReuse(true)).toBe(true);
+      pageFaults(48); // grows the heap
+      expect(pageFaults(40)).toBeLessThan(500);
+      expect(setHostMemoryReuse(false)).toBe(true);
+      pageFaults(48); // gives the heap's top back
+      expect(pageFaults(40)).toBeGreaterThan(9_000); // 10,240 fresh pages of 4 KiB
+    } finally {
+      setHostMemoryReuse(false);
+    }
+  });
+
+  it('reuseHostMemoryForRenders() leaves glibc alone when the environment sets its malloc options', () => {
+    const saved = { threshold: process.env.MALLOC_MMAP_THRESHOLD_, tunables: process.env.GLIBC_TUNABLES };
+    try {
+      process.env.MALLOC_MMAP_THRESHOLD_ = '65536';
+      expect(reuseHostMemoryForRenders()).toBe(false);
+      delete process.env.MALLOC_MMAP_THRESHOLD_;
+      process.env.GLIBC_TUNABLES = 'glibc.malloc.hugetlb=1';
+      expect(reuseHostMemoryForRenders()).toBe(false);
+      process.env.GLIBC_TUNABLES = 'glibc.cpu.hwcaps=-AVX512F';
+      expect(reuseHostMemoryForRenders()).toBe(glibc);
+    } finally {
+      for (const [k, v] of [['MALLOC_MMAP_THRESHOLD_', saved.threshold], ['GLIBC_TUNABLES', saved.tunables]] as const)
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      setHostMemoryReuse(false);
+    }
   });
 });

@@ -183,6 +183,6 @@ export interface NativeBinding {
   missingKernels(device: string, dtype: string): string[];
   /** glibc's malloc_trim(0): true when pages went back to the OS. */
   releaseHostMemory(): boolean;
-  /** glibc's mallopt(M_MMAP_THRESHOLD, bytes): true when set. */
-  setHostMmapThreshold(bytes: number): boolean;
+  /** glibc's mallopt(M_MMAP_THRESHOLD | M_MMAP_MAX | M_TRIM_THRESHOLD, value): true when set. */
+  setHostAllocator(option: 'mmapThreshold' | 'mmapMax' | 'trimThreshold', value: number): boolean;
 }
