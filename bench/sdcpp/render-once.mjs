@@ -22,6 +22,9 @@ const resetPeak = () => {
 };
 
 at.setNumThreads(Number(T));
+// as `animatorch render` does on the CPU; ANIMATORCH_HOST_MEMORY_REUSE=0 measures glibc's defaults instead
+const hostMemoryReuse = process.env.ANIMATORCH_HOST_MEMORY_REUSE !== '0';
+at.setHostMemoryReuse(hostMemoryReuse);
 const tImport = performance.now();
 const pipe = await at.loadPipeline(modelDir, { device: 'cpu', keepModules: keep });
 const tLoad = performance.now();
@@ -85,7 +88,7 @@ function printResult() {
     import_s: s(tImport - tStart), load_s: s(tLoad - tImport), encode_prepare_s: s(d0 - tGen0),
     denoise_s: s(denoise[denoise.length - 1].t - d0), step_s: denoise.map((d, i) => s(d.t - (i ? denoise[i - 1].t : d0))),
     decode_s: tGen1 === undefined ? undefined : s(tGen1 - tDecode0), write_s: tWrite === undefined ? undefined : s(tWrite - tGen1),
-    threads: at.getNumThreads(), blas_threads: at.getBlasNumThreads(), keep_modules: keep, graph_optimization: process.env.ANIMATORCH_GRAPH_OPTIMIZATION === '1', out_shape: out?.shape, memory,
+    threads: at.getNumThreads(), blas_threads: at.getBlasNumThreads(), keep_modules: keep, host_memory_reuse: hostMemoryReuse, graph_optimization: process.env.ANIMATORCH_GRAPH_OPTIMIZATION === '1', out_shape: out?.shape, memory,
   };
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
 }
