@@ -63,25 +63,34 @@ export function setHostMmapThreshold(bytes: number): boolean {
   return binding().setHostAllocator('mmapThreshold', bytes);
 }
 
-// glibc's defaults (malloc.c: DEFAULT_MMAP_MAX, DEFAULT_TRIM_THRESHOLD)
+// glibc's limit on separate mappings (malloc.c: DEFAULT_MMAP_MAX), and the mmap threshold its dynamic
+// one reaches after the first large frees (DEFAULT_MMAP_THRESHOLD_MAX, 64-bit), with the trim threshold
+// it then sets (twice that)
 const GLIBC_MMAP_MAX = 65536;
-const GLIBC_TRIM_THRESHOLD = 128 * 1024;
+const GLIBC_MMAP_THRESHOLD_MAX = 32 * 2 ** 20;
 
 /**
  * Keeps the host memory that tensors free in the C allocator, for the next tensors of the same
  * sizes, instead of handing it back to the OS at once (glibc: no separate mappings, M_MMAP_MAX 0,
  * and no trimming of the heap's top below 2 GiB, M_TRIM_THRESHOLD). A CPU denoising step allocates
- * and frees the same few GB of activations and weight reorders every call; by default glibc maps
- * every block over its threshold (at most 32 MiB) fresh and unmaps it when freed, so each step pays
- * the kernel for ~1M page faults: ~25% of its CPU time at 128 px here. `render()` and the farm's
+ * and frees the same few GB of activations and temporary buffers (oneDNN's copies of the convolution
+ * weights among them) on every call; by default glibc maps every block over its threshold (at most
+ * 32 MiB) afresh and unmaps it when freed, so a full-size step at 128 px took 0.7-1.2M page faults
+ * here, a fifth to a quarter of its CPU time spent in the kernel. `render()` and the farm's
  * workers turn it on for CPU renders; `releaseHostMemory()` (called between stages under
- * `keepModules: 'stage'`) still hands the free pages back. `false` restores glibc's defaults, except
- * that its threshold no longer adapts. Process-wide. False where there is no such call (not glibc).
+ * `keepModules: 'stage'`) still hands the free pages back. `false` goes back to glibc's behaviour in
+ * a long render: blocks of 32 MiB or more mapped apart, where its dynamic threshold ends up (once set,
+ * glibc no longer adapts it). Process-wide. False where there is no such call (not glibc).
  */
 export function setHostMemoryReuse(reuse: boolean): boolean {
   if (typeof reuse !== 'boolean') throw new InvalidParameterError('reuse', 'a boolean', reuse);
-  const max = binding().setHostAllocator('mmapMax', reuse ? 0 : GLIBC_MMAP_MAX);
-  return binding().setHostAllocator('trimThreshold', reuse ? 2 ** 31 - 1 : GLIBC_TRIM_THRESHOLD) && max;
+  const b = binding();
+  if (reuse) return [b.setHostAllocator('mmapMax', 0), b.setHostAllocator('trimThreshold', 2 ** 31 - 1)].every(Boolean);
+  return [
+    b.setHostAllocator('mmapMax', GLIBC_MMAP_MAX),
+    b.setHostAllocator('mmapThreshold', GLIBC_MMAP_THRESHOLD_MAX),
+    b.setHostAllocator('trimThreshold', 2 * GLIBC_MMAP_THRESHOLD_MAX),
+  ].every(Boolean);
 }
 
 /**

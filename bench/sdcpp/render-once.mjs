@@ -22,9 +22,9 @@ const resetPeak = () => {
 };
 
 at.setNumThreads(Number(T));
-// as `animatorch render` does on the CPU; ANIMATORCH_HOST_MEMORY_REUSE=0 measures glibc's defaults instead
+// as `animatorch render` does on the CPU; ANIMATORCH_HOST_MEMORY_REUSE=0 leaves glibc's defaults as they are
 const hostMemoryReuse = process.env.ANIMATORCH_HOST_MEMORY_REUSE !== '0';
-at.setHostMemoryReuse(hostMemoryReuse);
+if (hostMemoryReuse) at.setHostMemoryReuse(true);
 const tImport = performance.now();
 const pipe = await at.loadPipeline(modelDir, { device: 'cpu', keepModules: keep });
 const tLoad = performance.now();
