@@ -18,8 +18,8 @@
 // --f16conv-model the same with `--weights float16-conv` (sd.cpp's own float32 layout: conv kernels f16).
 // BENCH_TORCH2_DIR=CHECKOUT adds that checkout's build (against torch 2.x) as animatorch_fp32_torch2;
 // --fa-only runs sd.cpp only with --diffusion-fa; --denoise-only stops every run after its last step.
-// --reuse-ab adds, in every round, the mapped model (else --model) with glibc's allocator defaults
-// (ANIMATORCH_HOST_MEMORY_REUSE=0: no setHostMemoryReuse, which `animatorch render` turns on for the CPU).
+// --reuse-ab adds, in every round, the mapped model (else --model) with setHostMemoryReuse(true)
+// (ANIMATORCH_HOST_MEMORY_REUSE=1; off by default, as in `animatorch render`).
 // Without --sd-cli (or SD_CLI) it says so and exits 0: `npm run bench` runs every file here.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -167,7 +167,7 @@ for (let k = 1; k <= rounds; k++) {
   // --warmup-ab: the same render with TorchScript's optimising executor (torch's default) for comparison
   if (argv.includes('--warmup-ab')) log(await animatorch(`r${k}_animatorch_fp32_graphopt`, model, res, frames, steps, { ANIMATORCH_GRAPH_OPTIMIZATION: '1' }));
   if (argv.includes('--reuse-ab'))
-    log(await animatorch(`r${k}_animatorch_${mappedModel ? 'mapped' : 'fp32'}_noreuse`, mappedModel ?? model, res, frames, steps, { ...stopEnv, ANIMATORCH_HOST_MEMORY_REUSE: '0' }));
+    log(await animatorch(`r${k}_animatorch_${mappedModel ? 'mapped' : 'fp32'}_reuse`, mappedModel ?? model, res, frames, steps, { ...stopEnv, ANIMATORCH_HOST_MEMORY_REUSE: '1' }));
 }
 const f16ConvModel = arg('--f16conv-model');
 if (f16ConvModel) log(await animatorch('x_animatorch_f16conv', f16ConvModel));
@@ -194,7 +194,7 @@ for (const s of summary.filter((x) => x.memory))
   console.log(`${s.variant} memory: after load ${s.memory.after_load_mib} MiB, peak in denoise ${s.memory.peak_denoise_mib} MiB, peak in decode ${s.memory.peak_decode_mib} MiB`);
 const get = (v) => summary.find((s) => s.variant === v);
 const ratios = [];
-for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_mapped', 'sdcpp_fp32'], ['animatorch_mapped', 'sdcpp_fa'], ['animatorch_mapped_noreuse', 'sdcpp_fa'], ['animatorch_fp32_noreuse', 'sdcpp_fa'], ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
+for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_mapped', 'sdcpp_fp32'], ['animatorch_mapped', 'sdcpp_fa'], ['animatorch_mapped_reuse', 'sdcpp_fa'], ['animatorch_fp32_reuse', 'sdcpp_fa'], ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
   const x = get(a);
   const y = get(b);
   if (!x || !y) continue;

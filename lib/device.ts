@@ -76,8 +76,9 @@ const GLIBC_MMAP_THRESHOLD_MAX = 32 * 2 ** 20;
  * and frees the same few GB of activations and temporary buffers (oneDNN's copies of the convolution
  * weights among them) on every call; by default glibc maps every block over its threshold (at most
  * 32 MiB) afresh and unmaps it when freed, so a full-size step at 128 px took 0.7-1.2M page faults
- * here, a fifth to a quarter of its CPU time spent in the kernel. `render()` and the farm's
- * workers turn it on for CPU renders; `releaseHostMemory()` (called between stages under
+ * here, a fifth to a quarter of its CPU time spent in the kernel. Off by default: the steps after
+ * the first gained 0-8% here, less than the noise, the first step none, and the peaks rose by up to
+ * ~100 MiB (denoising) and ~300 MiB (decoding). `releaseHostMemory()` (called between stages under
  * `keepModules: 'stage'`) still hands the free pages back. `false` goes back to glibc's behaviour in
  * a long render: blocks of 32 MiB or more mapped apart, where its dynamic threshold ends up (once set,
  * glibc no longer adapts it). Process-wide. False where there is no such call (not glibc).
@@ -91,17 +92,6 @@ export function setHostMemoryReuse(reuse: boolean): boolean {
     b.setHostAllocator('mmapThreshold', GLIBC_MMAP_THRESHOLD_MAX),
     b.setHostAllocator('trimThreshold', 2 * GLIBC_MMAP_THRESHOLD_MAX),
   ].every(Boolean);
-}
-
-/**
- * For processes that render and nothing else (`render()`, the farm's workers), on the CPU:
- * setHostMemoryReuse(true), unless the environment already sets glibc's malloc options
- * (MALLOC_MMAP_THRESHOLD_ and the like, or GLIBC_TUNABLES), which then stay the user's choice.
- */
-export function reuseHostMemoryForRenders(): boolean {
-  const env = process.env;
-  const tuned = Object.keys(env).some((k) => /^MALLOC_[A-Z_]+_$/.test(k)) || /glibc\.malloc\./.test(env.GLIBC_TUNABLES ?? '');
-  return !tuned && setHostMemoryReuse(true);
 }
 
 /** libtorch's version, where it was found at build time, and whether the addon is a CUDA build. */

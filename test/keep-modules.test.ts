@@ -1,7 +1,7 @@
 // loadPipeline's keepModules: 'stage' holds only the current stage's model and renders what 'all' renders.
 import { describe, expect, it } from 'vitest';
 import { exportedModel } from './utils/fixtures';
-import { releaseHostMemory, reuseHostMemoryForRenders, setHostMemoryReuse, setHostMmapThreshold } from '../lib/device';
+import { releaseHostMemory, setHostMemoryReuse, setHostMmapThreshold } from '../lib/device';
 import { InvalidParameterError } from '../lib/errors';
 import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
 import { loadPipeline } from '../lib/pipelines/load-pipeline';
@@ -115,24 +115,6 @@ describe("loadPipeline({ keepModules: 'stage' })", () => {
       pageFaults(200);
       expect(pageFaults(200)).toBeGreaterThan(45_000); // 51,200 fresh pages of 4 KiB
     } finally {
-      setHostMemoryReuse(false);
-    }
-  });
-
-  it('reuseHostMemoryForRenders() leaves glibc alone when the environment sets its malloc options', () => {
-    const saved = { threshold: process.env.MALLOC_MMAP_THRESHOLD_, tunables: process.env.GLIBC_TUNABLES };
-    try {
-      process.env.MALLOC_MMAP_THRESHOLD_ = '65536';
-      expect(reuseHostMemoryForRenders()).toBe(false);
-      delete process.env.MALLOC_MMAP_THRESHOLD_;
-      process.env.GLIBC_TUNABLES = 'glibc.malloc.hugetlb=1';
-      expect(reuseHostMemoryForRenders()).toBe(false);
-      process.env.GLIBC_TUNABLES = 'glibc.cpu.hwcaps=-AVX512F';
-      expect(reuseHostMemoryForRenders()).toBe(glibc);
-    } finally {
-      for (const [k, v] of [['MALLOC_MMAP_THRESHOLD_', saved.threshold], ['GLIBC_TUNABLES', saved.tunables]] as const)
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
       setHostMemoryReuse(false);
     }
   });

@@ -22,8 +22,8 @@ const resetPeak = () => {
 };
 
 at.setNumThreads(Number(T));
-// as `animatorch render` does on the CPU; ANIMATORCH_HOST_MEMORY_REUSE=0 leaves glibc's defaults as they are
-const hostMemoryReuse = process.env.ANIMATORCH_HOST_MEMORY_REUSE !== '0';
+// ANIMATORCH_HOST_MEMORY_REUSE=1: setHostMemoryReuse(true) (off by default, as in `animatorch render`)
+const hostMemoryReuse = process.env.ANIMATORCH_HOST_MEMORY_REUSE === '1';
 if (hostMemoryReuse) at.setHostMemoryReuse(true);
 const tImport = performance.now();
 const pipe = await at.loadPipeline(modelDir, { device: 'cpu', keepModules: keep });

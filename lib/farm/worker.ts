@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { UnrecoverableError, Worker, type Job, type KeepJobs } from 'bullmq';
-import { cuda, reuseHostMemoryForRenders, setNumThreads } from '../device';
+import { cuda, setNumThreads } from '../device';
 import { AbortError } from '../errors';
 import type { AnimateDiffPipeline } from '../pipelines/animatediff';
 import { loadPipeline } from '../pipelines/load-pipeline';
@@ -65,8 +65,6 @@ export class RenderWorker {
     this.device = options.device === undefined || options.device === 'auto' ? (cuda.isAvailable() ? 'cuda' : 'cpu') : options.device;
     assertDevice('device', this.device);
     if (options.threads !== undefined) setNumThreads(options.threads);
-    // a worker owns its process: freed host memory stays for the next step (see setHostMemoryReuse)
-    if (this.device === 'cpu') reuseHostMemoryForRenders();
     const dirs = options.models === undefined ? [DEFAULT_MODELS_DIR] : Array.isArray(options.models) ? options.models : [options.models];
     this.models = scanModels(dirs);
     this.models.catch(() => undefined);

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { cuda, reuseHostMemoryForRenders, setNumThreads, versions } from '../device';
+import { cuda, setNumThreads, versions } from '../device';
 import { AbortError, InvalidParameterError } from '../errors';
 import { parseSeed, randomSeed } from '../generator';
 import { readModelManifest, type ModelManifest } from '../model-manifest';
@@ -281,10 +281,7 @@ function resolveDevice(device: string | undefined): string {
   return device;
 }
 
-/**
- * --device, --threads and --dtype, checked and applied (both families): the device to render on.
- * On the CPU freed host memory is kept for the next step (reuseHostMemoryForRenders): a render owns its process.
- */
+/** --device, --threads and --dtype, checked and applied (both families): the device to render on. */
 export function setUpDevice(args: Pick<RenderArgs, 'device' | 'threads' | 'dtype'>): string {
   const device = resolveDevice(args.device);
   if (args.threads !== undefined) {
@@ -292,7 +289,6 @@ export function setUpDevice(args: Pick<RenderArgs, 'device' | 'threads' | 'dtype
     setNumThreads(args.threads);
   }
   if (args.dtype !== undefined) assertDtype('--dtype', args.dtype);
-  if (device === 'cpu') reuseHostMemoryForRenders();
   return device;
 }
 
