@@ -78,10 +78,10 @@ const GLIBC_MMAP_THRESHOLD_MAX = 32 * 2 ** 20;
  * 32 MiB) afresh and unmaps it when freed, so a full-size step at 128 px took 0.7-1.2M page faults
  * here, a fifth to a quarter of its CPU time spent in the kernel. Off by default: the steps gained
  * 0-8% here, less than the noise, and the peaks rose by up to ~100 MiB (denoising) and ~300 MiB
- * (decoding). `releaseHostMemory()` (called between stages under
- * `keepModules: 'stage'`) still hands the free pages back. `false` goes back to glibc's behaviour in
- * a long render: blocks of 32 MiB or more mapped apart, where its dynamic threshold ends up (once set,
- * glibc no longer adapts it). Process-wide. False where there is no such call (not glibc).
+ * (decoding). `releaseHostMemory()` (called between stages under `keepModules: 'stage'`) still hands
+ * the free pages back. `false` goes back to glibc's behaviour in a long render: blocks of 32 MiB or
+ * more mapped apart, where its dynamic threshold ends up (once set, glibc no longer adapts it).
+ * Process-wide. False where there is no such call (not glibc).
  */
 export function setHostMemoryReuse(reuse: boolean): boolean {
   if (typeof reuse !== 'boolean') throw new InvalidParameterError('reuse', 'a boolean', reuse);
