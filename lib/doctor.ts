@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { type BlasLibrary, openmpBlasCommands } from './blas-library';
 import { explainLoadFailure, packageRoot } from './native/binding';
 import { findTorchPython } from './python';
 import { animatorchVersion } from './version';
@@ -33,6 +34,8 @@ export interface AddonProbe {
   cudaAvailable?: boolean;
   cudaDeviceCount?: number;
   threads?: number;
+  /** The BLAS the child's libtorch loaded (null: none as a separate library, e.g. MKL linked in). */
+  blas?: BlasLibrary | null;
   memory?: Array<{ device: number; allocated: number; reserved: number }>;
   /** Why it failed: the child's error message, or how it died (signal/exit code). */
   error?: string;
@@ -103,6 +106,7 @@ try {
   try { const c = a.addonInfo(); out.loaded = { path: c.path, kind: c.kind, reason: c.reason, rejected: c.rejected }; } catch {}
   try { out.cudaAvailable = a.cuda.isAvailable(); out.cudaDeviceCount = a.cuda.deviceCount(); } catch (e) { out.cudaError = String(e && e.message || e); }
   try { out.threads = a.getNumThreads(); } catch {}
+  try { out.blas = a.blasLibrary(); } catch {}
   out.memory = [];
   for (let i = 0; i < (out.cudaAvailable ? out.cudaDeviceCount : 0); i++) {
     try { const m = a.memoryStats(i); if (m.cuda) out.memory.push({ device: i, allocated: m.cuda.allocated, reserved: m.cuda.reserved }); } catch {}
@@ -192,6 +196,16 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   if (addon.ok) {
     checks.push({ name: 'addon', status: 'ok', detail: `loaded; libtorch ${addon.libtorch} (${addon.cudaBuild ? 'CUDA' : 'CPU'} build, cxx11 ABI ${addon.cxx11Abi ? 'on' : 'off'}${addon.threads ? `, ${addon.threads} threads` : ''})` });
     checks.push({ name: 'libtorch', status: 'ok', detail: `${addon.libtorch} from ${addon.libtorchSource}` });
+    if (addon.blas?.threading === 'pthread') {
+      checks.push({
+        name: 'blas',
+        status: 'warn',
+        detail: `${addon.blas.path}: OpenBLAS's own thread pool, which spins against libtorch's OpenMP threads between ops and slows CPU steps on few cores`,
+        fix: `Use Debian's OpenMP build of OpenBLAS, which shares libtorch's threads: ${openmpBlasCommands(addon.blas)}`,
+      });
+    } else if (addon.blas !== undefined) {
+      checks.push({ name: 'blas', status: 'ok', detail: addon.blas ? `${addon.blas.path} (${addon.blas.threading})` : 'no separate BLAS library (linked into libtorch, e.g. MKL)' });
+    }
     if (addon.loaded) {
       const passedOver = addon.loaded.rejected.map((r) => `${r.file}: ${r.why}`);
       checks.push({ name: 'addon file', status: 'ok', detail: `${addon.loaded.kind} ${path.relative(packageRoot, addon.loaded.path)}: ${addon.loaded.reason}${passedOver.length ? `; passed over ${passedOver.join('; ')}` : ''}` });

@@ -10,6 +10,8 @@ export { Module, loadModule } from './torchscript-module';
 export type { LoadModuleOptions, ModuleInput, ModuleOutput, ParameterInfo } from './torchscript-module';
 export { cuda, memoryStats, setNumThreads, getNumThreads, getBlasNumThreads, versions, releaseHostMemory, setHostMmapThreshold, setHostMemoryReuse } from './device';
 export type { MemoryStats } from './device';
+export { blasLibrary, findBlasLibrary } from './blas-library';
+export type { BlasLibrary, BlasThreading } from './blas-library';
 export { addonInfo } from './native/binding';
 export type { AddonChoice, PrebuildMeta } from './native/prebuilds';
 export { CLIPTokenizer, loadClipTokenizer } from './tokenizers/clip';

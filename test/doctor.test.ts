@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { doctor } from '../lib/cli/commands/doctor';
+import { blasLibrary } from '../lib/blas-library';
 import { cuda, versions } from '../lib/device';
 import { formatDoctorReport, probeAddon, runDoctor } from '../lib/doctor';
 import { addonInfo, packageRoot } from '../lib/native/binding';
@@ -37,6 +38,11 @@ describe('doctor', () => {
     const info = addonInfo();
     expect(report.checks.find((c) => c.name === 'addon file')?.detail).toContain(`${info.kind} ${path.relative(packageRoot, info.path)}: ${info.reason}`);
     expect(report.sharp?.version).toMatch(/^\d+\.\d+/);
+    // the BLAS the child's libtorch loaded is this process's; OpenBLAS's pthread build is a warning with the switch
+    expect(report.addon.blas).toEqual(blasLibrary());
+    const blas = report.checks.find((c) => c.name === 'blas');
+    expect(blas?.status).toBe(blasLibrary()?.threading === 'pthread' ? 'warn' : 'ok');
+    if (blas?.status === 'warn') expect(blas.fix).toContain('update-alternatives --set $l-');
     for (const c of report.checks) if (c.status !== 'ok') expect(c.fix, `${c.name} has a fix`).toBeTruthy();
     expect(report.ok).toBe(report.checks.every((c) => c.status !== 'error'));
     expect(out[0]).toContain(`libtorch: ${report.addon.libtorch} from ${report.addon.libtorchSource}`);
