@@ -6,7 +6,7 @@
 //
 //   node bench/sdcpp.mjs --sd-cli PATH --base SD15.safetensors --motion-module MM.safetensors \
 //        --model EXPORTED_DIR [--mapped-model DIR] [--int8-model DIR] [--f16conv-model DIR] [--res 128] [--frames 8] [--steps 4] [--threads 2]
-//        [--rounds 2] [--scaling [--scaling-points 64x8,128x8,256x8,128x16,128x32] [--scaling-steps 3]] [--warmup-ab] [--reuse-ab] [--json OUT.json]
+//        [--rounds 2] [--scaling [--scaling-points 64x8,128x8,256x8,128x16,128x32] [--scaling-steps 3]] [--warmup-ab] [--reuse-ab] [--blas-dir DIR] [--json OUT.json]
 //
 // --scaling prints the per-step time as resolution grows (at 8 frames) and as frames grow (at 128 px), as
 // markdown tables, both tools alternated, each run stopped after its last step; --rounds 0 runs only that.
@@ -20,6 +20,9 @@
 // --fa-only runs sd.cpp only with --diffusion-fa; --denoise-only stops every run after its last step.
 // --reuse-ab adds, in every round, the mapped model (else --model) with setHostMemoryReuse(true)
 // (ANIMATORCH_HOST_MEMORY_REUSE=1; off by default, as in `animatorch render`).
+// --blas-dir DIR adds, in every round, the mapped model (else --model) with libtorch's BLAS loaded from DIR
+// (LD_LIBRARY_PATH), named after it: /usr/lib/x86_64-linux-gnu/openblas-pthread is Debian's OpenBLAS with a
+// thread pool of its own, against the alternative the system has chosen (README: libopenblas0-openmp).
 // Without --sd-cli (or SD_CLI) it says so and exits 0: `npm run bench` runs every file here.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -115,7 +118,7 @@ async function animatorch(name, dir, r = res, f = frames, s = steps, env = {}, r
   // too: the process's peak is the largest of its windows
   const m = d.memory;
   const peak = Math.max(...[m.peak_load_mib, m.peak_denoise_mib, m.peak_decode_mib].filter((x) => x !== undefined));
-  return { name, tool: 'animatorch', ...run, out: undefined, peak_rss_mib: peak, step_s: d.step_s, decode_s: d.decode_s, load_s: d.load_s, memory: m };
+  return { name, tool: 'animatorch', ...run, out: undefined, peak_rss_mib: peak, step_s: d.step_s, decode_s: d.decode_s, load_s: d.load_s, memory: m, blas: d.blas };
 }
 
 async function sdcpp(name, flags = [], r = res, f = frames, s = steps, denoiseOnly = false) {
@@ -157,6 +160,8 @@ const denoiseOnly = argv.includes('--denoise-only');
 const stopEnv = denoiseOnly ? { ANIMATORCH_DENOISE_ONLY: '1' } : {};
 // BENCH_TORCH2_DIR: a checkout built against torch 2.x (as bench/flavours.mjs takes it), run beside this one
 const torch2Dir = process.env.BENCH_TORCH2_DIR;
+const blasDir = arg('--blas-dir');
+if (blasDir && !existsSync(blasDir)) throw new Error(`--blas-dir: ${blasDir} does not exist`);
 for (let k = 1; k <= rounds; k++) {
   log(await animatorch(`r${k}_animatorch_fp32`, model, res, frames, steps, stopEnv));
   if (mappedModel) log(await animatorch(`r${k}_animatorch_mapped`, mappedModel, res, frames, steps, stopEnv));
@@ -168,6 +173,8 @@ for (let k = 1; k <= rounds; k++) {
   if (argv.includes('--warmup-ab')) log(await animatorch(`r${k}_animatorch_fp32_graphopt`, model, res, frames, steps, { ANIMATORCH_GRAPH_OPTIMIZATION: '1' }));
   if (argv.includes('--reuse-ab'))
     log(await animatorch(`r${k}_animatorch_${mappedModel ? 'mapped' : 'fp32'}_reuse`, mappedModel ?? model, res, frames, steps, { ...stopEnv, ANIMATORCH_HOST_MEMORY_REUSE: '1' }));
+  if (blasDir)
+    log(await animatorch(`r${k}_animatorch_${mappedModel ? 'mapped' : 'fp32'}_${path.basename(blasDir)}`, mappedModel ?? model, res, frames, steps, { ...stopEnv, LD_LIBRARY_PATH: blasDir }));
 }
 const f16ConvModel = arg('--f16conv-model');
 if (f16ConvModel) log(await animatorch('x_animatorch_f16conv', f16ConvModel));
@@ -190,11 +197,16 @@ const summary = variants.map((v) => {
 const row = (cells, w = [20, 6, 9, 9, 9, 9, 9, 10, 6]) => cells.map((c, i) => String(c).padStart(w[i]).padEnd(i === 0 ? w[0] : 0)).join(' ');
 if (summary.length) console.log(row(['variant', 'runs', 's/step', 'step 1', 'step 2', 'decode s', 'wall s', 'peak MiB', 'load1']));
 for (const s of summary.filter((x) => x.runs)) console.log(row([s.variant, s.runs, f1(s.step_later_s), f1(s.step1_s), f1(s.step2_s), f1(s.decode_s), f1(s.wall_s), s.peak_rss_mib, s.load1]));
+// which OpenBLAS build libtorch ran with (Debian: openblas-openmp shares libtorch's threads; pthread has a pool of its own)
+for (const v of variants) {
+  const blas = runs.find((r) => r.name.endsWith(`_${v}`) && r.blas)?.blas;
+  if (blas) console.log(`${v}: BLAS ${blas.path} (${blas.threading})`);
+}
 for (const s of summary.filter((x) => x.memory))
   console.log(`${s.variant} memory: after load ${s.memory.after_load_mib} MiB, peak in denoise ${s.memory.peak_denoise_mib} MiB, peak in decode ${s.memory.peak_decode_mib} MiB`);
 const get = (v) => summary.find((s) => s.variant === v);
 const ratios = [];
-for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_mapped', 'sdcpp_fp32'], ['animatorch_mapped', 'sdcpp_fa'], ['animatorch_mapped_reuse', 'sdcpp_fa'], ['animatorch_fp32_reuse', 'sdcpp_fa'], ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
+for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_mapped', 'sdcpp_fp32'], ['animatorch_mapped', 'sdcpp_fa'], ['animatorch_mapped_reuse', 'sdcpp_fa'], ...(blasDir ? [[`animatorch_${mappedModel ? 'mapped' : 'fp32'}_${path.basename(blasDir)}`, 'sdcpp_fa']] : []), ['animatorch_fp32_reuse', 'sdcpp_fa'], ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
   const x = get(a);
   const y = get(b);
   if (!x || !y) continue;
