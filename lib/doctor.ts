@@ -200,7 +200,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
       checks.push({
         name: 'blas',
         status: 'warn',
-        detail: `${addon.blas.path}: OpenBLAS's own thread pool, which spins against libtorch's OpenMP threads between ops (a tiny UNet's step took 2.5x as long here, on 2 cores)`,
+        detail: `${addon.blas.path}: OpenBLAS's own thread pool, which spins against libtorch's OpenMP threads between ops (on a 2-core machine a tiny UNet's step took 2.5x as long as with the OpenMP build)`,
         fix: `Use Debian's OpenMP build of OpenBLAS, which shares libtorch's threads: ${openmpBlasCommands(addon.blas)}`,
       });
     } else if (addon.blas !== undefined) {
