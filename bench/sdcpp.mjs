@@ -162,6 +162,9 @@ const stopEnv = denoiseOnly ? { ANIMATORCH_DENOISE_ONLY: '1' } : {};
 const torch2Dir = process.env.BENCH_TORCH2_DIR;
 const blasDir = arg('--blas-dir');
 if (blasDir && !existsSync(blasDir)) throw new Error(`--blas-dir: ${blasDir} does not exist`);
+// the A/B sides (--reuse-ab, --blas-dir) run the mapped model, else --model
+const abBase = mappedModel ? 'animatorch_mapped' : 'animatorch_fp32';
+const blasVariant = blasDir && `${abBase}_${path.basename(blasDir)}`;
 for (let k = 1; k <= rounds; k++) {
   log(await animatorch(`r${k}_animatorch_fp32`, model, res, frames, steps, stopEnv));
   if (mappedModel) log(await animatorch(`r${k}_animatorch_mapped`, mappedModel, res, frames, steps, stopEnv));
@@ -172,9 +175,9 @@ for (let k = 1; k <= rounds; k++) {
   // --warmup-ab: the same render with TorchScript's optimising executor (torch's default) for comparison
   if (argv.includes('--warmup-ab')) log(await animatorch(`r${k}_animatorch_fp32_graphopt`, model, res, frames, steps, { ANIMATORCH_GRAPH_OPTIMIZATION: '1' }));
   if (argv.includes('--reuse-ab'))
-    log(await animatorch(`r${k}_animatorch_${mappedModel ? 'mapped' : 'fp32'}_reuse`, mappedModel ?? model, res, frames, steps, { ...stopEnv, ANIMATORCH_HOST_MEMORY_REUSE: '1' }));
+    log(await animatorch(`r${k}_${abBase}_reuse`, mappedModel ?? model, res, frames, steps, { ...stopEnv, ANIMATORCH_HOST_MEMORY_REUSE: '1' }));
   if (blasDir)
-    log(await animatorch(`r${k}_animatorch_${mappedModel ? 'mapped' : 'fp32'}_${path.basename(blasDir)}`, mappedModel ?? model, res, frames, steps, { ...stopEnv, LD_LIBRARY_PATH: blasDir }));
+    log(await animatorch(`r${k}_${blasVariant}`, mappedModel ?? model, res, frames, steps, { ...stopEnv, LD_LIBRARY_PATH: blasDir }));
 }
 const f16ConvModel = arg('--f16conv-model');
 if (f16ConvModel) log(await animatorch('x_animatorch_f16conv', f16ConvModel));
@@ -192,21 +195,19 @@ const summary = variants.map((v) => {
     variant: v, runs: rs.length, step_later_s: m((r) => later(r.step_s)), step1_s: m((r) => r.step_s[0]), step2_s: m((r) => r.step_s[1]),
     decode_s: m((r) => r.decode_s), wall_s: m((r) => r.wall_s), peak_rss_mib: m((r) => r.peak_rss_mib), load1: m((r) => r.load1),
     ...(rs[0].memory && { memory: rs[0].memory }),
+    ...(rs[0].blas && { blas: rs[0].blas }),
   };
 });
 const row = (cells, w = [20, 6, 9, 9, 9, 9, 9, 10, 6]) => cells.map((c, i) => String(c).padStart(w[i]).padEnd(i === 0 ? w[0] : 0)).join(' ');
 if (summary.length) console.log(row(['variant', 'runs', 's/step', 'step 1', 'step 2', 'decode s', 'wall s', 'peak MiB', 'load1']));
 for (const s of summary.filter((x) => x.runs)) console.log(row([s.variant, s.runs, f1(s.step_later_s), f1(s.step1_s), f1(s.step2_s), f1(s.decode_s), f1(s.wall_s), s.peak_rss_mib, s.load1]));
 // which OpenBLAS build libtorch ran with (Debian: openblas-openmp shares libtorch's threads; pthread has a pool of its own)
-for (const v of variants) {
-  const blas = runs.find((r) => r.name.endsWith(`_${v}`) && r.blas)?.blas;
-  if (blas) console.log(`${v}: BLAS ${blas.path} (${blas.threading})`);
-}
+for (const s of summary.filter((x) => x.blas)) console.log(`${s.variant}: BLAS ${s.blas.path} (${s.blas.threading})`);
 for (const s of summary.filter((x) => x.memory))
   console.log(`${s.variant} memory: after load ${s.memory.after_load_mib} MiB, peak in denoise ${s.memory.peak_denoise_mib} MiB, peak in decode ${s.memory.peak_decode_mib} MiB`);
 const get = (v) => summary.find((s) => s.variant === v);
 const ratios = [];
-for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_mapped', 'sdcpp_fp32'], ['animatorch_mapped', 'sdcpp_fa'], ['animatorch_mapped_reuse', 'sdcpp_fa'], ...(blasDir ? [[`animatorch_${mappedModel ? 'mapped' : 'fp32'}_${path.basename(blasDir)}`, 'sdcpp_fa']] : []), ['animatorch_fp32_reuse', 'sdcpp_fa'], ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
+for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_mapped', 'sdcpp_fp32'], ['animatorch_mapped', 'sdcpp_fa'], [`${abBase}_reuse`, 'sdcpp_fa'], ...(blasVariant ? [[blasVariant, 'sdcpp_fa']] : []), ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
   const x = get(a);
   const y = get(b);
   if (!x || !y) continue;
