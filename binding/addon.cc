@@ -2,6 +2,7 @@
 // (Napi::Addon), so worker_threads and Electron each get their own.
 #include "common.h"
 #include "generator.h"
+#include "host-cache.h"
 #include "module.h"
 #include "tensor.h"
 #include "torch-thread.h"
@@ -57,6 +58,9 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::MissingKernels>("missingKernels"),
                              InstanceMethod<&Addon::ReleaseHostMemory>("releaseHostMemory"),
                              InstanceMethod<&Addon::SetHostAllocator>("setHostAllocator"),
+                             InstanceMethod<&Addon::SetHostCache>("setHostCache"),
+                             InstanceMethod<&Addon::HostCacheStats>("hostCacheStats"),
+                             InstanceMethod<&Addon::ReleaseHostCache>("releaseHostCache"),
                              InstanceValue("versions", Versions(env), napi_enumerable),
                          });
   }
@@ -165,12 +169,42 @@ class Addon : public Napi::Addon<Addon> {
 
   // releaseHostMemory() -> boolean: hands the C allocator's free pages back to the OS (glibc's
   // malloc_trim: freed weights otherwise stay in its arenas); false where there is no such call.
+  // The host cache's free blocks go first.
   Napi::Value ReleaseHostMemory(const Napi::CallbackInfo& info) {
+    bool released = animatorch::ReleaseHostCache() > 0;
 #ifdef __GLIBC__
-    return Napi::Boolean::New(info.Env(), malloc_trim(0) == 1);
-#else
-    return Napi::Boolean::New(info.Env(), false);
+    released = (malloc_trim(0) == 1) || released;
 #endif
+    return Napi::Boolean::New(info.Env(), released);
+  }
+
+  // setHostCache(enabled, maxFreeBytes): the caching CPU allocator (host-cache.h).
+  Napi::Value SetHostCache(const Napi::CallbackInfo& info) {
+    if (info.Length() < 2 || !info[0].IsBoolean() || !info[1].IsNumber())
+      throw Napi::TypeError::New(info.Env(), "setHostCache: expected (enabled, maxFreeBytes)");
+    animatorch::SetHostCache(info[0].As<Napi::Boolean>().Value(), info[1].As<Napi::Number>().Int64Value());
+    return info.Env().Undefined();
+  }
+
+  // releaseHostCache() -> bytes: unmaps the host cache's free blocks (no malloc_trim).
+  Napi::Value ReleaseHostCache(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(animatorch::ReleaseHostCache()));
+  }
+
+  // hostCacheStats() -> { enabled, liveBytes, freeBytes, peakBytes, maxFreeBytes, hits, misses };
+  // hostCacheStats(true) also starts a new peak window.
+  Napi::Value HostCacheStats(const Napi::CallbackInfo& info) {
+    animatorch::HostCacheStats s = GetHostCacheStats();
+    if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value()) ResetHostCachePeak();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("enabled", s.enabled);
+    o.Set("liveBytes", static_cast<double>(s.liveBytes));
+    o.Set("freeBytes", static_cast<double>(s.freeBytes));
+    o.Set("peakBytes", static_cast<double>(s.peakBytes));
+    o.Set("maxFreeBytes", static_cast<double>(s.maxFreeBytes));
+    o.Set("hits", static_cast<double>(s.hits));
+    o.Set("misses", static_cast<double>(s.misses));
+    return o;
   }
 
   // setHostAllocator(option, value) -> boolean: glibc's mallopt for the host allocator's options

@@ -45,8 +45,9 @@ export const getBlasNumThreads = (): number | null => binding().getBlasNumThread
 export const getNumThreads = (): number => binding().getNumThreads();
 
 /**
- * Hands the C allocator's free pages back to the OS (glibc's malloc_trim). Freed weights otherwise
- * stay in its arenas, counted in the process's resident set. True when some went back.
+ * Hands free host memory back to the OS: the host cache's free blocks (`setHostCache`), then the C
+ * allocator's free pages (glibc's malloc_trim). Freed weights otherwise stay in its arenas, counted in
+ * the process's resident set. True when some went back.
  */
 export const releaseHostMemory = (): boolean => binding().releaseHostMemory();
 

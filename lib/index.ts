@@ -9,6 +9,7 @@ export type { Seed } from './generator';
 export { Module, loadModule } from './torchscript-module';
 export type { LoadModuleOptions, ModuleInput, ModuleOutput, ParameterInfo } from './torchscript-module';
 export { cuda, memoryStats, setNumThreads, getNumThreads, getBlasNumThreads, versions, releaseHostMemory, setHostMmapThreshold, setHostMemoryReuse } from './device';
+export { setHostCache, hostCacheStats, releaseHostCache, type HostCacheOptions, type HostCacheStats } from './host-cache';
 export type { MemoryStats } from './device';
 export { blasLibrary, findBlasLibrary } from './blas-library';
 export type { BlasLibrary, BlasThreading } from './blas-library';

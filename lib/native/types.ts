@@ -181,8 +181,24 @@ export interface NativeBinding {
   /** openblas_get_num_threads(); null without OpenBLAS. */
   getBlasNumThreads(): number | null;
   missingKernels(device: string, dtype: string): string[];
-  /** glibc's malloc_trim(0): true when pages went back to the OS. */
+  /** The host cache's free blocks, then glibc's malloc_trim(0): true when pages went back to the OS. */
   releaseHostMemory(): boolean;
   /** glibc's mallopt(M_MMAP_THRESHOLD | M_MMAP_MAX | M_TRIM_THRESHOLD, value): true when set. */
   setHostAllocator(option: 'mmapThreshold' | 'mmapMax' | 'trimThreshold', value: number): boolean;
+  /** The caching CPU allocator (binding/host-cache.h): installed on the first call, then on or off. */
+  setHostCache(enabled: boolean, maxFreeBytes: number): void;
+  /** Its counters; `true` also starts a new peak window. */
+  hostCacheStats(resetPeak?: boolean): NativeHostCacheStats;
+  /** Unmaps its free blocks; the bytes unmapped. */
+  releaseHostCache(): number;
+}
+
+export interface NativeHostCacheStats {
+  enabled: boolean;
+  liveBytes: number;
+  freeBytes: number;
+  peakBytes: number;
+  maxFreeBytes: number;
+  hits: number;
+  misses: number;
 }

@@ -1,0 +1,98 @@
+// The host cache (lib/host-cache.ts, binding/host-cache.cc): freed CPU tensors' blocks are kept for the next
+// tensor of their size class, up to a cap, and handed back on request.
+import { afterAll, describe, expect, it } from 'vitest';
+import { releaseHostMemory } from '../lib/device';
+import { hostCacheStats, releaseHostCache, setHostCache } from '../lib/host-cache';
+import { full, zeros } from '../lib/tensor-factories';
+
+const MiB = 2 ** 20;
+const before = hostCacheStats();
+afterAll(() => setHostCache(before.enabled, { maxFreeBytes: before.maxFreeBytes }));
+
+/** Minor page faults while a float32 tensor of `mib` MiB is made zero-filled (every page touched) and freed. */
+function pageFaults(mib: number): number {
+  const start = process.resourceUsage().minorPageFault;
+  zeros([mib * 2 ** 18]).dispose();
+  return process.resourceUsage().minorPageFault - start;
+}
+
+describe('host cache', () => {
+  it('keeps a freed block for the next tensor of its class: no fresh pages, counted as a hit', () => {
+    setHostCache(true, { maxFreeBytes: 256 * MiB });
+    releaseHostCache();
+    pageFaults(40);
+    const s0 = hostCacheStats();
+    expect(s0.freeBytes).toBeGreaterThanOrEqual(40 * MiB);
+    expect(s0.freeBytes).toBeLessThanOrEqual(45 * MiB); // one class, at most 12.5% over
+    // 39 MiB falls in the same class as 40 MiB
+    expect(pageFaults(39)).toBeLessThan(500);
+    const s1 = hostCacheStats();
+    expect(s1.hits).toBe(s0.hits + 1);
+    expect(s1.misses).toBe(s0.misses);
+    expect(s1.liveBytes).toBe(s0.liveBytes);
+  });
+
+  it('hands out reused blocks with the values the new tensor asks for', async () => {
+    setHostCache(true, { maxFreeBytes: 256 * MiB });
+    const n = 2 ** 20; // 4 MiB
+    full([n], 7).dispose();
+    const z = zeros([n]);
+    const data = (await z.toArray()) as Float32Array;
+    z.dispose();
+    expect(data.length).toBe(n);
+    expect(data.every((v) => v === 0)).toBe(true);
+    const f = full([n], 3);
+    expect(((await f.toArray()) as Float32Array).every((v) => v === 3)).toBe(true);
+    f.dispose();
+  });
+
+  it('keeps no more than maxFreeBytes, and releaseHostCache / releaseHostMemory hand the free blocks back', () => {
+    setHostCache(true, { maxFreeBytes: 8 * MiB });
+    releaseHostCache();
+    pageFaults(40);
+    expect(hostCacheStats().freeBytes).toBe(0); // over the cap: unmapped when freed
+    expect(pageFaults(40)).toBeGreaterThan(9_000); // 10,240 fresh pages of 4 KiB
+
+    setHostCache(true, { maxFreeBytes: 256 * MiB });
+    pageFaults(40);
+    expect(releaseHostCache()).toBeGreaterThanOrEqual(40 * MiB);
+    expect(hostCacheStats().freeBytes).toBe(0);
+    pageFaults(40);
+    expect(releaseHostMemory()).toBe(true);
+    expect(hostCacheStats().freeBytes).toBe(0);
+  });
+
+  it('leaves blocks under 256 KiB to malloc, and maps afresh when off', () => {
+    setHostCache(true, { maxFreeBytes: 256 * MiB });
+    releaseHostCache();
+    const s0 = hostCacheStats();
+    zeros([32 * 1024]).dispose(); // 128 KiB
+    expect(hostCacheStats().hits + hostCacheStats().misses).toBe(s0.hits + s0.misses);
+
+    setHostCache(false);
+    expect(hostCacheStats().enabled).toBe(false);
+    pageFaults(40);
+    expect(hostCacheStats().freeBytes).toBe(0);
+    expect(pageFaults(40)).toBeGreaterThan(9_000);
+  });
+
+  it('tracks its peak of live and free bytes, resettable', () => {
+    setHostCache(true, { maxFreeBytes: 256 * MiB });
+    releaseHostCache();
+    hostCacheStats({ resetPeak: true });
+    const a = zeros([16 * 2 ** 18]);
+    const b = zeros([16 * 2 ** 18]);
+    a.dispose();
+    b.dispose();
+    expect(hostCacheStats().peakBytes).toBeGreaterThanOrEqual(32 * MiB);
+    releaseHostCache();
+    hostCacheStats({ resetPeak: true });
+    expect(hostCacheStats().peakBytes).toBe(hostCacheStats().liveBytes);
+  });
+
+  it('refuses bad options, naming them', () => {
+    expect(() => setHostCache('yes' as unknown as boolean)).toThrow(/^enabled: expected a boolean, got "yes"/);
+    expect(() => setHostCache(true, { maxFreeBytes: -1 })).toThrow(/^maxFreeBytes: /);
+    expect(() => setHostCache(true, { maxFreeBytes: 1.5 })).toThrow(/^maxFreeBytes: /);
+  });
+});
