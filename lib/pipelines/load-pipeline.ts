@@ -1,6 +1,7 @@
 /** loadPipeline(): an exported model folder (model.yaml + TorchScript files) -> a pipeline. */
 import path from 'node:path';
 import { assertDtypeSupported } from '../device';
+import { useDefaultHostCache } from '../host-cache';
 import { InvalidParameterError, throwIfAborted } from '../errors';
 import { checkModelFiles, MANIFEST_FILE, ModelManifestError, readModelManifest } from '../model-manifest';
 import { assertDevice, assertDtype, type Device, type DType } from '../tensor';
@@ -68,6 +69,7 @@ export async function loadAnyPipeline(modelDir: string, options: LoadPipelineOpt
   const keep = options.keepModules ?? 'all';
   if (!(KEEP_MODULES as readonly unknown[]).includes(keep)) throw new InvalidParameterError('keepModules', "'all' or 'stage'", keep);
   throwIfAborted(options.signal);
+  if (device === 'cpu') useDefaultHostCache();
   const manifest = await readModelManifest(modelDir);
   const family = manifest.family === 'svd' ? 'svd' : 'animatediff';
   if (options.family !== undefined && options.family !== family)

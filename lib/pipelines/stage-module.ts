@@ -6,6 +6,7 @@
  * (a full-size SD1.5 + motion module: 5.0 GiB of UNet weights instead of 5.7 GiB of all of them).
  */
 import { releaseHostMemory } from '../device';
+import { releaseHostCache } from '../host-cache';
 import { DisposedError, InvalidParameterError } from '../errors';
 import type { Device, DType } from '../tensor';
 import { loadModule, type Module, type ModuleInput, type ModuleOutput } from '../torchscript-module';
@@ -90,10 +91,15 @@ export class StageModule {
 
   /**
    * The stage that needs it ended: under 'stage', frees the weights (a forward in flight finishes
-   * first) and hands the freed pages back to the OS. True when it freed them; under 'all', nothing.
+   * first) and hands the freed pages back to the OS. True when it freed them. Under 'all' only the host
+   * cache's free blocks go back: the next stage allocates other sizes.
    */
   release(): boolean {
-    if (this.keep !== 'stage' || this.holds > 0 || !this.loaded) return false;
+    if (this.holds > 0) return false;
+    if (this.keep !== 'stage' || !this.loaded) {
+      releaseHostCache();
+      return false;
+    }
     this.module!.dispose();
     this.module = undefined;
     releaseHostMemory();
