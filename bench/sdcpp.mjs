@@ -6,7 +6,7 @@
 //
 //   node bench/sdcpp.mjs --sd-cli PATH --base SD15.safetensors --motion-module MM.safetensors \
 //        --model EXPORTED_DIR [--mapped-model DIR] [--int8-model DIR] [--f16conv-model DIR] [--res 128] [--frames 8] [--steps 4] [--threads 2]
-//        [--rounds 2] [--scaling [--scaling-points 64x8,128x8,256x8,128x16,128x32] [--scaling-steps 3]] [--warmup-ab] [--reuse-ab] [--blas-dir DIR] [--json OUT.json]
+//        [--rounds 2] [--scaling [--scaling-points 64x8,128x8,256x8,128x16,128x32] [--scaling-steps 3]] [--warmup-ab] [--reuse-ab] [--cache-ab] [--blas-dir DIR] [--json OUT.json]
 //
 // --scaling prints the per-step time as resolution grows (at 8 frames) and as frames grow (at 128 px), as
 // markdown tables, both tools alternated, each run stopped after its last step; --rounds 0 runs only that.
@@ -20,6 +20,8 @@
 // --fa-only runs sd.cpp only with --diffusion-fa; --denoise-only stops every run after its last step.
 // --reuse-ab adds, in every round, the mapped model (else --model) with setHostMemoryReuse(true)
 // (ANIMATORCH_HOST_MEMORY_REUSE=1; off by default, as in `animatorch render`).
+// --cache-ab adds, in every round, the mapped model (else --model) with the host cache off
+// (ANIMATORCH_HOST_CACHE=0: setHostCache(false); pipelines on CPU turn it on by default).
 // --blas-dir DIR adds, in every round, the mapped model (else --model) with libtorch's BLAS loaded from DIR
 // (LD_LIBRARY_PATH), named after it: /usr/lib/x86_64-linux-gnu/openblas-pthread is Debian's OpenBLAS with a
 // thread pool of its own, against the alternative the system has chosen (README: libopenblas0-openmp).
@@ -162,7 +164,7 @@ const stopEnv = denoiseOnly ? { ANIMATORCH_DENOISE_ONLY: '1' } : {};
 const torch2Dir = process.env.BENCH_TORCH2_DIR;
 const blasDir = arg('--blas-dir');
 if (blasDir && !existsSync(blasDir)) throw new Error(`--blas-dir: ${blasDir} does not exist`);
-// the A/B sides (--reuse-ab, --blas-dir) run the mapped model, else --model
+// the A/B sides (--reuse-ab, --cache-ab, --blas-dir) run the mapped model, else --model
 const abBase = mappedModel ? 'animatorch_mapped' : 'animatorch_fp32';
 const blasVariant = blasDir && `${abBase}_${path.basename(blasDir)}`;
 for (let k = 1; k <= rounds; k++) {
@@ -176,6 +178,8 @@ for (let k = 1; k <= rounds; k++) {
   if (argv.includes('--warmup-ab')) log(await animatorch(`r${k}_animatorch_fp32_graphopt`, model, res, frames, steps, { ANIMATORCH_GRAPH_OPTIMIZATION: '1' }));
   if (argv.includes('--reuse-ab'))
     log(await animatorch(`r${k}_${abBase}_reuse`, mappedModel ?? model, res, frames, steps, { ...stopEnv, ANIMATORCH_HOST_MEMORY_REUSE: '1' }));
+  if (argv.includes('--cache-ab'))
+    log(await animatorch(`r${k}_${abBase}_nocache`, mappedModel ?? model, res, frames, steps, { ...stopEnv, ANIMATORCH_HOST_CACHE: '0' }));
   if (blasDir)
     log(await animatorch(`r${k}_${blasVariant}`, mappedModel ?? model, res, frames, steps, { ...stopEnv, LD_LIBRARY_PATH: blasDir }));
 }
@@ -207,13 +211,20 @@ for (const s of summary.filter((x) => x.memory))
   console.log(`${s.variant} memory: after load ${s.memory.after_load_mib} MiB, peak in denoise ${s.memory.peak_denoise_mib} MiB, peak in decode ${s.memory.peak_decode_mib} MiB`);
 const get = (v) => summary.find((s) => s.variant === v);
 const ratios = [];
-for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_mapped', 'sdcpp_fp32'], ['animatorch_mapped', 'sdcpp_fa'], [`${abBase}_reuse`, 'sdcpp_fa'], ...(blasVariant ? [[blasVariant, 'sdcpp_fa']] : []), ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
+for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_mapped', 'sdcpp_fp32'], ['animatorch_mapped', 'sdcpp_fa'], [`${abBase}_reuse`, 'sdcpp_fa'], [`${abBase}_nocache`, 'sdcpp_fa'], ...(blasVariant ? [[blasVariant, 'sdcpp_fa']] : []), ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
   const x = get(a);
   const y = get(b);
-  if (!x || !y) continue;
+  if (!x?.runs || !y?.runs) continue; // a side that failed in every round has no figures
   const r = (k) => (x[k] && y[k] ? Math.round((x[k] / y[k]) * 100) / 100 : undefined);
   ratios.push({ pair: `${a} / ${b}`, step: r('step_later_s'), decode: r('decode_s'), wall: r('wall_s'), peak: r('peak_rss_mib') });
-  console.log(`${a} / ${b}: s/step ${r('step_later_s')}, decode ${r('decode_s')}, wall ${r('wall_s')}, peak RSS ${r('peak_rss_mib')}`);
+  // each round's own ratio too: the two sides of a round ran minutes apart, rounds may be an hour apart
+  const perRound = runs
+    .filter((ra) => !ra.failed && ra.name.endsWith(`_${a}`) && /^r\d+_/.test(ra.name))
+    .map((ra) => [ra, runs.find((rb) => !rb.failed && rb.name === ra.name.replace(/_.*$/, '') + `_${b}`)])
+    .filter(([, rb]) => rb)
+    .map(([ra, rb]) => Math.round((later(ra.step_s) / later(rb.step_s)) * 100) / 100);
+  ratios.at(-1).step_per_round = perRound;
+  console.log(`${a} / ${b}: s/step ${r('step_later_s')} (rounds: ${perRound.join(', ') || '-'}), decode ${r('decode_s')}, wall ${r('wall_s')}, peak RSS ${r('peak_rss_mib')}`);
 }
 
 // Scaling: one run per point and tool, alternated, each stopped after its last step (the table needs

@@ -25,6 +25,8 @@ at.setNumThreads(Number(T));
 // ANIMATORCH_HOST_MEMORY_REUSE=1: setHostMemoryReuse(true) (off by default, as in `animatorch render`)
 const hostMemoryReuse = process.env.ANIMATORCH_HOST_MEMORY_REUSE === '1';
 if (hostMemoryReuse) at.setHostMemoryReuse(true);
+// ANIMATORCH_HOST_CACHE=0: setHostCache(false) before loading (the pipeline turns it on by default on CPU)
+if (process.env.ANIMATORCH_HOST_CACHE === '0') at.setHostCache(false);
 const tImport = performance.now();
 const pipe = await at.loadPipeline(modelDir, { device: 'cpu', keepModules: keep });
 const tLoad = performance.now();
@@ -88,7 +90,7 @@ function printResult() {
     import_s: s(tImport - tStart), load_s: s(tLoad - tImport), encode_prepare_s: s(d0 - tGen0),
     denoise_s: s(denoise[denoise.length - 1].t - d0), step_s: denoise.map((d, i) => s(d.t - (i ? denoise[i - 1].t : d0))),
     decode_s: tGen1 === undefined ? undefined : s(tGen1 - tDecode0), write_s: tWrite === undefined ? undefined : s(tWrite - tGen1),
-    threads: at.getNumThreads(), blas_threads: at.getBlasNumThreads(), blas: at.blasLibrary(), keep_modules: keep, host_memory_reuse: hostMemoryReuse, graph_optimization: process.env.ANIMATORCH_GRAPH_OPTIMIZATION === '1', out_shape: out?.shape, memory,
+    threads: at.getNumThreads(), blas_threads: at.getBlasNumThreads(), blas: at.blasLibrary(), keep_modules: keep, host_memory_reuse: hostMemoryReuse, host_cache: at.hostCacheStats().enabled, graph_optimization: process.env.ANIMATORCH_GRAPH_OPTIMIZATION === '1', out_shape: out?.shape, memory,
   };
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
 }
