@@ -25,7 +25,8 @@ const defaultMaxFreeBytes = (): number => Math.floor(totalmem() / 4);
 /**
  * Turns the host cache on or off, process-wide (CPU tensors of 256 KiB and more; smaller ones stay with
  * malloc). Freed blocks are kept, in size classes, for the next tensor of their class, at most
- * `maxFreeBytes` of them. Pipelines on CPU turn it on when they load unless the app has called this;
+ * `maxFreeBytes` of them. Pipelines on CPU turn it on when they load unless the app has called this
+ * (or the model has int8 weights, where it costs more memory than they save);
  * stages hand the free blocks back when they end (`StageModule.release`), and `releaseHostMemory()`
  * does too. Off, large tensors are unmapped when freed, as before.
  */
