@@ -216,14 +216,13 @@ for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sd
   const y = get(b);
   if (!x?.runs || !y?.runs) continue; // a side that failed in every round has no figures
   const r = (k) => (x[k] && y[k] ? Math.round((x[k] / y[k]) * 100) / 100 : undefined);
-  ratios.push({ pair: `${a} / ${b}`, step: r('step_later_s'), decode: r('decode_s'), wall: r('wall_s'), peak: r('peak_rss_mib') });
   // each round's own ratio too: the two sides of a round ran minutes apart, rounds may be an hour apart
   const perRound = runs
     .filter((ra) => !ra.failed && ra.name.endsWith(`_${a}`) && /^r\d+_/.test(ra.name))
     .map((ra) => [ra, runs.find((rb) => !rb.failed && rb.name === ra.name.replace(/_.*$/, '') + `_${b}`)])
     .filter(([, rb]) => rb)
     .map(([ra, rb]) => Math.round((later(ra.step_s) / later(rb.step_s)) * 100) / 100);
-  ratios.at(-1).step_per_round = perRound;
+  ratios.push({ pair: `${a} / ${b}`, step: r('step_later_s'), step_per_round: perRound, decode: r('decode_s'), wall: r('wall_s'), peak: r('peak_rss_mib') });
   console.log(`${a} / ${b}: s/step ${r('step_later_s')} (rounds: ${perRound.join(', ') || '-'}), decode ${r('decode_s')}, wall ${r('wall_s')}, peak RSS ${r('peak_rss_mib')}`);
 }
 

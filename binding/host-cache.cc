@@ -132,7 +132,7 @@ class HostCache final : public c10::Allocator {
       // Make room for this block once it is freed: unmap free blocks of other sizes, the largest first
       // (which ones come next is unknowable; the largest give back the most pages for the fewest calls).
       // A new stage (the VAE after the UNet) so replaces the last one's blocks instead of adding to them.
-      while (freeBytes_ > 0 && freeBytes_ + size > maxFree_ && !free_.empty()) {
+      while (!free_.empty() && freeBytes_ + size > maxFree_) {
         auto largest = std::max_element(free_.begin(), free_.end(),
                                         [](const auto& a, const auto& b) { return a.first < b.first; });
         unmap.emplace_back(largest->second.back(), largest->first);

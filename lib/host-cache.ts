@@ -48,7 +48,5 @@ export const releaseHostCache = (): number => binding().releaseHostCache();
 
 /** The pipelines' default: on, unless the app chose with setHostCache(). */
 export function useDefaultHostCache(): void {
-  if (chosen) return;
-  binding().setHostCache(true, defaultMaxFreeBytes());
-  chosen = true;
+  if (!chosen) setHostCache(true);
 }

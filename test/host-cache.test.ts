@@ -4,17 +4,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { releaseHostMemory } from '../lib/device';
 import { hostCacheStats, releaseHostCache, setHostCache } from '../lib/host-cache';
 import { full, zeros } from '../lib/tensor-factories';
+import { pageFaults } from './utils/page-faults';
 
 const MiB = 2 ** 20;
 const before = hostCacheStats();
 afterAll(() => setHostCache(before.enabled, { maxFreeBytes: before.maxFreeBytes }));
-
-/** Minor page faults while a float32 tensor of `mib` MiB is made zero-filled (every page touched) and freed. */
-function pageFaults(mib: number): number {
-  const start = process.resourceUsage().minorPageFault;
-  zeros([mib * 2 ** 18]).dispose();
-  return process.resourceUsage().minorPageFault - start;
-}
 
 describe('host cache', () => {
   it('keeps a freed block for the next tensor of its class: no fresh pages, counted as a hit', () => {

@@ -1,13 +1,13 @@
 // loadPipeline's keepModules: 'stage' holds only the current stage's model and renders what 'all' renders.
 import { describe, expect, it } from 'vitest';
 import { exportedModel } from './utils/fixtures';
+import { pageFaults } from './utils/page-faults';
 import { releaseHostMemory, setHostMemoryReuse, setHostMmapThreshold } from '../lib/device';
 import { InvalidParameterError } from '../lib/errors';
 import { hostCacheStats, setHostCache } from '../lib/host-cache';
 import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
 import { loadPipeline } from '../lib/pipelines/load-pipeline';
 import type { AnimateDiffPipelineOutput } from '../lib/pipelines/pipeline-output';
-import { zeros } from '../lib/tensor-factories';
 import type { ModuleInput } from '../lib/torchscript-module';
 
 const BASE = { prompt: 'a red fox running in the snow', width: 64, height: 64, numFrames: 4, numInferenceSteps: 2, seed: 42 };
@@ -102,11 +102,6 @@ describe("loadPipeline({ keepModules: 'stage' })", () => {
     // Both sizes are over glibc's largest mmap threshold (32 MiB), so by default each gets a mapping of its
     // own. (The same size again would not show reuse: the aligned request is a few bytes larger than the
     // block freed.)
-    const pageFaults = (mib: number): number => {
-      const before = process.resourceUsage().minorPageFault;
-      zeros([mib * 2 ** 18]).dispose(); // float32, zero-filled: every page touched
-      return process.resourceUsage().minorPageFault - before;
-    };
     // glibc's behaviour, so without the host cache (which the pipelines above turned on)
     const cache = hostCacheStats();
     setHostCache(false);
