@@ -167,11 +167,12 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::Value MissingKernels(const Napi::CallbackInfo& info) { return MissingKernelsJs(info); }
 
-  // releaseHostMemory() -> boolean: hands the C allocator's free pages back to the OS (glibc's
-  // malloc_trim: freed weights otherwise stay in its arenas); false where there is no such call.
-  // The host cache's free blocks go first.
+  // releaseHostMemory(keepHostCache = false) -> boolean: hands the C allocator's free pages back to the
+  // OS (glibc's malloc_trim: freed weights otherwise stay in its arenas); false where there is no such
+  // call. The host cache's free blocks go first, unless kept.
   Napi::Value ReleaseHostMemory(const Napi::CallbackInfo& info) {
-    bool released = animatorch::ReleaseHostCache() > 0;
+    bool keepCache = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
+    bool released = !keepCache && animatorch::ReleaseHostCache() > 0;
 #ifdef __GLIBC__
     released = (malloc_trim(0) == 1) || released;
 #endif

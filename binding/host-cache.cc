@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
+#include <map>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -25,19 +28,6 @@ namespace {
 
 constexpr size_t kPage = 4096;
 constexpr size_t kMinCached = 256 * 1024;  // smaller blocks stay in malloc's arenas, which reuse them well
-
-// Eight classes per power of two: a block is at most 12.5% larger than asked (and resident whole, as
-// blocks are populated when mapped).
-size_t SizeClass(size_t n) {
-  size_t pages = (n + kPage - 1) / kPage;
-  if (pages > 16) {
-    int shift = 0;  // floor(log2(pages)) - 3
-    while ((pages >> (shift + 4)) != 0) ++shift;
-    size_t unit = size_t{1} << shift;
-    pages = (pages + unit - 1) / unit * unit;
-  }
-  return pages * kPage;
-}
 
 class HostCache final : public c10::Allocator {
  public:
@@ -71,9 +61,9 @@ class HostCache final : public c10::Allocator {
     std::vector<std::pair<void*, size_t>> unmap;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      for (auto& [size, blocks] : free_)
-        for (void* p : blocks) unmap.emplace_back(p, size);
-      free_.clear();
+      for (auto& [start, length] : freeByStart_) unmap.emplace_back(start, length);
+      freeByStart_.clear();
+      freeByLength_.clear();
       freeBytes_ = 0;
     }
     int64_t bytes = 0;
@@ -107,38 +97,37 @@ class HostCache final : public c10::Allocator {
 
   c10::DataPtr AllocateBlock(size_t n) {
     void* p = nullptr;
-    if (n >= kMinCached) p = TakeOrMap(SizeClass(n));
+    if (n >= kMinCached) p = TakeOrMap((n + kPage - 1) / kPage * kPage);
     if (p == nullptr) p = c10::alloc_cpu(n);  // small blocks, or no mmap here: torch's own allocation
     return {p, p, &Free, c10::Device(c10::DeviceType::CPU)};
   }
 
+  // Best fit: the shortest free range that holds the block, split when longer (the rest stays free). Free
+  // ranges are joined with their neighbours, so memory freed in one size serves any other: the text
+  // encoder's weights the UNet's activations, the UNet's the VAE's, a step's large tensors the next
+  // one's small ones.
   void* TakeOrMap(size_t size) {
-    std::vector<std::pair<void*, size_t>> unmap;
+    std::vector<std::pair<char*, size_t>> unmap;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!enabled_) return nullptr;
-      auto it = free_.find(size);
-      if (it != free_.end() && !it->second.empty()) {
-        void* p = it->second.back();
-        it->second.pop_back();
-        if (it->second.empty()) free_.erase(it);  // the eviction below expects no empty lists
-        freeBytes_ -= size;
-        live_[p] = size;
+      auto fit = freeByLength_.lower_bound({size, nullptr});
+      if (fit != freeByLength_.end()) {
+        auto [length, start] = *fit;
+        RemoveFree(start, length);
+        if (length > size) AddFree(start + size, length - size);
+        live_[start] = size;
         liveBytes_ += size;
         ++hits_;
-        return p;
+        return start;
       }
       ++misses_;
-      // Make room for this block once it is freed: unmap free blocks of other sizes, the largest first
-      // (which ones come next is unknowable; the largest give back the most pages for the fewest calls).
-      // A new stage (the VAE after the UNet) so replaces the last one's blocks instead of adding to them.
-      while (!free_.empty() && freeBytes_ + size > maxFree_) {
-        auto largest = std::max_element(free_.begin(), free_.end(),
-                                        [](const auto& a, const auto& b) { return a.first < b.first; });
-        unmap.emplace_back(largest->second.back(), largest->first);
-        freeBytes_ -= largest->first;
-        largest->second.pop_back();
-        if (largest->second.empty()) free_.erase(largest);
+      // Make room for this block once it is freed: unmap the longest free ranges first (which sizes come
+      // next is unknowable; the longest give back the most pages for the fewest calls).
+      while (!freeByLength_.empty() && freeBytes_ + size > maxFree_) {
+        auto [length, start] = *std::prev(freeByLength_.end());
+        RemoveFree(start, length);
+        unmap.emplace_back(start, length);
       }
     }
     for (auto& [q, s] : unmap) Unmap(q, s);
@@ -149,6 +138,35 @@ class HostCache final : public c10::Allocator {
     liveBytes_ += size;
     peakBytes_ = std::max(peakBytes_, liveBytes_ + freeBytes_);
     return p;
+  }
+
+  // Under mutex_: a free range into both indexes, joined with the free ranges just before and after it
+  // (mappings placed next to each other join too: a range may span several, which munmap takes).
+  void AddFree(char* start, size_t length) {
+    freeBytes_ += length;
+    auto next = freeByStart_.lower_bound(start);
+    if (next != freeByStart_.begin()) {
+      auto prev = std::prev(next);
+      if (prev->first + prev->second == start) {
+        start = prev->first;
+        length += prev->second;
+        freeByLength_.erase({prev->second, prev->first});
+        freeByStart_.erase(prev);
+      }
+    }
+    if (next != freeByStart_.end() && start + length == next->first) {
+      length += next->second;
+      freeByLength_.erase({next->second, next->first});
+      freeByStart_.erase(next);
+    }
+    freeByStart_.emplace(start, length);
+    freeByLength_.emplace(length, start);
+  }
+
+  void RemoveFree(char* start, size_t length) {
+    freeByStart_.erase(start);
+    freeByLength_.erase({length, start});
+    freeBytes_ -= length;
   }
 
   static void Free(void* p) {
@@ -164,10 +182,7 @@ class HostCache final : public c10::Allocator {
         cache.live_.erase(it);
         cache.liveBytes_ -= size;
         keep = cache.enabled_ && cache.freeBytes_ + size <= cache.maxFree_;
-        if (keep) {
-          cache.free_[size].push_back(p);
-          cache.freeBytes_ += size;
-        }
+        if (keep) cache.AddFree(static_cast<char*>(p), size);
       }
     }
     if (size == 0) {
@@ -180,8 +195,7 @@ class HostCache final : public c10::Allocator {
   static void* Map(size_t size) {
 #ifdef ANIMATORCH_HOST_CACHE
     // Populated at once: one call faults the block in, not a trap per page (a render's first UNet call took
-    // 0.98-1.10x a later one with it, 1.11-1.18x without; three runs each). The tail past the request is
-    // at most 12.5%.
+    // 0.98-1.10x a later one with it, 1.11-1.18x without; three runs each). Blocks are whole pages.
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | kPopulate, -1, 0);
     return p == MAP_FAILED ? nullptr : p;
 #else
@@ -204,7 +218,8 @@ class HostCache final : public c10::Allocator {
   bool enabled_ = false;
   size_t maxFree_ = 0;
   std::unordered_map<void*, size_t> live_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
+  std::map<char*, size_t> freeByStart_;             // free ranges: start -> length
+  std::set<std::pair<size_t, char*>> freeByLength_;  // the same, by length (best fit)
   size_t liveBytes_ = 0;
   size_t freeBytes_ = 0;
   size_t peakBytes_ = 0;

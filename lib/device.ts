@@ -45,11 +45,15 @@ export const getBlasNumThreads = (): number | null => binding().getBlasNumThread
 export const getNumThreads = (): number => binding().getNumThreads();
 
 /**
- * Hands free host memory back to the OS: the host cache's free blocks (`setHostCache`), then the C
- * allocator's free pages (glibc's malloc_trim). Freed weights otherwise stay in its arenas, counted in
- * the process's resident set. True when some went back.
+ * Hands free host memory back to the OS: the host cache's free and spare blocks (`setHostCache`; kept
+ * with `keepHostCache`), then the C allocator's free pages (glibc's malloc_trim). Freed weights
+ * otherwise stay in its arenas, counted in the process's resident set. True when some went back.
  */
-export const releaseHostMemory = (): boolean => binding().releaseHostMemory();
+export function releaseHostMemory(options: { keepHostCache?: boolean } = {}): boolean {
+  const keep = options.keepHostCache ?? false;
+  if (typeof keep !== 'boolean') throw new InvalidParameterError('keepHostCache', 'a boolean', keep);
+  return binding().releaseHostMemory(keep);
+}
 
 /**
  * Host allocations of at least `bytes` get a mapping of their own, returned to the OS when freed

@@ -3,7 +3,8 @@
  * frees and allocates the same activation sizes thousands of times. Without it, glibc maps most of those
  * blocks afresh (its per-thread arenas cap their heaps at 64 MiB, and the torch thread is not the main
  * one), so a full-size SD1.5 step at 128 px faulted in ~1.2 million fresh pages (4-5 GB) and spent 3-4
- * s of CPU time in the kernel. With it, no step after the first maps anything.
+ * s of CPU time in the kernel. With it, no step after the first maps anything; and since freed memory
+ * serves any size, a render's first UNet call is cut out of the text encoder's freed weights.
  */
 import { totalmem } from 'node:os';
 import { InvalidParameterError } from './errors';
@@ -14,7 +15,7 @@ import { assertInteger } from './validate';
 export type HostCacheStats = NativeHostCacheStats;
 
 export interface HostCacheOptions {
-  /** Free bytes kept at most; beyond it the largest free blocks are unmapped. Default: a quarter of RAM. */
+  /** Free bytes kept at most; beyond it the longest free ranges are unmapped. Default: a quarter of RAM. */
   maxFreeBytes?: number;
 }
 
@@ -24,11 +25,12 @@ const defaultMaxFreeBytes = (): number => Math.floor(totalmem() / 4);
 
 /**
  * Turns the host cache on or off, process-wide (CPU tensors of 256 KiB and more; smaller ones stay with
- * malloc). Freed blocks are kept, in size classes, for the next tensor of their class, at most
- * `maxFreeBytes` of them. Pipelines on CPU turn it on when they load unless the app has called this
- * (or the model has int8 weights, where it costs more memory than they save);
- * stages hand the free blocks back when they end (`StageModule.release`), and `releaseHostMemory()`
- * does too. Off, large tensors are unmapped when freed, as before.
+ * malloc). Freed blocks are kept as free ranges, joined with their neighbours, and the next tensors of
+ * any size are cut out of them (best fit), at most `maxFreeBytes` of them. Pipelines on CPU turn it on
+ * when they load unless the app has called this (or the model has int8 weights, where it costs more
+ * memory than they save). Within a render a stage keeps its free memory for the next one
+ * (`StageModule.release(true)`); the render's end hands it back, and `releaseHostMemory()` does too.
+ * Off, large tensors are unmapped when freed, as before.
  */
 export function setHostCache(enabled: boolean, options: HostCacheOptions = {}): void {
   if (typeof enabled !== 'boolean') throw new InvalidParameterError('enabled', 'a boolean', enabled);

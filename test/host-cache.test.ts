@@ -1,5 +1,6 @@
-// The host cache (lib/host-cache.ts, binding/host-cache.cc): freed CPU tensors' blocks are kept for the next
-// tensor of their size class, up to a cap, and handed back on request.
+// The host cache (lib/host-cache.ts, binding/host-cache.cc): freed CPU tensors' blocks are kept as free ranges,
+// joined with their neighbours, that the next tensors of any size are cut out of; up to a cap, and handed back
+// on request.
 import { afterAll, describe, expect, it } from 'vitest';
 import { releaseHostMemory } from '../lib/device';
 import { hostCacheStats, releaseHostCache, setHostCache } from '../lib/host-cache';
@@ -11,19 +12,34 @@ const before = hostCacheStats();
 afterAll(() => setHostCache(before.enabled, { maxFreeBytes: before.maxFreeBytes }));
 
 describe('host cache', () => {
-  it('keeps a freed block for the next tensor of its class: no fresh pages, counted as a hit', () => {
+  it('cuts the next tensors out of a freed block, whatever their size: no fresh pages, counted as hits', () => {
     setHostCache(true, { maxFreeBytes: 256 * MiB });
     releaseHostCache();
     pageFaults(40);
     const s0 = hostCacheStats();
-    expect(s0.freeBytes).toBeGreaterThanOrEqual(40 * MiB);
-    expect(s0.freeBytes).toBeLessThanOrEqual(45 * MiB); // one class, at most 12.5% over
-    // 39 MiB falls in the same class as 40 MiB
+    expect(s0.freeBytes).toBe(40 * MiB); // whole pages, nothing over
     expect(pageFaults(39)).toBeLessThan(500);
     const s1 = hostCacheStats();
     expect(s1.hits).toBe(s0.hits + 1);
     expect(s1.misses).toBe(s0.misses);
     expect(s1.liveBytes).toBe(s0.liveBytes);
+    expect(s1.freeBytes).toBe(40 * MiB); // the 39 MiB came back and joined the 1 MiB left over
+  });
+
+  it('joins freed neighbours, so two halves freed serve one tensor of the whole', () => {
+    setHostCache(true, { maxFreeBytes: 256 * MiB });
+    releaseHostCache();
+    zeros([40 * 2 ** 18]).dispose(); // one free range of 40 MiB
+    const a = zeros([20 * 2 ** 18]); // 20 MiB, cut from it
+    const b = zeros([20 * 2 ** 18]); // the other 20 MiB
+    const s0 = hostCacheStats();
+    expect(s0.freeBytes).toBe(0);
+    a.dispose();
+    b.dispose();
+    expect(pageFaults(40)).toBeLessThan(500);
+    const s1 = hostCacheStats();
+    expect(s1.misses).toBe(s0.misses);
+    expect(s1.hits).toBe(s0.hits + 1);
   });
 
   it('hands out reused blocks with the values the new tensor asks for', async () => {
@@ -52,8 +68,11 @@ describe('host cache', () => {
     expect(releaseHostCache()).toBeGreaterThanOrEqual(40 * MiB);
     expect(hostCacheStats().freeBytes).toBe(0);
     pageFaults(40);
+    releaseHostMemory({ keepHostCache: true });
+    expect(hostCacheStats().freeBytes).toBe(40 * MiB);
     expect(releaseHostMemory()).toBe(true);
     expect(hostCacheStats().freeBytes).toBe(0);
+    expect(() => releaseHostMemory({ keepHostCache: 1 as unknown as boolean })).toThrow(/^keepHostCache: expected a boolean/);
   });
 
   it('leaves blocks under 256 KiB to malloc, and maps afresh when off', () => {

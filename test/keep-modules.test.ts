@@ -60,6 +60,33 @@ describe("loadPipeline({ keepModules: 'stage' })", () => {
     await expect(stage.unet.load()).rejects.toThrow(/disposed/);
   });
 
+  it("keeps the host cache's free memory from one stage for the next within a render, and hands it back at the end", async () => {
+    const p = await loadPipeline(await exportedModel(), { keepModules: 'stage' });
+    try {
+      expect(hostCacheStats().enabled).toBe(true); // loadPipeline's default on CPU
+      const freeAtStart: Record<'unet' | 'vae', number[]> = { unet: [], vae: [] };
+      for (const key of ['unet', 'vae'] as const) {
+        const m = p[key];
+        const original = m.forward.bind(m);
+        m.forward = async (...args: ModuleInput[]) => {
+          freeAtStart[key].push(hostCacheStats().freeBytes);
+          return original(...args);
+        };
+      }
+      await p.generate(BASE);
+      // the text encoder's token embedding (49,408 x its width, float32) at least, freed with it, waits for the UNet
+      const embedding = 49_408 * 4 * p.manifest.crossAttentionDim;
+      expect(freeAtStart.unet[0]).toBeGreaterThanOrEqual(embedding);
+      expect(freeAtStart.vae[0]).toBeGreaterThan(0); // the UNet's, for the decode
+      expect(hostCacheStats().freeBytes).toBe(0); // nothing held once the render is done
+      // encodePrompt() alone is a whole stage: nothing kept after it
+      (await p.encodePrompt('a cat')).promptEmbeds.dispose();
+      expect(hostCacheStats().freeBytes).toBe(0);
+    } finally {
+      p.dispose();
+    }
+  });
+
   it('frees the text encoder after encodePrompt() and the VAE after decodeLatents()', async () => {
     const p = await loadPipeline(await exportedModel(), { keepModules: 'stage' });
     try {

@@ -182,7 +182,7 @@ export interface NativeBinding {
   getBlasNumThreads(): number | null;
   missingKernels(device: string, dtype: string): string[];
   /** The host cache's free blocks, then glibc's malloc_trim(0): true when pages went back to the OS. */
-  releaseHostMemory(): boolean;
+  releaseHostMemory(keepHostCache?: boolean): boolean;
   /** glibc's mallopt(M_MMAP_THRESHOLD | M_MMAP_MAX | M_TRIM_THRESHOLD, value): true when set. */
   setHostAllocator(option: 'mmapThreshold' | 'mmapMax' | 'trimThreshold', value: number): boolean;
   /** The caching CPU allocator (binding/host-cache.h): installed on the first call, then on or off. */

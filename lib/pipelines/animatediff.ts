@@ -12,6 +12,7 @@
  */
 import { AbortError, DisposedError, InvalidParameterError, throwIfAborted } from '../errors';
 import { createGenerator, type Generator } from '../generator';
+import { releaseHostCache } from '../host-cache';
 import type { ModelManifest, SchedulerConfig } from '../model-manifest';
 import { createScheduler } from '../schedulers';
 import type { Scheduler } from '../schedulers/scheduling-utils';
@@ -124,12 +125,13 @@ export class AnimateDiffPipeline {
     }
     throwIfAborted(options.signal);
 
-    // 2. Encode input prompt (keepModules 'stage': the text encoder is freed before the UNet loads)
+    // 2. Encode input prompt (keepModules 'stage': the text encoder is freed before the UNet loads; on CPU
+    // the host cache keeps its freed weights' pages for the UNet's tensors)
     let conditioning;
     try {
       conditioning = await prepareConditioning(this, options, args);
     } finally {
-      this.textEncoder?.release();
+      this.textEncoder?.release(conditioning !== undefined);
     }
     const results: Result[] = [];
     const anchors: (FirstFrameAnchor | undefined)[] = []; // image-to-video with anchorFirstFrame, one per video
@@ -176,7 +178,7 @@ export class AnimateDiffPipeline {
               : await denoise(ctx, latents, scheduler, timesteps, cond, args, generator, options, v, undefined, anchors[v] && ((x, i) => anchors[v]!.afterStep(x, scheduler, timesteps, i)));
           } finally {
             cond.freeNoise?.dispose();
-            this.unet.release();
+            this.unet.release(args.outputType !== 'latents'); // its free pages serve the decode
           }
           const seed = options.generator || options.latents ? undefined : args.seeds[v];
           if (args.outputType === 'latents') {
@@ -215,6 +217,7 @@ export class AnimateDiffPipeline {
     } finally {
       disposeConditioning(conditioning);
       control?.dispose();
+      releaseHostCache(); // what a stage kept for the next and no stage took (an error, latents out)
     }
     return results;
   }

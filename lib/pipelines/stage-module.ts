@@ -92,17 +92,19 @@ export class StageModule {
   /**
    * The stage that needs it ended: under 'stage', frees the weights (a forward in flight finishes
    * first) and hands the freed pages back to the OS. True when it freed them. Under 'all' only the host
-   * cache's free blocks go back: the next stage allocates other sizes.
+   * cache's free memory goes back. `nextStage`: another stage follows at once, and the host cache keeps
+   * its free memory (this module's freed weights among it) for that stage's tensors: mapping them afresh
+   * would populate new pages.
    */
-  release(): boolean {
+  release(nextStage = false): boolean {
     if (this.holds > 0) return false;
     if (this.keep !== 'stage' || !this.loaded) {
-      releaseHostCache();
+      if (!nextStage) releaseHostCache();
       return false;
     }
     this.module!.dispose();
     this.module = undefined;
-    releaseHostMemory();
+    releaseHostMemory({ keepHostCache: nextStage });
     return true;
   }
 
