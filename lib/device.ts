@@ -45,9 +45,9 @@ export const getBlasNumThreads = (): number | null => binding().getBlasNumThread
 export const getNumThreads = (): number => binding().getNumThreads();
 
 /**
- * Hands free host memory back to the OS: the host cache's free and spare blocks (`setHostCache`; kept
- * with `keepHostCache`), then the C allocator's free pages (glibc's malloc_trim). Freed weights
- * otherwise stay in its arenas, counted in the process's resident set. True when some went back.
+ * Hands free host memory back to the OS: the host cache's free memory (`setHostCache`; kept with
+ * `keepHostCache`), then the C allocator's free pages (glibc's malloc_trim). Freed weights otherwise
+ * stay in its arenas, counted in the process's resident set. True when some went back.
  */
 export function releaseHostMemory(options: { keepHostCache?: boolean } = {}): boolean {
   const keep = options.keepHostCache ?? false;

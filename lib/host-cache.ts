@@ -27,9 +27,9 @@ const defaultMaxFreeBytes = (): number => Math.floor(totalmem() / 4);
  * Turns the host cache on or off, process-wide (CPU tensors of 256 KiB and more; smaller ones stay with
  * malloc). Freed blocks are kept as free ranges, joined with their neighbours, and the next tensors of
  * any size are cut out of them (best fit), at most `maxFreeBytes` of them. Pipelines on CPU turn it on
- * when they load unless the app has called this. Within a render a stage keeps its free memory for the next one
- * (`StageModule.release(true)`); the render's end hands it back, and `releaseHostMemory()` does too.
- * Off, large tensors are unmapped when freed, as before.
+ * when they load unless the app has called this. Within a render a stage keeps its free memory for the
+ * next one (`StageModule.release(true)`); the render's end hands it back, and `releaseHostMemory()` does
+ * too. Off, large tensors are unmapped when freed, as before.
  */
 export function setHostCache(enabled: boolean, options: HostCacheOptions = {}): void {
   if (typeof enabled !== 'boolean') throw new InvalidParameterError('enabled', 'a boolean', enabled);

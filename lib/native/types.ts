@@ -181,7 +181,7 @@ export interface NativeBinding {
   /** openblas_get_num_threads(); null without OpenBLAS. */
   getBlasNumThreads(): number | null;
   missingKernels(device: string, dtype: string): string[];
-  /** The host cache's free blocks, then glibc's malloc_trim(0): true when pages went back to the OS. */
+  /** The host cache's free blocks (unless kept), then glibc's malloc_trim(0): true when pages went back to the OS. */
   releaseHostMemory(keepHostCache?: boolean): boolean;
   /** glibc's mallopt(M_MMAP_THRESHOLD | M_MMAP_MAX | M_TRIM_THRESHOLD, value): true when set. */
   setHostAllocator(option: 'mmapThreshold' | 'mmapMax' | 'trimThreshold', value: number): boolean;
