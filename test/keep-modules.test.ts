@@ -80,7 +80,9 @@ describe("loadPipeline({ keepModules: 'stage' })", () => {
       expect(freeAtStart.vae[0]).toBeGreaterThan(0); // the UNet's, for the decode
       expect(hostCacheStats().freeBytes).toBe(0); // nothing held once the render is done
       // encodePrompt() alone is a whole stage: nothing kept after it
-      (await p.encodePrompt('a cat')).promptEmbeds.dispose();
+      const e = await p.encodePrompt('a cat');
+      e.promptEmbeds.dispose();
+      e.negativePromptEmbeds?.dispose();
       expect(hostCacheStats().freeBytes).toBe(0);
     } finally {
       p.dispose();
