@@ -69,10 +69,10 @@ export async function loadAnyPipeline(modelDir: string, options: LoadPipelineOpt
   const keep = options.keepModules ?? 'all';
   if (!(KEEP_MODULES as readonly unknown[]).includes(keep)) throw new InvalidParameterError('keepModules', "'all' or 'stage'", keep);
   throwIfAborted(options.signal);
-  const manifest = await readModelManifest(modelDir);
   // int8 weights too: each layer's dequantized weights are cut out of the last layer's (a one-shot int8
   // render here peaked at 1,963 MiB with the cache against 2,241-2,293 without, its steps ~30% faster).
   if (device === 'cpu') useDefaultHostCache();
+  const manifest = await readModelManifest(modelDir);
   const family = manifest.family === 'svd' ? 'svd' : 'animatediff';
   if (options.family !== undefined && options.family !== family)
     throw new InvalidParameterError('family', `'${options.family}', but ${path.join(manifest.dir, MANIFEST_FILE)} is family '${manifest.family}'`, options.family);
