@@ -4,6 +4,7 @@
 #include "generator.h"
 #include "host-cache.h"
 #include "module.h"
+#include "page-cache.h"
 #include "tensor.h"
 #include "torch-thread.h"
 #include "worker.h"
@@ -61,6 +62,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::SetHostCache>("setHostCache"),
                              InstanceMethod<&Addon::HostCacheStats>("hostCacheStats"),
                              InstanceMethod<&Addon::ReleaseHostCache>("releaseHostCache"),
+                             InstanceMethod<&Addon::ReadIntoPageCache>("readIntoPageCache"),
                              InstanceValue("versions", Versions(env), napi_enumerable),
                          });
   }
@@ -177,6 +179,33 @@ class Addon : public Napi::Addon<Addon> {
     released = (malloc_trim(0) == 1) || released;
 #endif
     return Napi::Boolean::New(info.Env(), released);
+  }
+
+  // readIntoPageCache(file, maxBytes) -> { promise: Promise<{ bytes, uncached, read }>, cancel() } (page-cache.h),
+  // on the libuv pool; cancel() stops it after the chunk being read
+  Napi::Value ReadIntoPageCache(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string file = ArgString(info, 0, "file");
+    auto maxBytes = static_cast<int64_t>(ArgDouble(info, 1, "maxBytes"));
+    auto result = std::make_shared<PageCacheRead>();
+    auto cancelled = std::make_shared<std::atomic<bool>>(false);
+    auto out = Napi::Object::New(env);
+    out.Set("promise", TorchWorker::Start(
+                           env, "cannot read '" + file + "' ahead",
+                           [file, maxBytes, result, cancelled] { *result = animatorch::ReadIntoPageCache(file, maxBytes, *cancelled); },
+                           [result](Napi::Env env) -> Napi::Value {
+                             auto r = Napi::Object::New(env);
+                             r.Set("bytes", static_cast<double>(result->bytes));
+                             r.Set("uncached", static_cast<double>(result->uncached));
+                             r.Set("read", static_cast<double>(result->read));
+                             return r;
+                           },
+                           TorchWorker::On::Pool));
+    out.Set("cancel", Napi::Function::New(env, [cancelled](const Napi::CallbackInfo& info) {
+              *cancelled = true;
+              return info.Env().Undefined();
+            }));
+    return out;
   }
 
   // setHostCache(enabled, maxFreeBytes): the caching CPU allocator (host-cache.h).

@@ -191,6 +191,12 @@ export interface NativeBinding {
   hostCacheStats(resetPeak?: boolean): NativeHostCacheStats;
   /** Unmaps its free blocks; the bytes unmapped. */
   releaseHostCache(): number;
+  /**
+   * Reads the chunks of `file` not in the page cache into it (binding/page-cache.h), unless they add up to
+   * more than `maxBytes` (then `read` is 0), on a libuv thread. Nothing is mapped into the process.
+   * cancel() stops it after the chunk being read (the promise then resolves with what was read).
+   */
+  readIntoPageCache(file: string, maxBytes: number): { promise: Promise<{ bytes: number; uncached: number; read: number }>; cancel(): void };
 }
 
 export interface NativeHostCacheStats {

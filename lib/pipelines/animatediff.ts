@@ -124,6 +124,9 @@ export class AnimateDiffPipeline {
       throw new InvalidParameterError(source ?? 'options', `one video per generate() call (generateMany() renders several and returns an array)`, `${args.numVideos} videos`);
     }
     throwIfAborted(options.signal);
+    // on CPU the UNet's mapped weights are read into the page cache while the prompt encodes (when
+    // evicted since: else step 1 reads them from disk); its load waits for the rest
+    this.unet.readAhead();
 
     // 2. Encode input prompt (keepModules 'stage': the text encoder is freed before the UNet loads; on CPU
     // the host cache keeps its freed weights' pages for the UNet's tensors)
@@ -132,6 +135,7 @@ export class AnimateDiffPipeline {
       conditioning = await prepareConditioning(this, options, args);
     } finally {
       this.textEncoder?.release(conditioning !== undefined);
+      if (conditioning === undefined) this.unet.cancelReadAhead();
     }
     const results: Result[] = [];
     const anchors: (FirstFrameAnchor | undefined)[] = []; // image-to-video with anchorFirstFrame, one per video
@@ -171,7 +175,7 @@ export class AnimateDiffPipeline {
           // FreeNoise: shuffled noise and per-frame prompts for its windowed motion modules
           if (args.freeNoise)
             ({ latents, cond } = await startFreeNoise(args.freeNoise, latents, cond, { generator, givenLatents: !!options.latents, numFrames: args.numFrames, doCfg: args.doCfg, device: this.device }));
-          await this.unet.load(options.signal); // before step 1, so that its time is the step's
+          await this.unet.load(options.signal); // before step 1, so that its time is not the step's
           try {
             latents = args.freeInit
               ? await freeInitDenoise(ctx, latents, scheduler, cond, args, generator, options, v)
@@ -217,6 +221,7 @@ export class AnimateDiffPipeline {
     } finally {
       disposeConditioning(conditioning);
       control?.dispose();
+      this.unet.cancelReadAhead(); // an error before the UNet's stage: the read is not needed now
       releaseHostCache(); // what a stage kept for the next and no stage took (an error, latents out)
     }
     return results;

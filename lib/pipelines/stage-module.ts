@@ -7,7 +7,8 @@
  */
 import { releaseHostMemory } from '../device';
 import { releaseHostCache } from '../host-cache';
-import { DisposedError, InvalidParameterError } from '../errors';
+import { DisposedError, InvalidParameterError, throwIfAborted } from '../errors';
+import { readAheadMappedWeights, type ReadAhead, type ReadingAhead } from '../mapped-weights';
 import type { Device, DType } from '../tensor';
 import { loadModule, type Module, type ModuleInput, type ModuleOutput } from '../torchscript-module';
 
@@ -30,7 +31,10 @@ export class StageModule {
   private loading?: Promise<Module>;
   private disposedFlag = false;
   private holds = 0;
+  private readingAhead?: ReadingAhead;
   private readonly options: StageModuleOptions;
+  /** What the last readAhead() found and read; undefined before one finished, or without mapped weights. */
+  lastReadAhead?: ReadAhead;
 
   /** `module`: already loaded (it is then owned and freed by dispose(), or by release() under 'stage'). */
   constructor(modulePath: string, options: StageModuleOptions, module?: Module) {
@@ -56,10 +60,18 @@ export class StageModule {
     return this.disposedFlag;
   }
 
-  /** The loaded Module, loading it first when needed (concurrent callers share one load). */
+  /**
+   * The loaded Module, loading it first when needed (concurrent callers share one load), once a
+   * readAhead() in progress has finished: its first call then computes rather than reads.
+   */
   async load(signal?: AbortSignal): Promise<Module> {
     if (this.disposedFlag) throw new DisposedError('Module');
-    if (this.module && !this.module.disposed) return this.module;
+    const module = this.module && !this.module.disposed ? this.module : await this.startLoad(signal);
+    await this.readAheadDone(signal);
+    return module;
+  }
+
+  private startLoad(signal?: AbortSignal): Promise<Module> {
     this.loading ??= loadModule(this.path, { device: this.options.device, dtype: this.options.dtype, signal }).then(
       (m) => {
         this.loading = undefined;
@@ -77,6 +89,41 @@ export class StageModule {
       },
     );
     return this.loading;
+  }
+
+  /**
+   * Starts reading its mapped weights into the kernel's page cache (on the CPU; readAheadMappedWeights),
+   * while other stages run; load() waits for it. Nothing when a read is in progress or the module has no
+   * mapped weights. A failed read is ignored: the forward reads the file itself.
+   */
+  readAhead(): void {
+    if (this.options.device !== 'cpu' || this.disposedFlag || this.readingAhead) return;
+    const reading = readAheadMappedWeights(this.path);
+    this.readingAhead = reading;
+    void reading.done
+      .then((r) => void (this.lastReadAhead = r), () => undefined)
+      .finally(() => {
+        if (this.readingAhead === reading) this.readingAhead = undefined;
+      });
+  }
+
+  /** Stops a readAhead() in progress (a render that failed before its stage). */
+  cancelReadAhead(): void {
+    this.readingAhead?.cancel();
+  }
+
+  private async readAheadDone(signal?: AbortSignal): Promise<void> {
+    const reading = this.readingAhead;
+    if (!reading) return;
+    const cancel = (): void => reading.cancel();
+    if (signal?.aborted) cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      await reading.done.catch(() => undefined);
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+    }
+    throwIfAborted(signal);
   }
 
   /** Runs `forward`, loading the module first when it is not in memory. */
@@ -127,6 +174,7 @@ export class StageModule {
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
+    this.cancelReadAhead();
     this.module?.dispose();
     this.module = undefined;
   }
