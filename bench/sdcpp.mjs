@@ -6,7 +6,7 @@
 //
 //   node bench/sdcpp.mjs --sd-cli PATH --base SD15.safetensors --motion-module MM.safetensors \
 //        --model EXPORTED_DIR [--mapped-model DIR] [--int8-model DIR] [--f16conv-model DIR] [--res 128] [--frames 8] [--steps 4] [--threads 2]
-//        [--rounds 2] [--scaling [--scaling-points 64x8,128x8,256x8,128x16,128x32] [--scaling-steps 3]] [--warmup-ab] [--reuse-ab] [--cache-ab] [--blas-dir DIR] [--json OUT.json]
+//        [--rounds 2] [--scaling [--scaling-points 64x8,128x8,256x8,128x16,128x32] [--scaling-steps 3]] [--warmup-ab] [--reuse-ab] [--cache-ab] [--cold-ab] [--blas-dir DIR] [--json OUT.json]
 //
 // --scaling prints the per-step time as resolution grows (at 8 frames) and as frames grow (at 128 px), as
 // markdown tables, both tools alternated, each run stopped after its last step; --rounds 0 runs only that.
@@ -22,15 +22,19 @@
 // (ANIMATORCH_HOST_MEMORY_REUSE=1; off by default, as in `animatorch render`).
 // --cache-ab adds, in every round, the mapped model (else --model) with the host cache off
 // (ANIMATORCH_HOST_CACHE=0: setHostCache(false); pipelines on CPU turn it on by default).
+// --cold-ab adds, in every round, the mapped model (else --model) with its UNet's weights file dropped from
+// the page cache first (POSIX_FADV_DONTNEED, through python3), as after other processes' memory use: the
+// render then reads it while the prompt encodes (StageModule.readAhead).
 // --blas-dir DIR adds, in every round, the mapped model (else --model) with libtorch's BLAS loaded from DIR
 // (LD_LIBRARY_PATH), named after it: /usr/lib/x86_64-linux-gnu/openblas-pthread is Debian's OpenBLAS with a
 // thread pool of its own, against the alternative the system has chosen (README: libopenblas0-openmp).
 // Without --sd-cli (or SD_CLI) it says so and exits 0: `npm run bench` runs every file here.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -143,6 +147,15 @@ async function sdcpp(name, flags = [], r = res, f = frames, s = steps, denoiseOn
   return { name, tool: 'sd.cpp', ...run, out: undefined, step_s: step_s.slice(-s), decode_s: decode ? Number(decode[1]) : undefined };
 }
 
+/** --cold-ab: drops the model's UNet weights file (mapped weights) from the kernel's page cache. */
+function evictUnetWeights(dir) {
+  const { dir: d, name } = path.parse(path.join(dir, YAML.parse(readFileSync(path.join(dir, 'model.yaml'), 'utf8')).unet.file));
+  const index = path.join(d, `${name}.weights.json`);
+  if (!existsSync(index)) throw new Error(`--cold-ab: ${dir} has no mapped weights (${index})`);
+  const file = path.join(d, JSON.parse(readFileSync(index, 'utf8')).file);
+  execFileSync('python3', ['-c', 'import os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nos.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)', file]);
+}
+
 const later = (st) => (st.length > 1 ? st.slice(1).reduce((a, b) => a + b, 0) / (st.length - 1) : st[0]);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const f1 = (x) => (x === undefined ? '-' : x.toFixed(x < 10 ? 2 : 1));
@@ -180,6 +193,10 @@ for (let k = 1; k <= rounds; k++) {
     log(await animatorch(`r${k}_${abBase}_reuse`, mappedModel ?? model, res, frames, steps, { ...stopEnv, ANIMATORCH_HOST_MEMORY_REUSE: '1' }));
   if (argv.includes('--cache-ab'))
     log(await animatorch(`r${k}_${abBase}_nocache`, mappedModel ?? model, res, frames, steps, { ...stopEnv, ANIMATORCH_HOST_CACHE: '0' }));
+  if (argv.includes('--cold-ab')) {
+    evictUnetWeights(mappedModel ?? model);
+    log(await animatorch(`r${k}_${abBase}_cold`, mappedModel ?? model, res, frames, steps, stopEnv));
+  }
   if (blasDir)
     log(await animatorch(`r${k}_${blasVariant}`, mappedModel ?? model, res, frames, steps, { ...stopEnv, LD_LIBRARY_PATH: blasDir }));
 }
@@ -211,7 +228,7 @@ for (const s of summary.filter((x) => x.memory))
   console.log(`${s.variant} memory: after load ${s.memory.after_load_mib} MiB, peak in denoise ${s.memory.peak_denoise_mib} MiB, peak in decode ${s.memory.peak_decode_mib} MiB`);
 const get = (v) => summary.find((s) => s.variant === v);
 const ratios = [];
-for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_mapped', 'sdcpp_fp32'], ['animatorch_mapped', 'sdcpp_fa'], [`${abBase}_reuse`, 'sdcpp_fa'], [`${abBase}_nocache`, 'sdcpp_fa'], ...(blasVariant ? [[blasVariant, 'sdcpp_fa']] : []), ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
+for (const [a, b] of [['animatorch_fp32', 'sdcpp_fp32'], ['animatorch_fp32', 'sdcpp_fa'], ['animatorch_mapped', 'sdcpp_fp32'], ['animatorch_mapped', 'sdcpp_fa'], [`${abBase}_reuse`, 'sdcpp_fa'], [`${abBase}_nocache`, 'sdcpp_fa'], [`${abBase}_cold`, 'sdcpp_fa'], ...(blasVariant ? [[blasVariant, 'sdcpp_fa']] : []), ['animatorch_fp32_torch2', 'sdcpp_fa'], ['animatorch_f16conv', 'sdcpp_fp32'], ['animatorch_int8', 'sdcpp_q8_0'], ['animatorch_int8', 'sdcpp_fa']]) {
   const x = get(a);
   const y = get(b);
   if (!x?.runs || !y?.runs) continue; // a side that failed in every round has no figures

@@ -95,6 +95,12 @@ export interface ReadAhead {
   read: number;
 }
 
+/** Free memory, within a cgroup's limit where Node tells it (process.availableMemory: Node 20.13, 22). */
+function availableBytes(): number {
+  const p = process as { availableMemory?: () => number };
+  return typeof p.availableMemory === 'function' ? p.availableMemory() : freemem();
+}
+
 /** A read ahead in progress: `done` resolves with what was read (undefined without mapped weights). */
 export interface ReadingAhead {
   done: Promise<ReadAhead | undefined>;
@@ -115,7 +121,7 @@ export function readAheadMappedWeights(modulePath: string): ReadingAhead {
   let native: { cancel(): void } | undefined;
   const done = readMappedWeights(modulePath).then((index) => {
     if (!index || cancelled) return undefined;
-    const reading = binding().readIntoPageCache(index.file, Math.floor(freemem() / 2));
+    const reading = binding().readIntoPageCache(index.file, Math.floor(availableBytes() / 2));
     native = reading;
     return reading.promise;
   });
