@@ -52,10 +52,10 @@ int64_t CachedBytes(int fd, int64_t offset, int64_t length) {
   struct {
     uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
   } stat{};
-  static bool hasCachestat = true;  // a benign race: every thread finds the same answer
+  static std::atomic<bool> hasCachestat{true};
   if (hasCachestat) {
     if (syscall(__NR_cachestat, fd, &range, &stat, 0) == 0) return static_cast<int64_t>(stat.nr_cache) * sysconf(_SC_PAGESIZE);
-    if (errno == ENOSYS) hasCachestat = false;
+    if (errno == ENOSYS || errno == EPERM) hasCachestat = false;  // an older kernel, or a seccomp filter
   }
 #endif
   const int64_t page = sysconf(_SC_PAGESIZE);

@@ -32,9 +32,8 @@ export class StageModule {
   private disposedFlag = false;
   private holds = 0;
   private readingAhead?: ReadingAhead;
+  private lastRead?: ReadAhead;
   private readonly options: StageModuleOptions;
-  /** What the last readAhead() found and read; undefined before one finished, or without mapped weights. */
-  lastReadAhead?: ReadAhead;
 
   /** `module`: already loaded (it is then owned and freed by dispose(), or by release() under 'stage'). */
   constructor(modulePath: string, options: StageModuleOptions, module?: Module) {
@@ -49,6 +48,11 @@ export class StageModule {
   /** A loaded Module held until dispose() (the pipeline constructor's Modules). */
   static resident(module: Module): StageModule {
     return new StageModule(module.path, { device: 'cpu', keep: 'all' }, module);
+  }
+
+  /** What the last readAhead() found and read; undefined before one finished, or without mapped weights. */
+  get lastReadAhead(): ReadAhead | undefined {
+    return this.lastRead;
   }
 
   /** Whether its weights are in memory now. */
@@ -101,7 +105,7 @@ export class StageModule {
     const reading = readAheadMappedWeights(this.path);
     this.readingAhead = reading;
     void reading.done
-      .then((r) => void (this.lastReadAhead = r), () => undefined)
+      .then((r) => void (this.lastRead = r), () => undefined)
       .finally(() => {
         if (this.readingAhead === reading) this.readingAhead = undefined;
       });
