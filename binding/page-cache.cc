@@ -84,15 +84,23 @@ PageCacheRead ReadIntoPageCache(const std::string& path, int64_t maxBytes, const
   if (fstat(file.fd(), &st) != 0) throw std::runtime_error("cannot stat '" + path + "'");
   PageCacheRead out;
   out.bytes = static_cast<int64_t>(st.st_size);
-  std::vector<int64_t> missing;  // chunk offsets
+  std::vector<int64_t> missing, partial;  // chunk offsets: not all cached; of those, some
   for (int64_t off = 0; off < out.bytes && !cancelled; off += kChunk) {
     int64_t len = std::min(kChunk, out.bytes - off);
-    if (CachedBytes(file.fd(), off, len) < len) {
+    int64_t cached = CachedBytes(file.fd(), off, len);
+    if (cached < len) {
       missing.push_back(off);
+      if (cached > 0) partial.push_back(off);
       out.uncached += len;
     }
   }
   if (out.uncached == 0 || out.uncached > maxBytes) return out;
+#ifdef POSIX_FADV_DONTNEED
+  // Chunks partly cached are dropped first (pages a process maps stay), all before the reads (dropping one
+  // later would drop what the reads before it read ahead): read around cached pages, the holes would be
+  // filled in small folios, and every later step would fault them in a few pages at a time.
+  for (int64_t off : partial) posix_fadvise(file.fd(), off, std::min(kChunk, out.bytes - off), POSIX_FADV_DONTNEED);
+#endif
 #ifdef POSIX_FADV_SEQUENTIAL
   posix_fadvise(file.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);  // a larger readahead window
 #endif
