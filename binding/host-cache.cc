@@ -29,6 +29,8 @@ namespace {
 constexpr size_t kPage = 4096;
 constexpr size_t kMinCached = 256 * 1024;  // smaller blocks stay in malloc's arenas, which reuse them well
 
+thread_local int bypassDepth = 0;  // HostCacheBypass scopes open on this thread
+
 class HostCache final : public c10::Allocator {
  public:
   // Both signatures: torch 1.13 declares allocate const, 2.x not; whichever the base has is overridden.
@@ -97,7 +99,7 @@ class HostCache final : public c10::Allocator {
 
   c10::DataPtr AllocateBlock(size_t n) {
     void* p = nullptr;
-    if (n >= kMinCached) p = TakeOrMap((n + kPage - 1) / kPage * kPage);
+    if (n >= kMinCached && bypassDepth == 0) p = TakeOrMap((n + kPage - 1) / kPage * kPage);
     if (p == nullptr) p = c10::alloc_cpu(n);  // small blocks, or no mmap here: torch's own allocation
     return {p, p, &Free, c10::Device(c10::DeviceType::CPU)};
   }
@@ -238,5 +240,8 @@ int64_t ReleaseHostCache() { return HostCache::Get().Release(); }
 HostCacheStats GetHostCacheStats() { return HostCache::Get().Stats(); }
 
 void ResetHostCachePeak() { HostCache::Get().ResetPeak(); }
+
+HostCacheBypass::HostCacheBypass() { ++bypassDepth; }
+HostCacheBypass::~HostCacheBypass() { --bypassDepth; }
 
 }  // namespace animatorch

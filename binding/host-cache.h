@@ -29,4 +29,14 @@ int64_t ReleaseHostCache();
 HostCacheStats GetHostCacheStats();
 void ResetHostCachePeak();
 
+// While one lives, this thread's CPU allocations bypass the cache (torch's own allocation), and go back
+// to the OS when freed: a module's weights loaded this way do not take the free memory a stage handed on.
+class HostCacheBypass {
+ public:
+  HostCacheBypass();
+  ~HostCacheBypass();
+  HostCacheBypass(const HostCacheBypass&) = delete;
+  HostCacheBypass& operator=(const HostCacheBypass&) = delete;
+};
+
 }  // namespace animatorch

@@ -1,5 +1,6 @@
 #include "module.h"
 
+#include "host-cache.h"
 #include "tensor.h"
 #include "worker.h"
 
@@ -207,11 +208,14 @@ Napi::Value ModuleWrap::Load(const Info& info) {
   std::optional<at::ScalarType> dtype;
   if (!IsMissing(info, 2)) dtype = ParseDtype(env, ArgString(info, 2, "dtype"));
   std::optional<MappedSpec> mapped = ParseMapped(env, info.Length() > 3 ? info[3] : env.Undefined());
+  bool bypassHostCache = info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
   auto loaded = std::make_shared<LoadedModule>();
   loaded->path = path;
   return TorchWorker::Start(
       env, "cannot load TorchScript module '" + path + "'",
-      [loaded, device, dtype, mapped] {
+      [loaded, device, dtype, mapped, bypassHostCache] {
+        std::optional<HostCacheBypass> bypass;
+        if (bypassHostCache) bypass.emplace();
         if (mapped) {  // its parameters are placeholders until mapped, on the CPU
           loaded->module = torch::jit::load(loaded->path, at::Device(at::kCPU));
           loaded->mapped = MappedWeights::Map(loaded->module, mapped->file, mapped->tensors, mapped->segments);

@@ -27,7 +27,8 @@ struct LoadedModule {
 class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
-  // loadModule(path, device?, dtype?, mapped?) -> Promise<NativeModule>
+  // loadModule(path, device?, dtype?, mapped?, bypassHostCache?) -> Promise<NativeModule>; bypassHostCache:
+  // its weights are allocated outside the host cache (host-cache.h HostCacheBypass)
   static Napi::Value Load(const Napi::CallbackInfo& info);
 
   explicit ModuleWrap(const Napi::CallbackInfo& info);

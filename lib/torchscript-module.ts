@@ -26,6 +26,11 @@ export interface LoadModuleOptions {
   dtype?: DType;
   /** Rejects with an AbortError if aborted before loading finishes (the load itself runs to its end). */
   signal?: AbortSignal;
+  /**
+   * false: its weights are allocated outside the host cache (setHostCache), so they do not take the free
+   * memory the cache holds, and go back to the OS when freed rather than into the cache. Default true.
+   */
+  hostCache?: boolean;
 }
 
 export interface ParameterInfo {
@@ -142,6 +147,7 @@ export async function loadModule(modulePath: string, options: LoadModuleOptions 
   if (options.device !== undefined) assertDevice('device', options.device);
   if (options.dtype !== undefined) assertDtype('dtype', options.dtype);
   if (options.device !== undefined) assertDeviceAvailable('device', options.device);
+  if (options.hostCache !== undefined && typeof options.hostCache !== 'boolean') throw new InvalidParameterError('hostCache', 'a boolean', options.hostCache);
   throwIfAborted(options.signal);
   const resolved = unpackedPath(path.resolve(modulePath));
   try {
@@ -152,7 +158,7 @@ export async function loadModule(modulePath: string, options: LoadModuleOptions 
   const mapped = await readMappedWeights(resolved);
   const caller = new Error();
   const native = await binding()
-    .loadModule(resolved, options.device, options.dtype && torchDtype(options.dtype), mapped && nativeMappedSpec(mapped))
+    .loadModule(resolved, options.device, options.dtype && torchDtype(options.dtype), mapped && nativeMappedSpec(mapped), options.hostCache === false)
     .catch((err: unknown) => Promise.reject(nativeError(err, caller)));
   if (options.signal?.aborted) {
     native.dispose();

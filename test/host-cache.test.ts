@@ -6,6 +6,11 @@ import { releaseHostMemory } from '../lib/device';
 import { hostCacheStats, releaseHostCache, setHostCache } from '../lib/host-cache';
 import { full, zeros } from '../lib/tensor-factories';
 import { pageFaults } from './utils/page-faults';
+import { python } from './utils/fixtures';
+import { loadModule } from '../lib/torchscript-module';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 const MiB = 2 ** 20;
 const before = hostCacheStats();
@@ -110,5 +115,26 @@ describe('host cache', () => {
     expect(() => setHostCache('yes' as unknown as boolean)).toThrow(/^enabled: expected a boolean, got "yes"/);
     expect(() => setHostCache(true, { maxFreeBytes: -1 })).toThrow(/^maxFreeBytes: /);
     expect(() => setHostCache(true, { maxFreeBytes: 1.5 })).toThrow(/^maxFreeBytes: /);
+  });
+
+  it("loadModule({ hostCache: false }) puts a module's weights outside it: they take no free range, and freed go back to the OS", async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'animatorch-cache-load-')), 'linear.pt');
+    await python(`import torch\ntorch.jit.save(torch.jit.script(torch.nn.Linear(1024, 1024)), ${JSON.stringify(file)})`); // a 4 MiB weight
+    setHostCache(true, { maxFreeBytes: 256 * MiB });
+    releaseHostCache();
+    zeros([16 * 2 ** 18]).dispose(); // 16 MiB free
+    const s0 = hostCacheStats();
+    const outside = await loadModule(file, { hostCache: false });
+    const s1 = hostCacheStats();
+    expect([s1.liveBytes, s1.freeBytes, s1.hits]).toEqual([s0.liveBytes, 16 * MiB, s0.hits]);
+    outside.dispose();
+    expect(hostCacheStats().freeBytes).toBe(16 * MiB);
+    const inside = await loadModule(file); // the default: its weight is cut out of the free range
+    const s2 = hostCacheStats();
+    expect(s2.liveBytes).toBeGreaterThanOrEqual(s0.liveBytes + 4 * MiB);
+    expect(s2.freeBytes).toBeLessThanOrEqual(12 * MiB);
+    inside.dispose();
+    expect(hostCacheStats().freeBytes).toBe(16 * MiB); // freed back into it
+    await expect(loadModule(file, { hostCache: 'no' as unknown as boolean })).rejects.toThrow(/hostCache/);
   });
 });

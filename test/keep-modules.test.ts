@@ -4,7 +4,7 @@ import { exportedModel } from './utils/fixtures';
 import { pageFaults } from './utils/page-faults';
 import { releaseHostMemory, setHostMemoryReuse, setHostMmapThreshold } from '../lib/device';
 import { InvalidParameterError } from '../lib/errors';
-import { hostCacheStats, setHostCache } from '../lib/host-cache';
+import { hostCacheStats, releaseHostCache, setHostCache } from '../lib/host-cache';
 import type { AnimateDiffPipeline } from '../lib/pipelines/animatediff';
 import { loadPipeline } from '../lib/pipelines/load-pipeline';
 import type { AnimateDiffPipelineOutput } from '../lib/pipelines/pipeline-output';
@@ -87,6 +87,16 @@ describe("loadPipeline({ keepModules: 'stage' })", () => {
     } finally {
       p.dispose();
     }
+  });
+
+  it("keepModules 'all': the text encoder's weights live in the host cache until dispose(), which hands them back", async () => {
+    releaseHostCache();
+    const live0 = hostCacheStats().liveBytes;
+    const p = await loadPipeline(await exportedModel());
+    const embedding = 49_408 * 4 * p.manifest.crossAttentionDim; // in it: freed, they would serve the UNet's first step
+    expect(hostCacheStats().liveBytes - live0).toBeGreaterThanOrEqual(embedding);
+    p.dispose();
+    expect(hostCacheStats()).toMatchObject({ liveBytes: live0, freeBytes: 0 });
   });
 
   it('frees the text encoder after encodePrompt() and the VAE after decodeLatents()', async () => {

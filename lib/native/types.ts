@@ -167,7 +167,8 @@ export interface NativeBinding {
   randperm(n: number, options?: NativeTensorOptions, generator?: NativeGenerator): NativeTensor;
   cat(tensors: TensorLike[], dim?: number): NativeTensor;
   stack(tensors: TensorLike[], dim?: number): NativeTensor;
-  loadModule(path: string, device?: string, dtype?: string, mapped?: NativeMappedSpec): Promise<NativeModule>;
+  /** bypassHostCache: its weights are allocated outside the host cache (they go back to the OS when freed). */
+  loadModule(path: string, device?: string, dtype?: string, mapped?: NativeMappedSpec, bypassHostCache?: boolean): Promise<NativeModule>;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   memoryStats(device?: number): NativeMemoryStats;

@@ -304,6 +304,7 @@ export class AnimateDiffPipeline {
     this.vae.dispose();
     this.textEncoder?.dispose();
     this.vaeEncoder?.dispose();
+    releaseHostCache(); // the freed weights that went through it (the text encoder's)
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

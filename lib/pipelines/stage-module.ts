@@ -22,6 +22,8 @@ export interface StageModuleOptions {
   keep: KeepModules;
   /** Module.setGraphOptimization() after each load; undefined keeps torch's setting. */
   graphOptimization?: boolean;
+  /** false: its weights are allocated outside the host cache (loadModule's `hostCache`). Default true. */
+  hostCache?: boolean;
 }
 
 export class StageModule {
@@ -76,7 +78,7 @@ export class StageModule {
   }
 
   private startLoad(signal?: AbortSignal): Promise<Module> {
-    this.loading ??= loadModule(this.path, { device: this.options.device, dtype: this.options.dtype, signal }).then(
+    this.loading ??= loadModule(this.path, { device: this.options.device, dtype: this.options.dtype, signal, hostCache: this.options.hostCache }).then(
       (m) => {
         this.loading = undefined;
         if (this.disposedFlag) {
