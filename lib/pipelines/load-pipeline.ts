@@ -91,11 +91,11 @@ export async function loadAnyPipeline(modelDir: string, options: LoadPipelineOpt
   // On CPU TorchScript's optimising executor finds nothing to fuse in these graphs, yet spends the
   // first two calls profiling them (full-size UNet: steps 1-2 took 1.5-2x a later one): run them as scripted.
   const stageOptions = { device, dtype: options.dtype, keep, ...(device === 'cpu' && { graphOptimization: false }) };
-  // Only the text encoder's weights go through the host cache: freed when its stage ends, they hold the
-  // UNet's first step. The UNet's and the VAE's are allocated outside it, and go back to the OS when freed:
-  // else the UNet's would take that free memory (int8 weights, 1.2 GiB, took all of it, and step 1 mapped
-  // ~425 MiB afresh: 1.14-1.18x the later steps) and be kept, unused, through the decode.
-  const hostCache = (file: string): boolean => file === manifest.textEncoder?.file;
+  // The UNet's weights are allocated outside the host cache, and go back to the OS when freed: else they
+  // would take the text encoder's freed memory, which is there for step 1 (int8 weights, 1.2 GiB, took all
+  // of it, and step 1 mapped ~425 MiB afresh: 1.14-1.18x the later steps), and be kept through the decode
+  // (1,458 MiB free there). The text encoder's and the VAE's go through it, freed into the next stage's.
+  const hostCache = (file: string): boolean => file !== manifest.unet.file;
   const load = async (file: string) =>
     keep === 'all' ? loadModule(file, { device, dtype: options.dtype, signal: options.signal, hostCache: hostCache(file) }) : undefined;
   // One at a time: each load briefly holds buffers of its own, and peaks should not add up.
