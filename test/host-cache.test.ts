@@ -1,16 +1,16 @@
 // The host cache (lib/host-cache.ts, binding/host-cache.cc): freed CPU tensors' blocks are kept as free ranges,
 // joined with their neighbours, that the next tensors of any size are cut out of; up to a cap, and handed back
 // on request.
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { releaseHostMemory } from '../lib/device';
 import { hostCacheStats, releaseHostCache, setHostCache } from '../lib/host-cache';
 import { full, zeros } from '../lib/tensor-factories';
-import { pageFaults } from './utils/page-faults';
-import { python } from './utils/fixtures';
 import { loadModule } from '../lib/torchscript-module';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { python } from './utils/fixtures';
+import { pageFaults } from './utils/page-faults';
 
 const MiB = 2 ** 20;
 const before = hostCacheStats();
