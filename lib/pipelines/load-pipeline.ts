@@ -8,7 +8,6 @@ import { assertDevice, assertDtype, type Device, type DType } from '../tensor';
 import { loadClipTokenizer } from '../tokenizers/clip';
 import { assertKnownKeys } from '../suggest';
 import { isPlainObject } from '../validate';
-import { loadModule } from '../torchscript-module';
 import { AnimateDiffPipeline } from './animatediff';
 import type { StableVideoDiffusionPipeline } from './stable-video-diffusion';
 import { loadSvdPipeline } from './svd-load';
@@ -95,13 +94,15 @@ export async function loadAnyPipeline(modelDir: string, options: LoadPipelineOpt
   // would take the text encoder's freed memory, which is there for step 1 (int8 weights, 1.2 GiB, took all
   // of it, and step 1 mapped ~425 MiB afresh: 1.14-1.18x the later steps), and be kept through the decode
   // (1,458 MiB free there). The text encoder's and the VAE's go through it, freed into the next stage's.
-  const hostCache = (file: string): boolean => file !== manifest.unet.file;
-  const load = async (file: string) =>
-    keep === 'all' ? loadModule(file, { device, dtype: options.dtype, signal: options.signal, hostCache: hostCache(file) }) : undefined;
-  // One at a time: each load briefly holds buffers of its own, and peaks should not add up.
+  // Under 'all' each is loaded here, one at a time: each load briefly holds buffers of its own, and peaks
+  // should not add up.
   const loaded: StageModule[] = [];
   try {
-    for (const file of modules) loaded.push(new StageModule(file, { ...stageOptions, hostCache: hostCache(file) }, await load(file)));
+    for (const file of modules) {
+      const stage = new StageModule(file, { ...stageOptions, hostCache: file !== manifest.unet.file });
+      loaded.push(stage);
+      if (keep === 'all') await stage.load(options.signal);
+    }
   } catch (err) {
     for (const m of loaded) m.dispose();
     throw err;
