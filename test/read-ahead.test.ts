@@ -16,9 +16,9 @@ const MiB = 1 << 20;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'animatorch-read-ahead-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Drops `file` from the page cache (its pages written back first): POSIX_FADV_DONTNEED. */
-async function evict(file: string): Promise<void> {
-  await python(`import os\nfd = os.open(${JSON.stringify(file)}, os.O_RDONLY)\nos.fsync(fd)\nos.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\nos.close(fd)`);
+/** Drops `length` bytes of `file` from `offset` (0: to its end) from the page cache, written back first: POSIX_FADV_DONTNEED. */
+async function evict(file: string, offset = 0, length = 0): Promise<void> {
+  await python(`import os\nfd = os.open(${JSON.stringify(file)}, os.O_RDONLY)\nos.fsync(fd)\nos.posix_fadvise(fd, ${offset}, ${length}, os.POSIX_FADV_DONTNEED)\nos.close(fd)`);
 }
 
 /** A file of `mib` MiB of non-zero bytes. */
@@ -46,7 +46,7 @@ describe.runIf(process.platform === 'linux')('reading mapped weights ahead', () 
   it('counts whole chunks: 2 MiB evicted from the middle one makes that 8 MiB chunk uncached', async () => {
     const file = writeFile('partial.bin', 20); // chunks of 8, 8 and 4 MiB (2 MiB: a whole large folio)
     await binding().readIntoPageCache(file, 64 * MiB).promise;
-    await python(`import os\nfd = os.open(${JSON.stringify(file)}, os.O_RDONLY)\nos.fsync(fd)\nos.posix_fadvise(fd, 10 * 2**20, 2 * 2**20, os.POSIX_FADV_DONTNEED)\nos.close(fd)`);
+    await evict(file, 10 * MiB, 2 * MiB);
     expect(await binding().readIntoPageCache(file, 64 * MiB).promise).toEqual({ bytes: 20 * MiB, uncached: 8 * MiB, read: 8 * MiB });
   });
 
